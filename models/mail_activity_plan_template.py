@@ -1,0 +1,51 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import fields, models
+
+
+class MailActivityPlanTemplate(models.Model):
+    _inherit = "mail.activity.plan.template"
+
+    responsible_type = fields.Selection(
+        selection_add=[
+            ("sponsor_salesperson", "Sponsor's salesperson"),
+            ("partner_salesperson", "Customer's salesperson"),
+        ],
+        ondelete={
+            "sponsor_salesperson": "set default",
+            "partner_salesperson": "set default",
+        },
+    )
+
+    def _determine_responsible(self, on_demand_responsible, applied_on_record):
+        if self.responsible_type not in ("sponsor_salesperson", "partner_salesperson"):
+            return super()._determine_responsible(
+                on_demand_responsible, applied_on_record
+            )
+        responsible = self._get_salesperson(applied_on_record)
+        error = False
+        if not responsible:
+            error = self.env._(
+                "%(record)s has no salesperson for %(activity)s.",
+                record=applied_on_record.display_name,
+                activity=self.summary or self.activity_type_id.name,
+            )
+        return {"responsible": responsible, "error": error}
+
+    def _get_salesperson(self, record):
+        """Salesperson the template's responsible type designates on
+        ``record``: a referral, a contact or a document with a customer."""
+        self.ensure_one()
+        if record._name == "referral.referral":
+            if self.responsible_type == "sponsor_salesperson":
+                return record.user_id
+            return record.referee_id.user_id or record.user_id
+        if record._name == "res.partner":
+            partner = record.commercial_partner_id
+        elif "partner_id" in record._fields:
+            partner = record.partner_id.commercial_partner_id
+        else:
+            return self.env["res.users"]
+        if self.responsible_type == "sponsor_salesperson":
+            return partner.sponsor_id.user_id
+        return partner.user_id

@@ -1,0 +1,499 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from datetime import datetime, time, timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import email_normalize
+
+ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
+OPEN_STATES = ("new", "in_progress")
+STATE_DATE_FIELDS = {
+    "in_progress": "date_in_progress",
+    "won": "date_won",
+    "rewarded": "date_rewarded",
+    "lost": "date_closed",
+    "rejected": "date_closed",
+}
+
+
+class ReferralReferral(models.Model):
+    _name = "referral.referral"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "Referral"
+    _order = "date_referral desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(
+        string="Reference",
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: self.env._("New"),
+    )
+    source = fields.Selection(
+        [
+            ("portal", "Portal"),
+            ("backend", "Backend"),
+            ("code", "Referral code"),
+            ("import", "Import"),
+        ],
+        required=True,
+        default="backend",
+        help="How the referral reached the company.",
+    )
+    state = fields.Selection(
+        [
+            ("new", "New"),
+            ("in_progress", "In Progress"),
+            ("won", "Won"),
+            ("rewarded", "Rewarded"),
+            ("lost", "Lost"),
+            ("rejected", "Rejected"),
+        ],
+        required=True,
+        default="new",
+        tracking=True,
+        copy=False,
+        index=True,
+    )
+    referee_company_name = fields.Char(
+        string="Referred company",
+        help="Company name as given by the sponsor.",
+    )
+    referee_contact_name = fields.Char(
+        string="Contact name", help="Person to call, as given by the sponsor."
+    )
+    referee_email = fields.Char(string="Email")
+    referee_phone = fields.Char(string="Phone")
+    referee_vat = fields.Char(
+        string="Tax ID",
+        help="Used with the company name to find the company among existing "
+        "contacts.",
+    )
+    note = fields.Html(help="Context given by the sponsor.")
+    date_referral = fields.Datetime(
+        string="Referred on", required=True, default=fields.Datetime.now, copy=False
+    )
+    date_in_progress = fields.Datetime(string="Contacted on", copy=False)
+    date_won = fields.Datetime(string="Won on", copy=False)
+    date_rewarded = fields.Datetime(string="Rewarded on", copy=False)
+    date_closed = fields.Datetime(string="Closed on", copy=False)
+    sponsor_id = fields.Many2one(
+        "res.partner",
+        string="Sponsor",
+        required=True,
+        index=True,
+        tracking=True,
+        check_company=True,
+        help="Customer who referred the company (its commercial entity).",
+    )
+    referee_id = fields.Many2one(
+        "res.partner",
+        string="Referee",
+        required=True,
+        index=True,
+        tracking=True,
+        check_company=True,
+        help="Referred company (its commercial entity). Found among existing "
+        "contacts from the details given, or created.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+    )
+    program_id = fields.Many2one(
+        "referral.program",
+        string="Program",
+        compute="_compute_program_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        required=True,
+        check_company=True,
+        ondelete="restrict",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Salesperson",
+        compute="_compute_user_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        index=True,
+        tracking=True,
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="By default the salesperson of the sponsor's account.",
+    )
+    first_order_id = fields.Many2one(
+        "sale.order",
+        string="First order",
+        readonly=True,
+        copy=False,
+        check_company=True,
+        help="First confirmed sales order of the referee.",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    first_order_amount = fields.Monetary(
+        related="first_order_id.amount_untaxed",
+        string="First order untaxed amount",
+        currency_field="currency_id",
+    )
+
+    @api.depends("company_id")
+    def _compute_program_id(self):
+        Program = self.env["referral.program"]
+        for referral in self:
+            if referral.program_id.company_id != referral.company_id:
+                referral.program_id = Program._get_company_program(
+                    referral.company_id
+                )
+
+    @api.depends("sponsor_id")
+    def _compute_user_id(self):
+        for referral in self:
+            sponsor = referral.sponsor_id
+            referral.user_id = (
+                sponsor.commercial_partner_id.user_id
+                or sponsor.user_id
+                or referral.user_id
+                or (not self.env.user.share and self.env.user)
+            )
+
+    @api.constrains("sponsor_id", "referee_id")
+    def _check_referee_differs_from_sponsor(self):
+        """A customer refers neither itself nor one of its own sponsors.
+
+        Constraints run in name order: this one comes first on purpose."""
+        for referral in self:
+            sponsor = referral.sponsor_id.commercial_partner_id
+            referee = referral.referee_id.commercial_partner_id
+            if sponsor == referee:
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s cannot refer itself: the sponsor and the "
+                        "referred company are the same customer.",
+                        sponsor=sponsor.display_name,
+                    )
+                )
+            partner, seen = sponsor.sponsor_id, sponsor
+            while partner and partner not in seen:
+                if partner == referee:
+                    raise ValidationError(
+                        self.env._(
+                            "%(referee)s already sponsors %(sponsor)s, directly "
+                            "or through other customers: a customer cannot "
+                            "refer its own sponsor.",
+                            referee=referee.display_name,
+                            sponsor=sponsor.display_name,
+                        )
+                    )
+                seen |= partner
+                partner = partner.sponsor_id
+
+    @api.constrains("referee_id", "company_id", "state")
+    def _check_single_active_referral(self):
+        active = self.filtered(lambda r: r.state in ACTIVE_STATES)
+        if not active:
+            return
+        # Referrals of other salespeople count too, whatever the user sees.
+        groups = self.sudo()._read_group(
+            [
+                ("referee_id", "in", active.referee_id.ids),
+                ("company_id", "in", active.company_id.ids),
+                ("state", "in", ACTIVE_STATES),
+            ],
+            ["referee_id", "company_id"],
+            ["__count"],
+        )
+        for referee, company, count in groups:
+            if count > 1:
+                raise ValidationError(
+                    self.env._(
+                        "%(referee)s has already been referred to %(company)s. "
+                        "Open the existing referral instead of creating a new "
+                        "one.",
+                        referee=referee.display_name,
+                        company=company.display_name,
+                    )
+                )
+
+    @api.constrains("sponsor_id", "program_id")
+    def _check_sponsor_eligible(self):
+        for referral in self:
+            sponsor = referral.sponsor_id.commercial_partner_id
+            if not sponsor.active or not referral.sponsor_id.active:
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s is archived and cannot sponsor.",
+                        sponsor=referral.sponsor_id.display_name,
+                    )
+                )
+            if not referral.program_id._is_sponsor_eligible(sponsor):
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s may not sponsor in the program "
+                        "%(program)s: only customers with a confirmed sales "
+                        "order can refer a company.",
+                        sponsor=sponsor.display_name,
+                        program=referral.program_id.display_name,
+                    )
+                )
+
+    @api.constrains("referee_id", "program_id")
+    def _check_referee_not_customer(self):
+        for referral in self.filtered(
+            lambda r: not r.program_id.allow_customer_referee
+        ):
+            orders = self.env["sale.order"].sudo().search_count(
+                [
+                    ("partner_id", "child_of", referral.referee_id.ids),
+                    ("company_id", "=", referral.company_id.id),
+                    ("state", "=", "sale"),
+                    ("id", "!=", referral.first_order_id.id),
+                ],
+                limit=1,
+            )
+            if orders:
+                raise ValidationError(
+                    self.env._(
+                        "%(referee)s is already a customer: the program "
+                        "%(program)s only rewards new business.",
+                        referee=referral.referee_id.display_name,
+                        program=referral.program_id.display_name,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        Partner = self.env["res.partner"]
+        for vals in vals_list:
+            if vals.get("sponsor_id"):
+                sponsor = Partner.browse(vals["sponsor_id"])
+                vals["sponsor_id"] = sponsor.commercial_partner_id.id
+            if vals.get("referee_id"):
+                referee = Partner.browse(vals["referee_id"])
+                vals["referee_id"] = referee.commercial_partner_id.id
+            if vals.get("name", self.env._("New")) == self.env._("New"):
+                company = self.env["res.company"].browse(
+                    vals.get("company_id", self.env.company.id)
+                )
+                vals["name"] = self.env["ir.sequence"].with_company(
+                    company
+                ).next_by_code("referral.referral") or self.env._("New")
+        self._resolve_referees(vals_list)
+        referrals = super().create(vals_list)
+        referrals._assign_referee_salesperson()
+        # The salesperson recording a referral may not be the one it is
+        # routed to: schedule the plan's activities whatever their own rights.
+        referrals.sudo()._launch_activity_plan()
+        return referrals
+
+    def write(self, vals):
+        if vals.get("state") in STATE_DATE_FIELDS:
+            date_field = STATE_DATE_FIELDS[vals["state"]]
+            vals.setdefault(date_field, fields.Datetime.now())
+        for field in ("sponsor_id", "referee_id"):
+            if vals.get(field):
+                partner = self.env["res.partner"].browse(vals[field])
+                vals[field] = partner.commercial_partner_id.id
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_won(self):
+        if any(referral.state in ("won", "rewarded") for referral in self):
+            raise UserError(
+                self.env._(
+                    "A won or rewarded referral cannot be deleted: mark it as "
+                    "lost or rejected instead."
+                )
+            )
+
+    def action_start(self):
+        self.filtered(lambda r: r.state == "new").write({"state": "in_progress"})
+
+    def action_mark_lost(self):
+        self._close("lost")
+
+    def action_reject(self):
+        self._close("rejected")
+
+    def action_reset(self):
+        self.filtered(lambda r: r.state in ("lost", "rejected")).write(
+            {"state": "new", "date_closed": False}
+        )
+
+    def action_view_first_order(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "sale.order",
+            "res_id": self.first_order_id.id,
+            "views": [(False, "form")],
+        }
+
+    def _close(self, state):
+        """Close open referrals as ``state`` (lost or rejected) and drop
+        their pending activities: nobody has to call anymore."""
+        if any(referral.state not in OPEN_STATES for referral in self):
+            raise UserError(
+                self.env._("Only new or in-progress referrals can be closed.")
+            )
+        self.write({"state": state})
+        self.activity_ids.unlink()
+
+    # ------------------------------------------------------------------
+    # Referee matching
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _resolve_referees(self, vals_list):
+        """Set ``referee_id`` of the values that only carry raw details:
+        an existing contact when one matches, else a new one."""
+        for vals in vals_list:
+            if vals.get("referee_id"):
+                continue
+            referee = self._find_referee(vals)
+            if not referee:
+                referee = self._create_referee(vals)
+            vals["referee_id"] = referee.commercial_partner_id.id
+
+    @api.model
+    def _find_referee(self, vals):
+        """Return the existing contact the raw details designate: same
+        normalised email first, then same company name and tax ID."""
+        Partner = self.env["res.partner"]
+        email = email_normalize(vals.get("referee_email") or "")
+        if email:
+            partner = Partner.search([("email_normalized", "=", email)], limit=1)
+            if partner:
+                return partner
+        company_name = (vals.get("referee_company_name") or "").strip()
+        vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
+        if company_name and vat:
+            return Partner.search(
+                [
+                    ("is_company", "=", True),
+                    ("name", "=ilike", company_name),
+                    ("vat", "=ilike", vat),
+                ],
+                limit=1,
+            )
+        return Partner
+
+    @api.model
+    def _create_referee(self, vals):
+        company_name = (vals.get("referee_company_name") or "").strip()
+        contact_name = (vals.get("referee_contact_name") or "").strip()
+        if not company_name and not contact_name:
+            raise ValidationError(
+                self.env._(
+                    "Give at least the name of the referred company or of "
+                    "the person to contact."
+                )
+            )
+        Partner = self.env["res.partner"]
+        values = self._prepare_referee_partner_values(vals)
+        if not company_name:
+            return Partner.create(dict(values, name=contact_name))
+        if not contact_name:
+            return Partner.create(dict(values, name=company_name, is_company=True))
+        company = Partner.create(
+            dict(values, name=company_name, is_company=True, email=False, phone=False)
+        )
+        Partner.create(dict(values, name=contact_name, parent_id=company.id, vat=False))
+        return company
+
+    @api.model
+    def _prepare_referee_partner_values(self, vals):
+        """Values of the contact created for a referee; ``name`` is set by
+        the caller."""
+        return {
+            "email": vals.get("referee_email"),
+            "phone": vals.get("referee_phone"),
+            "vat": vals.get("referee_vat"),
+            "user_id": vals.get("user_id"),
+        }
+
+    def _assign_referee_salesperson(self):
+        """Route the referees to the sponsor's salesperson, when they have
+        none: one write per salesperson."""
+        unassigned = self.filtered(lambda r: r.user_id and not r.referee_id.user_id)
+        for user, referrals in unassigned.grouped("user_id").items():
+            referrals.referee_id.write({"user_id": user.id})
+
+    # ------------------------------------------------------------------
+    # Activities
+    # ------------------------------------------------------------------
+
+    def _launch_activity_plan(self):
+        """Schedule the program's activity plan on each referral, deadlines
+        counted in working days of the company's calendar."""
+        model_id = self.env["ir.model"]._get_id(self._name)
+        vals_list = []
+        for referral in self.filtered("program_id.activity_plan_id"):
+            plan = referral.program_id.activity_plan_id
+            responsibles = self.env["res.users"]
+            for template in plan.template_ids:
+                responsible = template._determine_responsible(
+                    referral.user_id, referral
+                )["responsible"]
+                responsibles |= responsible or referral.user_id
+                vals_list.append(
+                    {
+                        "res_model_id": model_id,
+                        "res_id": referral.id,
+                        "activity_type_id": template.activity_type_id.id,
+                        "summary": template.summary,
+                        "note": template.note,
+                        "user_id": (
+                            responsible or referral.user_id or referral.create_uid
+                        ).id,
+                        "date_deadline": referral._get_plan_deadline(template),
+                        "automated": True,
+                    }
+                )
+            # Followed first: creating several activities of one user on one
+            # record in a batch would subscribe that user twice.
+            referral.message_subscribe(partner_ids=responsibles.partner_id.ids)
+        return self.env["mail.activity"].create(vals_list)
+
+    def _get_plan_deadline(self, template):
+        """Deadline of ``template``: a delay in days after the plan date
+        counts the company's working days from tomorrow."""
+        self.ensure_one()
+        today = fields.Date.context_today(self)
+        calendar = self.company_id.resource_calendar_id
+        if (
+            calendar
+            and template.delay_unit == "days"
+            and template.delay_from == "after_plan_date"
+            and template.delay_count > 0
+        ):
+            start = datetime.combine(today + timedelta(days=1), time.min)
+            deadline = calendar.plan_days(
+                template.delay_count, start, compute_leaves=True
+            )
+            if deadline:
+                return deadline.date()
+        return template._get_date_deadline(today)
+
+    # ------------------------------------------------------------------
+    # Sales
+    # ------------------------------------------------------------------
+
+    def _action_won(self, orders):
+        """Mark the referrals won by the first confirmed order of their
+        referee among ``orders``."""
+        order_by_referee = {}
+        for order in orders.sorted("date_order"):
+            order_by_referee.setdefault(order.partner_id.commercial_partner_id, order)
+        for referral in self:
+            order = order_by_referee.get(referral.referee_id)
+            if order:
+                referral.write(
+                    {"state": "won", "first_order_id": order.id}
+                )
+                order.referral_id = referral

@@ -1,0 +1,38 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, models
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        companies._create_default_referral_program()
+        return companies
+
+    def _prepare_default_referral_program_values(self):
+        self.ensure_one()
+        plan = self.env.ref(
+            "sale_referral_lifecycle.mail_activity_plan_referral",
+            raise_if_not_found=False,
+        )
+        return {
+            "name": self.env._("Customer referrals"),
+            "company_id": self.id,
+            "activity_plan_id": plan.id if plan else False,
+        }
+
+    def _create_default_referral_program(self):
+        """Create the default program of the companies that have none."""
+        Program = self.env["referral.program"].sudo().with_context(active_test=False)
+        with_program = set(
+            Program.search([("company_id", "in", self.ids)]).company_id.ids
+        )
+        vals_list = [
+            company._prepare_default_referral_program_values()
+            for company in self
+            if company.id not in with_program
+        ]
+        return Program.create(vals_list)

@@ -1,0 +1,120 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from .referral_referral import ACTIVE_STATES, OPEN_STATES
+
+
+class SaleOrder(models.Model):
+    _inherit = "sale.order"
+
+    referral_code = fields.Char(
+        copy=False,
+        help="Referral code of the customer who referred this one. On "
+        "confirmation the order is linked to that customer's referral.",
+    )
+    referral_id = fields.Many2one(
+        "referral.referral",
+        string="Referral",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        check_company=True,
+    )
+
+    @api.constrains("referral_code", "partner_id")
+    def _check_referral_code(self):
+        orders = self.filtered("referral_code")
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            orders.mapped("referral_code")
+        )
+        for order in orders:
+            sponsor = sponsors.get(order.referral_code.strip().upper())
+            if not sponsor:
+                raise ValidationError(
+                    self.env._(
+                        "No customer has the referral code %(code)s. Check the "
+                        "code with the customer or leave it empty.",
+                        code=order.referral_code,
+                    )
+                )
+            if sponsor == order.partner_id.commercial_partner_id:
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s is the customer's own code: "
+                        "a customer cannot refer itself.",
+                        code=order.referral_code,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        orders = super().create(vals_list)
+        orders.filtered(
+            lambda o: not o.source_id and o.partner_id.commercial_partner_id.sponsor_id
+        )._set_referral_source()
+        return orders
+
+    def _action_confirm(self):
+        res = super()._action_confirm()
+        self._link_referrals()
+        return res
+
+    def _set_referral_source(self):
+        source = self.env.ref(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        if source and self:
+            self.write({"source_id": source.id})
+
+    def _link_referrals(self):
+        """Link confirmed orders to their customer's referral: create the
+        referral a typed code asks for, and mark won the referrals of the
+        customers confirming their first order."""
+        referees = self.partner_id.commercial_partner_id
+        # The referral of a customer belongs to the sponsor's salesperson,
+        # who may not be the one confirming the order.
+        Referral = self.env["referral.referral"].sudo()
+        referrals = Referral.search(
+            [
+                ("referee_id", "in", referees.ids),
+                ("company_id", "in", self.company_id.ids),
+                ("state", "in", ACTIVE_STATES),
+            ]
+        )
+        known = {(r.referee_id, r.company_id) for r in referrals}
+        vals_list = self.filtered("referral_code")._prepare_code_referral_values(known)
+        referrals |= Referral.create(vals_list)
+        open_referrals = referrals.filtered(lambda r: r.state in OPEN_STATES)
+        open_referrals._action_won(self)
+        for order in self.filtered(lambda o: not o.referral_id):
+            order.referral_id = referrals.filtered(
+                lambda r, o=order: r.referee_id == o.partner_id.commercial_partner_id
+                and r.company_id == o.company_id
+            )[:1]
+        self.filtered(lambda o: o.referral_id and not o.source_id)._set_referral_source()
+
+    def _prepare_code_referral_values(self, known):
+        """Values of the referrals to create for the codes typed on these
+        orders, skipping customers already referred (``known`` holds
+        ``(referee, company)`` pairs)."""
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            self.mapped("referral_code")
+        )
+        vals_list = []
+        for order in self:
+            referee = order.partner_id.commercial_partner_id
+            if (referee, order.company_id) in known:
+                continue
+            known.add((referee, order.company_id))
+            vals_list.append(
+                {
+                    "sponsor_id": sponsors[order.referral_code.strip().upper()].id,
+                    "referee_id": referee.id,
+                    "company_id": order.company_id.id,
+                    "source": "code",
+                    "first_order_id": order.id,
+                }
+            )
+        return vals_list

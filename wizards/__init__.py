@@ -1,0 +1,1 @@
+from . import referral_create_wizard
