@@ -1,0 +1,102 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from contextlib import contextmanager
+
+from odoo.tests import TransactionCase, new_test_user
+
+
+class ReferralCommon(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=False))
+        cls.company = cls.env.company
+        cls.other_company = cls.env["res.company"].create({"name": "Other Co"})
+        cls.salesman = new_test_user(
+            cls.env,
+            login="ref_salesman",
+            name="Sally Own",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+            company_ids=[(6, 0, (cls.company | cls.other_company).ids)],
+        )
+        cls.salesman_2 = new_test_user(
+            cls.env,
+            login="ref_salesman_2",
+            name="Sam Own",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+        )
+        cls.salesman_all = new_test_user(
+            cls.env,
+            login="ref_salesman_all",
+            name="Alice All",
+            groups="sales_team.group_sale_salesman_all_leads,base.group_partner_manager",
+        )
+        cls.sale_manager = new_test_user(
+            cls.env,
+            login="ref_manager",
+            name="Max Manager",
+            groups="sales_team.group_sale_manager,base.group_partner_manager",
+        )
+        cls.program = cls.env.ref("sale_referral_lifecycle.referral_program_default")
+        cls.product = cls.env["product.product"].create(
+            {"name": "Annual licence", "type": "service", "list_price": 1200.0}
+        )
+        cls.sponsor = cls.env["res.partner"].create(
+            {
+                "name": "Sponsor Corp",
+                "is_company": True,
+                "user_id": cls.salesman.id,
+                "email": "boss@sponsor.example.com",
+            }
+        )
+        cls.sponsor_contact = cls.env["res.partner"].create(
+            {"name": "Simone Sponsor", "parent_id": cls.sponsor.id}
+        )
+        cls._confirm_order(cls.sponsor)
+        cls.Referral = cls.env["referral.referral"]
+
+    @classmethod
+    def _create_order(cls, partner, **values):
+        return cls.env["sale.order"].create(
+            dict(
+                {
+                    "partner_id": partner.id,
+                    "order_line": [
+                        (0, 0, {"product_id": cls.product.id, "product_uom_qty": 1})
+                    ],
+                },
+                **values,
+            )
+        )
+
+    @classmethod
+    def _confirm_order(cls, partner, **values):
+        order = cls._create_order(partner, **values)
+        order.action_confirm()
+        return order
+
+    @classmethod
+    def _create_customer(cls, name, **values):
+        return cls.env["res.partner"].create(
+            dict({"name": name, "is_company": True}, **values)
+        )
+
+    def _refer(self, sponsor=None, **values):
+        return self.Referral.create(
+            dict(
+                {
+                    "sponsor_id": (sponsor or self.sponsor).id,
+                    "referee_company_name": "Prospect Ltd",
+                },
+                **values,
+            )
+        )
+
+    @contextmanager
+    def assertRefused(self, exception, regex):
+        """Like ``assertRaisesRegex``, in a savepoint rolled back on error:
+        what the refused call wrote before raising is undone, as it is for a
+        user whose request fails."""
+        with self.assertRaises(exception) as catcher:
+            yield catcher
+        self.assertRegex(str(catcher.exception), regex)

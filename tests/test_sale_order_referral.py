@@ -1,0 +1,124 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import ReferralCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSaleOrderReferral(ReferralCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.source_referral = cls.env.ref("sale_referral_lifecycle.utm_source_referral")
+        cls.newcomer = cls._create_customer("Newcomer Inc")
+
+    def test_code_on_order_creates_won_referral(self):
+        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        order.action_confirm()
+        referral = order.referral_id
+        self.assertRecordValues(
+            referral,
+            [
+                {
+                    "sponsor_id": self.sponsor.id,
+                    "referee_id": self.newcomer.id,
+                    "source": "code",
+                    "state": "won",
+                    "first_order_id": order.id,
+                    "user_id": self.salesman.id,
+                }
+            ],
+        )
+        self.assertTrue(referral.date_won)
+        self.assertEqual(order.source_id, self.source_referral)
+        self.assertEqual(self.newcomer.sponsor_id, self.sponsor)
+
+    def test_code_typed_loosely_is_accepted(self):
+        code = self.sponsor.referral_code
+        order = self._create_order(self.newcomer, referral_code=f"  {code.lower()} ")
+        order.action_confirm()
+        self.assertEqual(order.referral_id.sponsor_id, self.sponsor)
+
+    def test_code_of_a_contact_person_refers_its_company(self):
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor_contact.referral_code
+        )
+        order.action_confirm()
+        self.assertEqual(order.referral_id.sponsor_id, self.sponsor)
+
+    def test_code_links_existing_referral(self):
+        referral = self._refer(referee_id=self.newcomer.id)
+        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        order.action_confirm()
+        self.assertEqual(order.referral_id, referral)
+        self.assertEqual(
+            self.Referral.search_count([("referee_id", "=", self.newcomer.id)]), 1
+        )
+        self.assertEqual(referral.state, "won")
+
+    def test_unknown_code_refused(self):
+        order = self._create_order(self.newcomer)
+        with self.assertRefused(ValidationError, "No customer has the referral code"):
+            order.referral_code = "NOPE1234"
+        self.assertFalse(order.referral_code)
+
+    def test_own_code_refused(self):
+        order = self._create_order(self.newcomer)
+        with self.assertRefused(ValidationError, "customer's own code"):
+            order.referral_code = self.newcomer.referral_code
+        self.assertFalse(order.referral_code)
+
+    def test_code_of_existing_customer_blocks_confirmation(self):
+        customer = self._create_customer("Old Customer")
+        self._confirm_order(customer)
+        order = self._create_order(customer, referral_code=self.sponsor.referral_code)
+        with self.assertRefused(ValidationError, "already a customer"):
+            order.action_confirm()
+        self.assertEqual(order.state, "draft")
+        self.assertFalse(self.Referral.search([("referee_id", "=", customer.id)]))
+
+    def test_first_order_sets_referral_won(self):
+        referral = self._refer(referee_id=self.newcomer.id)
+        referral.action_start()
+        quotation = self._create_order(self.newcomer)
+        self.assertEqual(quotation.source_id, self.source_referral)
+        quotation.action_confirm()
+        self.assertRecordValues(
+            referral, [{"state": "won", "first_order_id": quotation.id}]
+        )
+        self.assertEqual(quotation.referral_id, referral)
+
+    def test_second_order_keeps_first_order(self):
+        referral = self._refer(referee_id=self.newcomer.id)
+        first = self._confirm_order(self.newcomer)
+        second = self._confirm_order(self.newcomer)
+        self.assertEqual(referral.first_order_id, first)
+        self.assertEqual(second.referral_id, referral)
+
+    def test_order_of_lost_referral_does_not_win_it(self):
+        referral = self._refer(referee_id=self.newcomer.id)
+        referral.action_mark_lost()
+        order = self._confirm_order(self.newcomer)
+        self.assertEqual(referral.state, "lost")
+        self.assertFalse(order.referral_id)
+
+    def test_order_in_other_company_does_not_win_referral(self):
+        referral = self._refer(referee_id=self.newcomer.id)
+        self._confirm_order(self.newcomer, company_id=self.other_company.id)
+        self.assertEqual(referral.state, "new")
+
+    def test_confirming_order_with_code_query_count(self):
+        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        self.env.invalidate_all()
+        with self.assertQueryCount(__system__=235):
+            order.action_confirm()
+        self.assertEqual(order.referral_id.state, "won")
+
+    def test_confirming_order_without_referral_adds_few_queries(self):
+        order = self._create_order(self.newcomer)
+        self.env.invalidate_all()
+        with self.assertQueryCount(__system__=42):
+            order.action_confirm()
+        self.assertFalse(order.referral_id)
