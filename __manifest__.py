@@ -26,6 +26,11 @@
         "wizards/referral_create_wizard_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "sale_referral_lifecycle/static/tests/tours/*.js",
+        ],
+    },
     "demo": ["demo/referral_demo.xml"],
     "post_init_hook": "post_init_hook",
 }

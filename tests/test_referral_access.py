@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo.exceptions import AccessError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import ReferralCommon
 
@@ -86,3 +86,17 @@ class TestReferralAccess(ReferralCommon):
         )
         with self.assertRaises(AccessError):
             self.Referral.with_user(user).search([])
+
+    def test_portal_user_sees_only_its_company_referrals(self):
+        portal = new_test_user(
+            self.env,
+            login="ref_portal",
+            groups="base.group_portal",
+            partner_id=self.sponsor_contact.id,
+        )
+        visible = self.Referral.with_user(portal).search([])
+        self.assertEqual(visible, self.mine)
+        with self.assertRaises(AccessError):
+            self.theirs.with_user(portal).read(["name"])
+        with self.assertRaises(AccessError):
+            self.mine.with_user(portal).write({"note": "Changed"})
