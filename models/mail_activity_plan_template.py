@@ -9,7 +9,7 @@ class MailActivityPlanTemplate(models.Model):
     responsible_type = fields.Selection(
         selection_add=[
             ("sponsor_salesperson", "Sponsor's salesperson"),
-            ("partner_salesperson", "Customer's salesperson"),
+            ("partner_salesperson", "Contact's salesperson"),
         ],
         ondelete={
             "sponsor_salesperson": "set default",
@@ -26,7 +26,8 @@ class MailActivityPlanTemplate(models.Model):
         error = False
         if not responsible:
             error = self.env._(
-                "%(record)s has no salesperson for %(activity)s.",
+                "No salesperson found on %(record)s for %(activity)s: set "
+                "one on the contact or choose another assignment.",
                 record=applied_on_record.display_name,
                 activity=self.summary or self.activity_type_id.name,
             )

@@ -22,7 +22,7 @@ class ReferralProgram(models.Model):
             ("customer", "Customers only"),
             ("any", "Any contact"),
         ],
-        string="Who may sponsor",
+        string="Who May Sponsor",
         default="customer",
         required=True,
         tracking=True,
@@ -30,14 +30,14 @@ class ReferralProgram(models.Model):
         "order in the company. Any contact: every active contact may refer.",
     )
     allow_customer_referee = fields.Boolean(
-        string="Accept existing customers as referees",
+        string="Accept Existing Customers as Referees",
         tracking=True,
         help="By default a company that already has a confirmed sales order "
-        "cannot be referred: it is no new business.",
+        "cannot be referred: it is not new business.",
     )
     activity_plan_id = fields.Many2one(
         "mail.activity.plan",
-        string="Activity plan",
+        string="Activity Plan",
         domain="[('res_model', '=', 'referral.referral'), "
         "'|', ('company_id', '=', False), ('company_id', '=', company_id)]",
         check_company=True,

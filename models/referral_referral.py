@@ -34,7 +34,7 @@ class ReferralReferral(models.Model):
     source = fields.Selection(
         [
             ("portal", "Portal"),
-            ("backend", "Backend"),
+            ("backend", "Back office"),
             ("code", "Referral code"),
             ("import", "Import"),
         ],
@@ -51,6 +51,7 @@ class ReferralReferral(models.Model):
             ("lost", "Lost"),
             ("rejected", "Rejected"),
         ],
+        string="Status",
         required=True,
         default="new",
         tracking=True,
@@ -58,11 +59,11 @@ class ReferralReferral(models.Model):
         index=True,
     )
     referee_company_name = fields.Char(
-        string="Referred company",
+        string="Referred Company",
         help="Company name as given by the sponsor.",
     )
     referee_contact_name = fields.Char(
-        string="Contact name", help="Person to call, as given by the sponsor."
+        string="Contact Name", help="Person to call, as given by the sponsor."
     )
     referee_email = fields.Char(string="Email")
     referee_phone = fields.Char(string="Phone")
@@ -73,12 +74,12 @@ class ReferralReferral(models.Model):
     )
     note = fields.Html(help="Context given by the sponsor.")
     date_referral = fields.Datetime(
-        string="Referred on", required=True, default=fields.Datetime.now, copy=False
+        string="Referred On", required=True, default=fields.Datetime.now, copy=False
     )
-    date_in_progress = fields.Datetime(string="Contacted on", copy=False)
-    date_won = fields.Datetime(string="Won on", copy=False)
-    date_rewarded = fields.Datetime(string="Rewarded on", copy=False)
-    date_closed = fields.Datetime(string="Closed on", copy=False)
+    date_in_progress = fields.Datetime(string="Contacted On", copy=False)
+    date_won = fields.Datetime(string="Won On", copy=False)
+    date_rewarded = fields.Datetime(string="Rewarded On", copy=False)
+    date_closed = fields.Datetime(string="Closed On", copy=False)
     sponsor_id = fields.Many2one(
         "res.partner",
         string="Sponsor",
@@ -129,7 +130,7 @@ class ReferralReferral(models.Model):
     )
     first_order_id = fields.Many2one(
         "sale.order",
-        string="First order",
+        string="First Order",
         readonly=True,
         copy=False,
         check_company=True,
@@ -138,7 +139,7 @@ class ReferralReferral(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
     first_order_amount = fields.Monetary(
         related="first_order_id.amount_untaxed",
-        string="First order untaxed amount",
+        string="First Order Untaxed Amount",
         currency_field="currency_id",
     )
 

@@ -29,7 +29,7 @@ class ResPartner(models.Model):
     )
     sponsor_id = fields.Many2one(
         "res.partner",
-        string="Referred by",
+        string="Referred By",
         compute="_compute_sponsor_id",
         store=True,
         index="btree_not_null",
@@ -42,10 +42,10 @@ class ResPartner(models.Model):
         help="Companies this customer referred.",
     )
     referee_referral_ids = fields.One2many(
-        "referral.referral", "referee_id", string="Referred in"
+        "referral.referral", "referee_id", string="Referrals Received"
     )
     referral_count = fields.Integer(
-        compute="_compute_referral_count", string="Referral count"
+        compute="_compute_referral_count", string="Referral Count"
     )
 
     _sql_constraints = [

@@ -14,8 +14,8 @@ class ReferralCreateWizard(models.TransientModel):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )
-    referee_company_name = fields.Char(string="Referred company")
-    referee_contact_name = fields.Char(string="Contact name")
+    referee_company_name = fields.Char(string="Referred Company")
+    referee_contact_name = fields.Char(string="Contact Name")
     referee_email = fields.Char(string="Email")
     referee_phone = fields.Char(string="Phone")
     referee_vat = fields.Char(string="Tax ID")
