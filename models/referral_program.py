@@ -37,7 +37,6 @@ class ReferralProgram(models.Model):
     )
     activity_plan_id = fields.Many2one(
         "mail.activity.plan",
-        string="Activity Plan",
         domain="[('res_model', '=', 'referral.referral'), "
         "'|', ('company_id', '=', False), ('company_id', '=', company_id)]",
         check_company=True,

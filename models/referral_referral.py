@@ -69,8 +69,7 @@ class ReferralReferral(models.Model):
     referee_phone = fields.Char(string="Phone")
     referee_vat = fields.Char(
         string="Tax ID",
-        help="Used with the company name to find the company among existing "
-        "contacts.",
+        help="Used with the company name to find the company among existing contacts.",
     )
     note = fields.Html(help="Context given by the sponsor.")
     date_referral = fields.Datetime(
@@ -82,7 +81,6 @@ class ReferralReferral(models.Model):
     date_closed = fields.Datetime(string="Closed On", copy=False)
     sponsor_id = fields.Many2one(
         "res.partner",
-        string="Sponsor",
         required=True,
         index=True,
         tracking=True,
@@ -91,7 +89,6 @@ class ReferralReferral(models.Model):
     )
     referee_id = fields.Many2one(
         "res.partner",
-        string="Referee",
         required=True,
         index=True,
         tracking=True,
@@ -107,7 +104,6 @@ class ReferralReferral(models.Model):
     )
     program_id = fields.Many2one(
         "referral.program",
-        string="Program",
         compute="_compute_program_id",
         store=True,
         precompute=True,
@@ -130,7 +126,6 @@ class ReferralReferral(models.Model):
     )
     first_order_id = fields.Many2one(
         "sale.order",
-        string="First Order",
         readonly=True,
         copy=False,
         check_company=True,
@@ -148,9 +143,7 @@ class ReferralReferral(models.Model):
         Program = self.env["referral.program"]
         for referral in self:
             if referral.program_id.company_id != referral.company_id:
-                referral.program_id = Program._get_company_program(
-                    referral.company_id
-                )
+                referral.program_id = Program._get_company_program(referral.company_id)
 
     @api.depends("sponsor_id")
     def _compute_user_id(self):
@@ -248,14 +241,18 @@ class ReferralReferral(models.Model):
         for referral in self.filtered(
             lambda r: not r.program_id.allow_customer_referee
         ):
-            orders = self.env["sale.order"].sudo().search_count(
-                [
-                    ("partner_id", "child_of", referral.referee_id.ids),
-                    ("company_id", "=", referral.company_id.id),
-                    ("state", "=", "sale"),
-                    ("id", "!=", referral.first_order_id.id),
-                ],
-                limit=1,
+            orders = (
+                self.env["sale.order"]
+                .sudo()
+                .search_count(
+                    [
+                        ("partner_id", "child_of", referral.referee_id.ids),
+                        ("company_id", "=", referral.company_id.id),
+                        ("state", "=", "sale"),
+                        ("id", "!=", referral.first_order_id.id),
+                    ],
+                    limit=1,
+                )
             )
             if orders:
                 raise ValidationError(
@@ -494,7 +491,5 @@ class ReferralReferral(models.Model):
         for referral in self:
             order = order_by_referee.get(referral.referee_id)
             if order:
-                referral.write(
-                    {"state": "won", "first_order_id": order.id}
-                )
+                referral.write({"state": "won", "first_order_id": order.id})
                 order.referral_id = referral

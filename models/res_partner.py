@@ -44,9 +44,7 @@ class ResPartner(models.Model):
     referee_referral_ids = fields.One2many(
         "referral.referral", "referee_id", string="Referrals Received"
     )
-    referral_count = fields.Integer(
-        compute="_compute_referral_count", string="Referral Count"
-    )
+    referral_count = fields.Integer(compute="_compute_referral_count")
 
     _sql_constraints = [
         (
@@ -58,10 +56,9 @@ class ResPartner(models.Model):
 
     def _init_column(self, column_name):
         # The default would give every existing contact the same code.
-        if column_name == "referral_code":
-            self._fill_missing_referral_codes()
-        else:
-            super()._init_column(column_name)
+        if column_name != "referral_code":
+            return super()._init_column(column_name)
+        return self._fill_missing_referral_codes()
 
     @api.depends(
         "commercial_partner_id.referee_referral_ids.state",
@@ -125,8 +122,7 @@ class ResPartner(models.Model):
             return {}
         partners = self.search([("referral_code", "in", list(codes))])
         return {
-            partner.referral_code: partner.commercial_partner_id
-            for partner in partners
+            partner.referral_code: partner.commercial_partner_id for partner in partners
         }
 
     def _fill_missing_referral_codes(self):

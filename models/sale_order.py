@@ -16,7 +16,6 @@ class SaleOrder(models.Model):
     )
     referral_id = fields.Many2one(
         "referral.referral",
-        string="Referral",
         readonly=True,
         copy=False,
         index="btree_not_null",
@@ -90,10 +89,14 @@ class SaleOrder(models.Model):
         open_referrals._action_won(self)
         for order in self.filtered(lambda o: not o.referral_id):
             order.referral_id = referrals.filtered(
-                lambda r, o=order: r.referee_id == o.partner_id.commercial_partner_id
-                and r.company_id == o.company_id
+                lambda r, o=order: (
+                    r.referee_id == o.partner_id.commercial_partner_id
+                    and r.company_id == o.company_id
+                )
             )[:1]
-        self.filtered(lambda o: o.referral_id and not o.source_id)._set_referral_source()
+        self.filtered(
+            lambda o: o.referral_id and not o.source_id
+        )._set_referral_source()
 
     def _prepare_code_referral_values(self, known):
         """Values of the referrals to create for the codes typed on these

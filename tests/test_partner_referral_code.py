@@ -1,6 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
 from .common import ReferralCommon
@@ -9,7 +9,9 @@ from .common import ReferralCommon
 @tagged("post_install", "-at_install")
 class TestPartnerReferralCode(ReferralCommon):
     def test_every_contact_gets_a_readable_unique_code(self):
-        partners = self.env["res.partner"].create([{"name": f"P{i}"} for i in range(50)])
+        partners = self.env["res.partner"].create(
+            [{"name": f"P{i}"} for i in range(50)]
+        )
         codes = partners.mapped("referral_code")
         self.assertEqual(len(set(codes)), 50)
         for code in codes:
@@ -34,7 +36,7 @@ class TestPartnerReferralCode(ReferralCommon):
         self.sponsor.with_user(self.sale_manager).action_regenerate_referral_code()
         self.assertNotEqual(self.sponsor.referral_code, old)
         order = self._create_order(self._create_customer("Late Comer"))
-        with self.assertRaises(Exception):
+        with self.assertRefused(ValidationError, "No customer has the referral code"):
             order.referral_code = old
 
     def test_salesperson_cannot_regenerate_code(self):

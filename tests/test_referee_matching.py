@@ -13,7 +13,11 @@ class TestRefereeMatching(ReferralCommon):
     def test_referee_matched_by_normalised_email(self):
         company = self._create_customer("Known Prospect")
         contact = self.env["res.partner"].create(
-            {"name": "Kim Known", "parent_id": company.id, "email": "kim@known.example.com"}
+            {
+                "name": "Kim Known",
+                "parent_id": company.id,
+                "email": "kim@known.example.com",
+            }
         )
         count = self._partner_count()
         referral = self._refer(
@@ -80,7 +84,13 @@ class TestRefereeMatching(ReferralCommon):
         )
         self.assertRecordValues(
             referral.referee_id,
-            [{"name": "Ivan Individual", "is_company": False, "email": "ivan@example.com"}],
+            [
+                {
+                    "name": "Ivan Individual",
+                    "is_company": False,
+                    "email": "ivan@example.com",
+                }
+            ],
         )
 
     def test_same_details_twice_do_not_duplicate_the_contact(self):

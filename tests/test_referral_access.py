@@ -19,7 +19,9 @@ class TestReferralAccess(ReferralCommon):
         cls.theirs = cls.Referral.create(
             {"sponsor_id": other_sponsor.id, "referee_company_name": "Theirs Ltd"}
         )
-        foreign_sponsor = cls._create_customer("Foreign Sponsor", user_id=cls.salesman.id)
+        foreign_sponsor = cls._create_customer(
+            "Foreign Sponsor", user_id=cls.salesman.id
+        )
         cls._confirm_order(foreign_sponsor, company_id=cls.other_company.id)
         cls.foreign = cls.Referral.create(
             {
@@ -50,13 +52,17 @@ class TestReferralAccess(ReferralCommon):
         self.assertNotIn(self.foreign, visible)
 
     def test_other_company_referral_invisible(self):
-        visible = self.Referral.with_user(self.salesman).with_context(
-            allowed_company_ids=self.company.ids
-        ).search([])
+        visible = (
+            self.Referral.with_user(self.salesman)
+            .with_context(allowed_company_ids=self.company.ids)
+            .search([])
+        )
         self.assertNotIn(self.foreign, visible)
-        visible = self.Referral.with_user(self.salesman).with_context(
-            allowed_company_ids=(self.company | self.other_company).ids
-        ).search([])
+        visible = (
+            self.Referral.with_user(self.salesman)
+            .with_context(allowed_company_ids=(self.company | self.other_company).ids)
+            .search([])
+        )
         self.assertIn(self.foreign, visible)
 
     def test_salesperson_cannot_delete_referral(self):
@@ -82,7 +88,11 @@ class TestReferralAccess(ReferralCommon):
 
     def test_salesperson_without_sales_rights_sees_no_referral(self):
         user = self.env["res.users"].create(
-            {"name": "Plain User", "login": "ref_plain", "groups_id": [(6, 0, [self.env.ref("base.group_user").id])]}
+            {
+                "name": "Plain User",
+                "login": "ref_plain",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
         )
         with self.assertRaises(AccessError):
             self.Referral.with_user(user).search([])

@@ -14,11 +14,16 @@ class TestReferralRouting(ReferralCommon):
     def test_referral_named_by_sequence(self):
         referral = self._refer()
         self.assertRegex(referral.name, r"^REF/\d{4}/\d{5}$")
-        self.assertNotEqual(self._refer(referee_company_name="Other").name, referral.name)
+        self.assertNotEqual(
+            self._refer(referee_company_name="Other").name, referral.name
+        )
 
     def test_routed_to_sponsor_salesperson(self):
         referral = self.Referral.with_user(self.salesman_2).create(
-            {"sponsor_id": self.sponsor_contact.id, "referee_company_name": "Routed Ltd"}
+            {
+                "sponsor_id": self.sponsor_contact.id,
+                "referee_company_name": "Routed Ltd",
+            }
         )
         referral = referral.sudo()
         self.assertEqual(referral.user_id, self.salesman)
@@ -97,9 +102,11 @@ class TestReferralRouting(ReferralCommon):
         )
         referee = self._refer().referee_id
         referee.user_id = self.salesman_2
-        wizard = self.env["mail.activity.schedule"].with_context(
-            active_model="res.partner", active_ids=referee.ids
-        ).create({"plan_id": plan.id})
+        wizard = (
+            self.env["mail.activity.schedule"]
+            .with_context(active_model="res.partner", active_ids=referee.ids)
+            .create({"plan_id": plan.id})
+        )
         wizard.action_schedule_plan()
         self.assertEqual(referee.activity_ids.user_id, self.salesman)
 
@@ -117,7 +124,7 @@ class TestReferralRouting(ReferralCommon):
         wizard_form = Form(
             self.env["referral.create.wizard"]
             .with_user(self.salesman)
-            .with_context(action["context"])
+            .with_context(**action["context"])
         )
         self.assertEqual(wizard_form.user_id, self.salesman)
         wizard_form.referee_company_name = "Wizard Prospect"

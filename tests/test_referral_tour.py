@@ -29,7 +29,9 @@ class TestReferralTour(HttpCase):
             referral, [{"user_id": salesman.id, "source": "backend", "state": "new"}]
         )
         self.assertEqual(referral.referee_id.name, "Tour Prospect")
-        self.assertEqual(referral.referee_id.child_ids.email, "tina@tour-prospect.example.com")
+        self.assertEqual(
+            referral.referee_id.child_ids.email, "tina@tour-prospect.example.com"
+        )
         self.assertEqual(
             sorted(referral.activity_ids.mapped("summary")),
             ["Call the prospect", "Call the sponsor"],

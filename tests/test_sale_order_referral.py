@@ -15,7 +15,9 @@ class TestSaleOrderReferral(ReferralCommon):
         cls.newcomer = cls._create_customer("Newcomer Inc")
 
     def test_code_on_order_creates_won_referral(self):
-        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor.referral_code
+        )
         order.action_confirm()
         referral = order.referral_id
         self.assertRecordValues(
@@ -50,7 +52,9 @@ class TestSaleOrderReferral(ReferralCommon):
 
     def test_code_links_existing_referral(self):
         referral = self._refer(referee_id=self.newcomer.id)
-        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor.referral_code
+        )
         order.action_confirm()
         self.assertEqual(order.referral_id, referral)
         self.assertEqual(
@@ -110,7 +114,9 @@ class TestSaleOrderReferral(ReferralCommon):
         self.assertEqual(referral.state, "new")
 
     def test_confirming_order_with_code_query_count(self):
-        order = self._create_order(self.newcomer, referral_code=self.sponsor.referral_code)
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor.referral_code
+        )
         self.env.invalidate_all()
         with self.assertQueryCount(__system__=235):
             order.action_confirm()

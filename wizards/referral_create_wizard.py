@@ -8,9 +8,7 @@ class ReferralCreateWizard(models.TransientModel):
     _description = "Refer a company"
     _check_company_auto = True
 
-    sponsor_id = fields.Many2one(
-        "res.partner", string="Sponsor", required=True, check_company=True
-    )
+    sponsor_id = fields.Many2one("res.partner", required=True, check_company=True)
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )
@@ -52,9 +50,7 @@ class ReferralCreateWizard(models.TransientModel):
 
     def action_create(self):
         self.ensure_one()
-        referral = self.env["referral.referral"].create(
-            self._prepare_referral_values()
-        )
+        referral = self.env["referral.referral"].create(self._prepare_referral_values())
         if not referral.has_access("read"):
             return {"type": "ir.actions.act_window_close"}
         return {
