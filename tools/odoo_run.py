@@ -150,9 +150,45 @@ class Postgres:
         if not match:
             raise SystemExit(f"Could not start the embedded PostgreSQL: {uri!r}")
         os.environ["PGHOST"] = match["host"]
-        os.environ["PGUSER"] = match["user"]
-        self.args = [f"--db_host={match['host']}", f"--db_user={match['user']}"]
+        os.environ["PGUSER"] = self._ensure_role(match["user"])
+        self.args = [f"--db_host={match['host']}", f"--db_user={os.environ['PGUSER']}"]
         print(f"Started an embedded PostgreSQL (data in {pgdata})")
+
+    def _ensure_role(self, superuser, role="odoo"):
+        """Odoo refuses to connect as ``postgres``: give it its own role."""
+        import psycopg2
+
+        conn = psycopg2.connect(dbname="postgres", user=superuser)
+        conn.autocommit = True
+        with conn.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            if not cr.fetchone():
+                cr.execute(f'CREATE ROLE "{role}" LOGIN CREATEDB')
+        conn.close()
+        return role
+
+    def create(self, dbname):
+        """Create an empty database, with pg_trgm when the server has it (the
+        embedded one has not; Odoo would log that failure as an error)."""
+        import psycopg2
+
+        self.drop(dbname)
+        conn = psycopg2.connect(dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cr:
+            cr.execute(
+                f"CREATE DATABASE \"{dbname}\" ENCODING 'unicode' "
+                "LC_COLLATE 'C' TEMPLATE template0"
+            )
+            cr.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+            has_trigram = cr.fetchone()
+        conn.close()
+        if has_trigram:
+            conn = psycopg2.connect(dbname=dbname)
+            conn.autocommit = True
+            with conn.cursor() as cr:
+                cr.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            conn.close()
 
     def drop(self, dbname):
         import psycopg2
@@ -197,6 +233,7 @@ def run_tests(env, pg):
         "--log-level=test",
     )
     problems, skipped, result, ran = [], 0, None, False
+    pg.create(dbname)
     try:
         with open(log_path, "w", encoding="utf-8") as log:
             proc = subprocess.Popen(
@@ -253,7 +290,7 @@ def run_tests(env, pg):
 
 def run_demo(env, pg):
     dbname = os.environ.get("DEMO_DB", "referral_demo")
-    pg.drop(dbname)
+    pg.create(dbname)
     shutil.rmtree(CACHE / "data" / "filestore" / dbname, ignore_errors=True)
     install = odoo_command(pg, dbname, f"--init={MODULE}", "--stop-after-init")
     subprocess.run(install, env=env, check=True)
