@@ -1,42 +1,98 @@
-# sale_referral_lifecycle: make demo | make test | make lint | make bench
+# Developer commands for the sale_referral_lifecycle Odoo 18 addon; the root of
+# this repository is the addon, whatever the clone's folder is called.
+#
+#   make demo    fresh database "referral_demo" with demo data and the addon,
+#                served on http://localhost:8069 (login admin, password admin)
+#   make test    fresh database, the addon's whole test suite, database dropped;
+#                the last line printed is "N passed, N failed[, N skipped]"
+#   make lint    ruff (format check + lint), pylint-odoo with the OCA
+#                configuration, OCA module and .po checks (tools from PyPI,
+#                pinned in tools/lint-requirements.txt, in .cache/lint-venv)
+#   make fix     ruff format + ruff check --fix (rewrites files)
+#   make bench   bench/lifecycle.py, when there is one (never run by make test)
+#   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool), built
+#                from a copy named after the addon, whatever the clone's name
+#   make clean   remove .cache/ (venvs, logs, embedded PostgreSQL data)
+#
+# Odoo 18 is the `odoo` package of $(PYTHON), or the source tree ODOO_SRC=...
+# PostgreSQL: the server that libpq reaches (PGHOST, PGPORT, PGUSER...); when
+# none answers, or with PG_EMBEDDED=1, an embedded one (pgserver, from PyPI).
+# Also: DEMO_DB=..., HTTP_PORT=... (demo), TEST_TAGS=... (test; default:
+# /sale_referral_lifecycle), ODOO_ARGS="..." (more Odoo options, both).
+
 PYTHON ?= python3
+ADDON := sale_referral_lifecycle
 CACHE := .cache
+ODOO_RUN := $(PYTHON) tools/odoo_run.py --addon $(ADDON)
 LINT_VENV := $(CACHE)/lint-venv
 LINT_BIN := $(LINT_VENV)/bin
-LINT_STAMP := $(LINT_VENV)/.installed-1
-ADDON_LINK := $(CACHE)/addons/sale_referral_lifecycle
+LINT_STAMP := $(LINT_VENV)/.installed
+LINT_REQUIREMENTS := tools/lint-requirements.txt
+# pylint-odoo and the OCA checks take the module name from the folder name.
+# The link lives outside the clone: inside it would make a loop for whatever
+# walks the addon's folder (Odoo's translation export does).
+ADDONS_DIR := $(or $(TMPDIR),/tmp)/$(ADDON)-lint-$(shell id -u)-$(shell printf %s "$(CURDIR)" | cksum | cut -d" " -f1)
+ADDON_LINK := $(ADDONS_DIR)/$(ADDON)
+# Python outside the addon package that pylint should see too.
+EXTRA_PYTHON = $(wildcard bench/*.py tools/*.py)
+PO_FILES = $(wildcard i18n/*.po i18n/*.pot)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint lint-ruff lint-pylint lint-oca fix bench wheel clean
 
 demo:
-	$(PYTHON) tools/odoo_run.py demo
+	@$(ODOO_RUN) demo -- $(ODOO_ARGS)
 
 test:
-	$(PYTHON) tools/odoo_run.py test
+	@$(ODOO_RUN) test -- $(ODOO_ARGS)
 
-$(LINT_STAMP):
+lint:
+	@$(MAKE) --no-print-directory --keep-going lint-ruff lint-pylint lint-oca \
+		&& echo "lint: no findings"
+
+lint-ruff: $(LINT_STAMP)
+	$(LINT_BIN)/ruff format --check .
+	$(LINT_BIN)/ruff check --no-fix .
+
+lint-pylint: $(LINT_STAMP) $(ADDON_LINK)
+	cd $(ADDONS_DIR) && $(CURDIR)/$(LINT_BIN)/pylint \
+		--rcfile=$(CURDIR)/.pylintrc $(ADDON) $(addprefix $(ADDON)/,$(EXTRA_PYTHON))
+
+lint-oca: $(LINT_STAMP) $(ADDON_LINK)
+	cd $(ADDONS_DIR) && $(CURDIR)/$(LINT_BIN)/oca-checks-odoo-module $(ADDON)
+	$(if $(PO_FILES),cd $(ADDONS_DIR) && $(CURDIR)/$(LINT_BIN)/oca-checks-po \
+		--disable=po-pretty-format $(addprefix $(ADDON)/,$(PO_FILES)))
+
+fix: $(LINT_STAMP)
+	$(LINT_BIN)/ruff format .
+	$(LINT_BIN)/ruff check --fix .
+
+$(LINT_STAMP): $(LINT_REQUIREMENTS)
+	rm -rf $(LINT_VENV)
 	$(PYTHON) -m venv $(LINT_VENV)
-	$(LINT_BIN)/pip install --quiet --upgrade pip
-	$(LINT_BIN)/pip install --quiet \
-		"ruff==0.15.22" \
-		"pylint-odoo==9.3.24" \
-		"oca-odoo-pre-commit-hooks==0.2.27"
+	$(LINT_BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r $(LINT_REQUIREMENTS)
 	touch $@
 
 $(ADDON_LINK):
-	mkdir -p $(CACHE)/addons
-	ln -sfn ../.. $@
-
-lint: $(LINT_STAMP) $(ADDON_LINK)
-	$(LINT_BIN)/ruff format --check .
-	$(LINT_BIN)/ruff check .
-	$(LINT_BIN)/pylint --rcfile=.pylintrc $(ADDON_LINK)
-	cd $(CACHE)/addons && ../lint-venv/bin/oca-checks-odoo-module sale_referral_lifecycle/__manifest__.py
-	$(LINT_BIN)/oca-checks-po i18n/*.po i18n/*.pot
+	mkdir -p $(ADDONS_DIR)
+	ln -sfn $(CURDIR) $@
 
 bench:
-	@if [ -f bench/lifecycle.py ]; then $(PYTHON) bench/lifecycle.py; \
-	else echo "No benchmark yet (bench/lifecycle.py)"; fi
+	@if [ -f bench/lifecycle.py ]; then \
+		$(if $(ODOO_SRC),PYTHONPATH="$(ODOO_SRC)$${PYTHONPATH:+:$$PYTHONPATH}") \
+			$(PYTHON) bench/lifecycle.py; \
+	else \
+		echo "No benchmark yet: bench/lifecycle.py does not exist."; \
+	fi
+
+wheel:
+	rm -rf $(CACHE)/build && mkdir -p $(CACHE)/build/$(ADDON)
+	git ls-files -z --cached --others --exclude-standard \
+		| tar --null --ignore-failed-read -T - -cf - \
+		| tar -xf - -C $(CACHE)/build/$(ADDON)
+	GIT_CEILING_DIRECTORIES=$(CURDIR)/$(CACHE)/build \
+		$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps \
+		--wheel-dir dist $(CACHE)/build/$(ADDON)
 
 clean:
 	rm -rf $(CACHE)
