@@ -2,6 +2,8 @@
 
 from datetime import datetime, time, timedelta
 
+import pytz
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
@@ -71,7 +73,9 @@ class ReferralReferral(models.Model):
         string="Tax ID",
         help="Used with the company name to find the company among existing contacts.",
     )
-    note = fields.Html(help="Context given by the sponsor.")
+    note = fields.Html(
+        help="Context given by the sponsor.", groups="sales_team.group_sale_salesman"
+    )
     date_referral = fields.Datetime(
         string="Referred On", required=True, default=fields.Datetime.now, copy=False
     )
@@ -129,13 +133,18 @@ class ReferralReferral(models.Model):
         readonly=True,
         copy=False,
         check_company=True,
+        groups="sales_team.group_sale_salesman",
         help="First confirmed sales order of the referee.",
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
+    first_order_currency_id = fields.Many2one(
+        related="first_order_id.currency_id", string="First Order Currency"
+    )
     first_order_amount = fields.Monetary(
         related="first_order_id.amount_untaxed",
         string="First Order Untaxed Amount",
-        currency_field="currency_id",
+        currency_field="first_order_currency_id",
+        groups="sales_team.group_sale_salesman",
     )
 
     @api.depends("company_id")
@@ -281,13 +290,38 @@ class ReferralReferral(models.Model):
                 vals["name"] = self.env["ir.sequence"].with_company(
                     company
                 ).next_by_code("referral.referral") or self.env._("New")
-        self._resolve_referees(vals_list)
-        referrals = super().create(vals_list)
+        self._check_company_programs(vals_list)
+        # The referee contacts created from raw details go away with a
+        # refused referral, even when the caller catches the error.
+        with self.env.cr.savepoint():
+            self._resolve_referees(vals_list)
+            referrals = super().create(vals_list)
         referrals._assign_referee_salesperson()
         # The salesperson recording a referral may not be the one it is
         # routed to: schedule the plan's activities whatever their own rights.
-        referrals.sudo()._launch_activity_plan()
+        # A referral born from an order is already won: nobody to chase.
+        referrals.filtered(
+            lambda r: not r.first_order_id
+        ).sudo()._launch_activity_plan()
         return referrals
+
+    @api.model
+    def _check_company_programs(self, vals_list):
+        companies = self.env["res.company"].browse(
+            {vals.get("company_id") or self.env.company.id for vals in vals_list}
+        )
+        Program = self.env["referral.program"].sudo()
+        for company in companies:
+            if not any(v.get("program_id") for v in vals_list) and not (
+                Program._get_company_program(company)
+            ):
+                raise UserError(
+                    self.env._(
+                        "%(company)s has no active referral program: create "
+                        "one in Sales > Configuration > Referral Programs.",
+                        company=company.display_name,
+                    )
+                )
 
     def write(self, vals):
         if vals.get("state") in STATE_DATE_FIELDS:
@@ -416,11 +450,27 @@ class ReferralReferral(models.Model):
         }
 
     def _assign_referee_salesperson(self):
-        """Route the referees to the sponsor's salesperson, when they have
-        none: one write per salesperson."""
-        unassigned = self.filtered(lambda r: r.user_id and not r.referee_id.user_id)
-        for user, referrals in unassigned.grouped("user_id").items():
-            referrals.referee_id.write({"user_id": user.id})
+        """Route the referees (and their contact persons) to the sponsor's
+        salesperson, when they have none, and record the referral as their
+        first contact when it is. Done as superuser: routing is part of
+        recording a referral, whoever records it."""
+        for user, referrals in self.filtered("user_id").grouped("user_id").items():
+            referees = referrals.sudo().referee_id
+            (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
+                {"user_id": user.id}
+            )
+        first_contacts = self.sudo().referee_id.filtered(
+            lambda p: not p.first_contact_date
+        )
+        if first_contacts:
+            first_contacts.write(
+                {
+                    "first_contact_date": fields.Date.context_today(self),
+                    "first_contact_source_id": self.env.ref(
+                        "sale_referral_lifecycle.utm_source_referral"
+                    ).id,
+                }
+            )
 
     # ------------------------------------------------------------------
     # Activities
@@ -470,12 +520,15 @@ class ReferralReferral(models.Model):
             and template.delay_from == "after_plan_date"
             and template.delay_count > 0
         ):
-            start = datetime.combine(today + timedelta(days=1), time.min)
+            # Tomorrow at midnight where the team works: a naive datetime
+            # would be read as UTC and shift the days far from Europe.
+            tz = pytz.timezone(calendar.tz or "UTC")
+            start = tz.localize(datetime.combine(today + timedelta(days=1), time.min))
             deadline = calendar.plan_days(
                 template.delay_count, start, compute_leaves=True
             )
             if deadline:
-                return deadline.date()
+                return deadline.astimezone(tz).date()
         return template._get_date_deadline(today)
 
     # ------------------------------------------------------------------
@@ -487,9 +540,10 @@ class ReferralReferral(models.Model):
         referee among ``orders``."""
         order_by_referee = {}
         for order in orders.sorted("date_order"):
-            order_by_referee.setdefault(order.partner_id.commercial_partner_id, order)
+            key = (order.partner_id.commercial_partner_id, order.company_id)
+            order_by_referee.setdefault(key, order)
         for referral in self:
-            order = order_by_referee.get(referral.referee_id)
+            order = order_by_referee.get((referral.referee_id, referral.company_id))
             if order:
                 referral.write({"state": "won", "first_order_id": order.id})
                 order.referral_id = referral

@@ -46,14 +46,62 @@ class SaleOrder(models.Model):
                         code=order.referral_code,
                     )
                 )
+            program = (
+                self.env["referral.program"]
+                .sudo()
+                ._get_company_program(order.company_id)
+            )
+            # sudo: eligibility reads the sponsor's orders, whoever owns them.
+            if program and not program._is_sponsor_eligible(sponsor):
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s (code %(code)s) may not sponsor in the "
+                        "program %(program)s: only customers with a confirmed "
+                        "sales order can refer a company.",
+                        sponsor=sponsor.display_name,
+                        code=order.referral_code,
+                        program=program.display_name,
+                    )
+                )
 
     @api.model_create_multi
     def create(self, vals_list):
         orders = super().create(vals_list)
         orders.filtered(
-            lambda o: not o.source_id and o.partner_id.commercial_partner_id.sponsor_id
-        )._set_referral_source()
+            lambda o: not o.source_id
+        )._referred_orders()._set_referral_source()
         return orders
+
+    def _referred_orders(self):
+        """The orders whose customer has an active referral in the order's
+        company (one query)."""
+        if not self:
+            return self
+        # sudo: the referral belongs to the sponsor's salesperson.
+        referred = {
+            (referee.id, company.id)
+            for referee, company in self.env["referral.referral"]
+            .sudo()
+            ._read_group(
+                [
+                    ("referee_id", "in", self.partner_id.commercial_partner_id.ids),
+                    ("company_id", "in", self.company_id.ids),
+                    ("state", "in", ACTIVE_STATES),
+                ],
+                ["referee_id", "company_id"],
+            )
+        }
+        return self.filtered(
+            lambda o: (o.partner_id.commercial_partner_id.id, o.company_id.id)
+            in referred
+        )
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "state" in vals:
+            # Sent, confirmed, cancelled: the customers' stages may move.
+            self.partner_id.sudo()._lifecycle_recompute()
+        return res
 
     def _action_confirm(self):
         res = super()._action_confirm()
@@ -110,10 +158,22 @@ class SaleOrder(models.Model):
             referee = order.partner_id.commercial_partner_id
             if (referee, order.company_id) in known:
                 continue
+            sponsor = sponsors.get(order.referral_code.strip().upper())
+            if not sponsor:
+                # Regenerated or archived since it was typed.
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s of %(order)s is no longer "
+                        "valid: ask the customer for the current one or clear "
+                        "it.",
+                        code=order.referral_code,
+                        order=order.name,
+                    )
+                )
             known.add((referee, order.company_id))
             vals_list.append(
                 {
-                    "sponsor_id": sponsors[order.referral_code.strip().upper()].id,
+                    "sponsor_id": sponsor.id,
                     "referee_id": referee.id,
                     "company_id": order.company_id.id,
                     "source": "code",

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from .common import ReferralCommon
 
@@ -110,3 +110,26 @@ class TestReferralAccess(ReferralCommon):
             self.theirs.with_user(portal).read(["name"])
         with self.assertRaises(AccessError):
             self.mine.with_user(portal).write({"note": "Changed"})
+
+    def test_own_documents_salesperson_saves_referral_form_for_colleague(self):
+        with Form(self.Referral.with_user(self.salesman)) as form:
+            form.sponsor_id = self.theirs.sponsor_id
+            form.referee_company_name = "Form Prospect"
+        referral = form.record
+        self.assertEqual(referral.user_id, self.salesman_2)
+        self.assertEqual(referral.referee_id.name, "Form Prospect")
+
+    def test_portal_sponsor_cannot_read_internal_fields(self):
+        portal = new_test_user(
+            self.env,
+            login="ref_portal_2",
+            groups="base.group_portal",
+            partner_id=self.sponsor_contact.id,
+        )
+        with self.assertRaises(AccessError):
+            self.mine.with_user(portal).read(["note"])
+        with self.assertRaises(AccessError):
+            self.mine.with_user(portal).read(["first_order_amount"])
+        self.assertEqual(
+            self.mine.with_user(portal).read(["name"])[0]["name"], self.mine.name
+        )

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from freezegun import freeze_time
 
+from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
 from .common import ReferralCommon
@@ -146,3 +147,34 @@ class TestReferralRouting(ReferralCommon):
         self.assertEqual(len(referral.activity_ids), 2)
         self.assertEqual(self.sponsor.referral_count, 1)
         self.assertEqual(self.sponsor_contact.referral_count, 1)
+
+    @freeze_time("2026-11-20 18:00:00")  # Friday, 10:00 in Los Angeles
+    def test_calls_counted_in_the_calendar_timezone(self):
+        self.company.resource_calendar_id.tz = "America/Los_Angeles"
+        referral = self._refer()
+        self.assertEqual(
+            sorted(referral.activity_ids.mapped("date_deadline")),
+            [date(2026, 11, 23), date(2026, 11, 24)],
+        )
+
+    def test_refer_a_company_from_the_actions_menu(self):
+        wizard = (
+            self.env["referral.create.wizard"]
+            .with_user(self.salesman)
+            .with_context(active_model="res.partner", active_id=self.sponsor_contact.id)
+            .create({"referee_company_name": "Menu Prospect"})
+        )
+        self.assertEqual(wizard.sponsor_id, self.sponsor)
+        referral = self.Referral.browse(wizard.action_create()["res_id"])
+        self.assertEqual(referral.referee_id.name, "Menu Prospect")
+
+    def test_contact_person_of_new_referee_gets_the_salesperson(self):
+        referral = self._refer(
+            referee_company_name="Staffed Ltd", referee_contact_name="Stan Staff"
+        )
+        self.assertEqual(referral.referee_id.child_ids.user_id, self.salesman)
+
+    def test_company_without_program_gets_a_clear_error(self):
+        self.program.active = False
+        with self.assertRefused(UserError, "no active referral program"):
+            self._refer()

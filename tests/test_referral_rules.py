@@ -166,3 +166,16 @@ class TestReferralRules(ReferralCommon):
         referral.action_start()
         self.assertEqual(referral.state, "in_progress")
         self.assertTrue(referral.date_in_progress)
+
+    def test_refused_referral_leaves_no_contact_even_when_error_caught(self):
+        prospect = self._create_customer("Not Yet Customer")
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        count = Partner.search_count([])
+        refused = False
+        try:
+            self._refer(sponsor=prospect, referee_company_name="Orphan Ltd")
+        except ValidationError:
+            refused = True
+        self.assertTrue(refused, "The referral of an ineligible sponsor was accepted")
+        self.assertEqual(Partner.search_count([]), count)
+        self.assertFalse(Partner.search([("name", "=", "Orphan Ltd")]))

@@ -118,13 +118,73 @@ class TestSaleOrderReferral(ReferralCommon):
             self.newcomer, referral_code=self.sponsor.referral_code
         )
         self.env.invalidate_all()
-        with self.assertQueryCount(__system__=235):
+        with self.assertQueryCount(__system__=156):
             order.action_confirm()
         self.assertEqual(order.referral_id.state, "won")
 
-    def test_confirming_order_without_referral_adds_few_queries(self):
+    def test_confirming_order_without_referral_query_count(self):
         order = self._create_order(self.newcomer)
         self.env.invalidate_all()
-        with self.assertQueryCount(__system__=42):
+        with self.assertQueryCount(__system__=54):
             order.action_confirm()
         self.assertFalse(order.referral_id)
+
+    def test_regenerated_code_refused_at_confirmation(self):
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor.referral_code
+        )
+        self.sponsor.with_user(self.sale_manager).action_regenerate_referral_code()
+        with self.assertRefused(ValidationError, "no longer valid"):
+            order.action_confirm()
+        self.assertEqual(order.state, "draft")
+
+    def test_code_of_ineligible_sponsor_refused_when_typed(self):
+        prospect = self._create_customer("Never Ordered")
+        order = self._create_order(self.newcomer)
+        with self.assertRefused(ValidationError, "may not sponsor"):
+            order.referral_code = prospect.referral_code
+        self.assertFalse(order.referral_code)
+
+    def test_orders_in_two_companies_win_each_company_referral(self):
+        here = self._refer(referee_id=self.newcomer.id)
+        self._confirm_order(self.sponsor, company_id=self.other_company.id)
+        there = self.Referral.create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_id": self.newcomer.id,
+                "company_id": self.other_company.id,
+            }
+        )
+        order_here = self._create_order(self.newcomer)
+        order_there = self._create_order(
+            self.newcomer, company_id=self.other_company.id
+        )
+        (order_here | order_there).action_confirm()
+        self.assertRecordValues(
+            here | there,
+            [
+                {"state": "won", "first_order_id": order_here.id},
+                {"state": "won", "first_order_id": order_there.id},
+            ],
+        )
+
+    def test_referral_in_other_company_does_not_tag_orders(self):
+        self._confirm_order(self.sponsor, company_id=self.other_company.id)
+        self.Referral.create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_id": self.newcomer.id,
+                "company_id": self.other_company.id,
+            }
+        )
+        order = self._create_order(self.newcomer)
+        self.assertFalse(order.source_id)
+        order.action_confirm()
+        self.assertFalse(order.referral_id)
+
+    def test_code_referral_is_won_without_calls_to_make(self):
+        order = self._create_order(
+            self.newcomer, referral_code=self.sponsor.referral_code
+        )
+        order.action_confirm()
+        self.assertFalse(order.referral_id.activity_ids)

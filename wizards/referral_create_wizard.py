@@ -27,6 +27,21 @@ class ReferralCreateWizard(models.TransientModel):
         domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
     )
 
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        context = self.env.context
+        # Opened from the contact's Actions menu: the contact is the sponsor.
+        if (
+            "sponsor_id" in fields_list
+            and not values.get("sponsor_id")
+            and context.get("active_model") == "res.partner"
+            and context.get("active_id")
+        ):
+            partner = self.env["res.partner"].browse(context["active_id"])
+            values["sponsor_id"] = partner.commercial_partner_id.id
+        return values
+
     @api.depends("sponsor_id")
     def _compute_user_id(self):
         for wizard in self:
