@@ -1,4 +1,7 @@
 from . import mail_activity_plan_template
+from . import partner_lifecycle_stage
+from . import partner_lifecycle_history
+from . import product_template
 from . import referral_program
 from . import referral_referral
 from . import res_company

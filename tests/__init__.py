@@ -5,3 +5,4 @@ from . import test_sale_order_referral
 from . import test_partner_referral_code
 from . import test_referral_access
 from . import test_referral_tour
+from . import test_partner_lifecycle

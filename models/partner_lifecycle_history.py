@@ -1,0 +1,31 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import fields, models
+
+
+class PartnerLifecycleHistory(models.Model):
+    _name = "partner.lifecycle.history"
+    _description = "Customer Lifecycle Stage Change"
+    _order = "date desc, id desc"
+
+    partner_id = fields.Many2one(
+        "res.partner", required=True, index=True, ondelete="cascade"
+    )
+    from_stage_id = fields.Many2one("partner.lifecycle.stage", ondelete="set null")
+    to_stage_id = fields.Many2one(
+        "partner.lifecycle.stage",
+        required=True,
+        index=True,
+        ondelete="cascade",
+    )
+    date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    automatic = fields.Boolean(
+        help="Moved by the stage criteria; unticked when a user moved it."
+    )
+    user_id = fields.Many2one(
+        "res.users", string="Moved by", default=lambda self: self.env.user
+    )
+    first_contact_source_id = fields.Many2one(
+        related="partner_id.first_contact_source_id", store=True, string="Channel"
+    )
+    company_id = fields.Many2one(related="partner_id.company_id", store=True)

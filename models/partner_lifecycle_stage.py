@@ -1,0 +1,179 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools.safe_eval import safe_eval
+
+
+class PartnerLifecycleStage(models.Model):
+    _name = "partner.lifecycle.stage"
+    _description = "Customer Lifecycle Stage"
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(
+        default=10,
+        help="A contact sits in the stage with the highest sequence whose "
+        "criteria all hold.",
+    )
+    description = fields.Text(translate=True)
+    fold = fields.Boolean(string="Folded in Kanban")
+    active = fields.Boolean(default=True)
+    color = fields.Integer()
+    min_quotation_count = fields.Integer(
+        string="Minimum Quotations Received",
+        help="Quotations sent to the contact (confirmed orders included).",
+    )
+    min_order_count = fields.Integer(string="Minimum Confirmed Orders")
+    min_recent_order_count = fields.Integer(
+        string="Minimum Recent Orders",
+        help="Confirmed orders within the last months set beside.",
+    )
+    recent_order_months = fields.Integer(string="Recent Orders Window", default=12)
+    min_revenue = fields.Monetary(
+        string="Minimum Revenue",
+        currency_field="currency_id",
+        help="Untaxed amount of the confirmed orders within the last months "
+        "set beside, in the currency of each order's company.",
+    )
+    revenue_months = fields.Integer(string="Revenue Window", default=12)
+    max_days_since_last_order = fields.Integer(
+        string="Maximum Days Since Last Order",
+        help="0 means no limit.",
+    )
+    require_active_subscription = fields.Boolean(
+        help="The contact's subscription must run today or later."
+    )
+    partner_domain = fields.Char(
+        string="Extra Conditions",
+        default="[]",
+        help="Contacts must also match this filter.",
+    )
+    partner_count = fields.Integer(compute="_compute_partner_count", string="Contacts")
+    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id")
+    company_id = fields.Many2one(
+        "res.company",
+        index=True,
+        help="Leave empty to use the stage in every company.",
+    )
+
+    @api.constrains(
+        "recent_order_months",
+        "revenue_months",
+        "min_quotation_count",
+        "min_order_count",
+        "min_recent_order_count",
+        "min_revenue",
+        "max_days_since_last_order",
+    )
+    def _check_criteria_values(self):
+        for stage in self:
+            if stage.recent_order_months <= 0 or stage.revenue_months <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "Stage %(stage)s: time windows are counted in months "
+                        "and must be at least 1.",
+                        stage=stage.name,
+                    )
+                )
+            minimums = (
+                stage.min_quotation_count,
+                stage.min_order_count,
+                stage.min_recent_order_count,
+                stage.min_revenue,
+                stage.max_days_since_last_order,
+            )
+            if any(value < 0 for value in minimums):
+                raise ValidationError(
+                    self.env._(
+                        "Stage %(stage)s: minimums and maximums cannot be negative.",
+                        stage=stage.name,
+                    )
+                )
+
+    @api.depends("company_id")
+    def _compute_partner_count(self):
+        counts = dict(
+            self.env["res.partner"]._read_group(
+                [("lifecycle_stage_id", "in", self.ids)],
+                ["lifecycle_stage_id"],
+                ["__count"],
+            )
+        )
+        for stage in self:
+            stage.partner_count = counts.get(stage, 0)
+
+    @api.depends("company_id")
+    def _compute_currency_id(self):
+        for stage in self:
+            stage.currency_id = (stage.company_id or self.env.company).currency_id
+
+    @api.constrains("partner_domain")
+    def _check_partner_domain(self):
+        for stage in self:
+            try:
+                domain = stage._get_partner_domain()
+                self.env["res.partner"].search_count(domain, limit=1)
+            except Exception as error:
+                raise ValidationError(
+                    self.env._(
+                        "The extra conditions of the stage %(stage)s are not a "
+                        "valid filter on contacts: %(error)s",
+                        stage=stage.name,
+                        error=error,
+                    )
+                ) from error
+
+    def _get_partner_domain(self):
+        self.ensure_one()
+        return safe_eval(self.partner_domain or "[]")
+
+    def _get_windows(self):
+        """Month windows the criteria of these stages count orders in:
+        ``(order windows, revenue windows)``."""
+        return (
+            {s.recent_order_months for s in self if s.min_recent_order_count},
+            {s.revenue_months for s in self if s.min_revenue},
+        )
+
+    def _match(self, stats, now, in_domain):
+        """Return whether a contact with aggregates ``stats`` (see
+        ``res.partner._lifecycle_read_stats``) meets all the criteria.
+        ``in_domain``: whether it matches the extra conditions."""
+        self.ensure_one()
+        last_order = stats["last_order_date"]
+        subscription_end = stats["subscription_end_date"]
+        return (
+            in_domain
+            and stats["quotation_count"] >= self.min_quotation_count
+            and stats["order_count"] >= self.min_order_count
+            and (
+                not self.min_recent_order_count
+                or stats["orders_in"].get(self.recent_order_months, 0)
+                >= self.min_recent_order_count
+            )
+            and (
+                not self.min_revenue
+                or stats["revenue_in"].get(self.revenue_months, 0.0) >= self.min_revenue
+            )
+            and (
+                not self.max_days_since_last_order
+                or (
+                    last_order
+                    and now - last_order
+                    <= timedelta(days=self.max_days_since_last_order)
+                )
+            )
+            and (
+                not self.require_active_subscription
+                or (subscription_end and subscription_end >= now.date())
+            )
+        )
+
+    @api.model
+    def _window_start(self, now, months):
+        return now - relativedelta(months=months)
