@@ -29,6 +29,7 @@
         "views/res_partner_views.xml",
         "views/sale_order_views.xml",
         "wizards/referral_create_wizard_views.xml",
+        "reports/sale_report_views.xml",
         "views/menus.xml",
     ],
     "assets": {

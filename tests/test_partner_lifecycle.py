@@ -336,3 +336,22 @@ class TestPartnerLifecycle(ReferralCommon):
             many._lifecycle_recompute()
         self.assertEqual(set(many.mapped("lifecycle_stage_id")), {self.prospect})
         self.assertEqual(len(many.lifecycle_history_ids), 1000)
+
+    def test_sales_analysis_by_stage_ranks_customers(self):
+        small = self._create_customer("Small Buyer")
+        self._orders(small, 1)
+        self._orders(self.customer, 3)
+        self.env.flush_all()
+        groups = self.env["sale.report"]._read_group(
+            [
+                ("state", "=", "sale"),
+                ("commercial_partner_id", "in", (small | self.customer).ids),
+            ],
+            ["lifecycle_stage_id", "commercial_partner_id"],
+            ["price_subtotal:sum"],
+            order="price_subtotal:sum desc",
+        )
+        self.assertEqual(
+            [(stage, partner) for stage, partner, _total in groups],
+            [(self.fan, self.customer), (self.client, small)],
+        )
