@@ -20,6 +20,7 @@ class ReferralProgram(models.Model):
     sponsor_policy = fields.Selection(
         [
             ("customer", "Customers only"),
+            ("stages", "Contacts in given lifecycle stages"),
             ("any", "Any contact"),
         ],
         string="Who May Sponsor",
@@ -27,7 +28,13 @@ class ReferralProgram(models.Model):
         required=True,
         tracking=True,
         help="Customers only: the sponsor needs at least one confirmed sales "
-        "order in the company. Any contact: every active contact may refer.",
+        "order in the company. Lifecycle stages: the sponsor's stage must be "
+        "one of the stages set. Any contact: every active contact may refer.",
+    )
+    sponsor_stage_ids = fields.Many2many(
+        "partner.lifecycle.stage",
+        string="Sponsor Stages",
+        help="Lifecycle stages whose contacts may sponsor.",
     )
     allow_customer_referee = fields.Boolean(
         string="Accept Existing Customers as Referees",
@@ -80,6 +87,8 @@ class ReferralProgram(models.Model):
         self.ensure_one()
         if self.sponsor_policy == "any":
             return True
+        if self.sponsor_policy == "stages":
+            return partner.lifecycle_stage_id in self.sponsor_stage_ids
         return bool(
             self.env["sale.order"]
             .sudo()

@@ -238,8 +238,8 @@ class ReferralReferral(models.Model):
                 raise ValidationError(
                     self.env._(
                         "%(sponsor)s may not sponsor in the program "
-                        "%(program)s: only customers with a confirmed sales "
-                        "order can refer a company.",
+                        "%(program)s: see who may sponsor in the program's "
+                        "settings.",
                         sponsor=sponsor.display_name,
                         program=referral.program_id.display_name,
                     )

@@ -56,8 +56,8 @@ class SaleOrder(models.Model):
                 raise ValidationError(
                     self.env._(
                         "%(sponsor)s (code %(code)s) may not sponsor in the "
-                        "program %(program)s: only customers with a confirmed "
-                        "sales order can refer a company.",
+                        "program %(program)s: see who may sponsor in the "
+                        "program's settings.",
                         sponsor=sponsor.display_name,
                         code=order.referral_code,
                         program=program.display_name,

@@ -355,3 +355,14 @@ class TestPartnerLifecycle(ReferralCommon):
             [(stage, partner) for stage, partner, _total in groups],
             [(self.fan, self.customer), (self.client, small)],
         )
+
+    def test_program_lets_chosen_stages_sponsor(self):
+        self.program.write(
+            {"sponsor_policy": "stages", "sponsor_stage_ids": [(6, 0, self.fan.ids)]}
+        )
+        with self.assertRefused(ValidationError, "may not sponsor"):
+            self._refer(sponsor=self.customer)
+        self._orders(self.customer, 3)
+        self.assertEqual(self.customer.lifecycle_stage_id, self.fan)
+        referral = self._refer(sponsor=self.customer)
+        self.assertEqual(referral.sponsor_id, self.customer)
