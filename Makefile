@@ -80,7 +80,7 @@ $(ADDON_LINK):
 bench:
 	@if [ -f bench/lifecycle.py ]; then \
 		$(if $(ODOO_SRC),PYTHONPATH="$(ODOO_SRC)$${PYTHONPATH:+:$$PYTHONPATH}") \
-			$(PYTHON) bench/lifecycle.py; \
+			$(PYTHON) bench/lifecycle.py $(BENCH_ARGS); \
 	else \
 		echo "No benchmark yet: bench/lifecycle.py does not exist."; \
 	fi
