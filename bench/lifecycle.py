@@ -400,14 +400,18 @@ class PhaseTimer:
         return timed
 
     def __enter__(self):
+        self.saved = {name: vars(self.model_class).get(name) for name in self.names}
         for name in self.names:
             method = getattr(self.model_class, name)
             setattr(self.model_class, name, self._wrap(name, method))
         return self
 
     def __exit__(self, *exc_info):
-        for name in self.names:
-            delattr(self.model_class, name)  # back to the inherited method
+        for name, own in self.saved.items():
+            if own is None:
+                delattr(self.model_class, name)  # back to the inherited method
+            else:
+                setattr(self.model_class, name, own)
 
 
 def cron_loop(registry, batch_size):

@@ -284,7 +284,8 @@ class ResPartner(models.Model):
                 ),
                 Stage,
             )
-            if target != partner.lifecycle_stage_id:
+            # No stage fits (every stage has criteria): keep the current one.
+            if target and target != partner.lifecycle_stage_id:
                 moves[target].append(partner.id)
         for stage, partner_ids in moves.items():
             self.browse(partner_ids)._lifecycle_move(stage, now)

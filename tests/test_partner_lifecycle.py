@@ -366,3 +366,14 @@ class TestPartnerLifecycle(ReferralCommon):
         self.assertEqual(self.customer.lifecycle_stage_id, self.fan)
         referral = self._refer(sponsor=self.customer)
         self.assertEqual(referral.sponsor_id, self.customer)
+
+    def test_contact_matching_no_stage_keeps_its_stage(self):
+        self._orders(self.customer, 1)
+        self.assertEqual(self.customer.lifecycle_stage_id, self.client)
+        self.suspect.min_order_count = 5
+        self.prospect.min_order_count = 5
+        self.client.min_order_count = 5
+        history = self.customer.lifecycle_history_ids
+        self.env["res.partner"]._cron_recompute_lifecycle_stages(batch_size=100000)
+        self.assertEqual(self.customer.lifecycle_stage_id, self.client)
+        self.assertEqual(self.customer.lifecycle_history_ids, history)
