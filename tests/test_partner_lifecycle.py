@@ -374,6 +374,6 @@ class TestPartnerLifecycle(ReferralCommon):
         self.prospect.min_order_count = 5
         self.client.min_order_count = 5
         history = self.customer.lifecycle_history_ids
-        self.env["res.partner"]._cron_recompute_lifecycle_stages(batch_size=100000)
+        self.customer._lifecycle_recompute()
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         self.assertEqual(self.customer.lifecycle_history_ids, history)
