@@ -173,7 +173,3 @@ class PartnerLifecycleStage(models.Model):
                 or (subscription_end and subscription_end >= now.date())
             )
         )
-
-    @api.model
-    def _window_start(self, now, months):
-        return now - relativedelta(months=months)

@@ -46,13 +46,17 @@ class TestPartnerReferralCode(ReferralCommon):
         self.assertEqual(self.sponsor.referral_code, old)
 
     def test_referral_count_and_smart_button(self):
-        self._refer(referee_company_name="One")
-        self._refer(referee_company_name="Two")
-        self.assertEqual(self.sponsor.referral_count, 2)
-        action = self.sponsor_contact.action_view_referrals()
-        self.assertEqual(
-            self.Referral.search(action["domain"]), self.sponsor.referral_ids
+        referrals = self._refer(referee_company_name="One") | self._refer(
+            referee_company_name="Two"
         )
+        other = self._create_customer("Other Sponsor")
+        self._confirm_order(other)
+        self._refer(sponsor=other, referee_company_name="Three")
+        self.assertEqual(self.sponsor.referral_count, 2)
+        self.assertEqual(self.sponsor_contact.referral_count, 2)
+        action = self.sponsor_contact.action_view_referrals()
+        self.assertEqual(self.Referral.search(action["domain"]), referrals)
+        self.assertEqual(action["context"]["default_sponsor_id"], self.sponsor.id)
 
     def test_sponsor_cleared_when_referral_lost(self):
         referee = self._refer().referee_id
