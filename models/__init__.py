@@ -4,6 +4,8 @@ from . import partner_lifecycle_history
 from . import product_template
 from . import referral_program
 from . import referral_referral
+from . import referral_wallet
+from . import referral_wallet_transaction
 from . import res_company
 from . import res_partner
 from . import sale_order

@@ -1,6 +1,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ReferralProgram(models.Model):
@@ -50,12 +53,112 @@ class ReferralProgram(models.Model):
         help="Activities scheduled on every new referral, due on the "
         "company's working days.",
     )
+    reward_type = fields.Selection(
+        [("percent", "Percentage of the first order"), ("fixed", "Fixed amount")],
+        default="percent",
+        required=True,
+        tracking=True,
+    )
+    reward_percent = fields.Float(
+        string="Reward (%)",
+        default=10.0,
+        tracking=True,
+        help="Share of the untaxed amount of the referee's first order, in "
+        "the company currency, credited to the sponsor.",
+    )
+    reward_fixed_amount = fields.Monetary(
+        string="Fixed Reward", currency_field="currency_id", tracking=True
+    )
+    reward_max_amount = fields.Monetary(
+        string="Reward Cap",
+        currency_field="currency_id",
+        tracking=True,
+        help="Highest credit one referral earns. 0 means no cap.",
+    )
+    reward_trigger = fields.Selection(
+        [
+            ("order_confirmed", "First order confirmed"),
+            ("invoice_paid", "First order's invoice paid"),
+        ],
+        default="order_confirmed",
+        required=True,
+        tracking=True,
+        help="When the sponsor earns its credit.",
+    )
+    approval_required = fields.Boolean(
+        tracking=True,
+        help="Rewards wait as pending until a reward approver posts them.",
+    )
+    credit_validity_months = fields.Integer(
+        string="Credit Validity (months)",
+        default=12,
+        tracking=True,
+        help="Unused credit expires this many months after it was earned. "
+        "0 means it never expires.",
+    )
+    yearly_cap_amount = fields.Monetary(
+        string="Yearly Cap per Sponsor",
+        currency_field="currency_id",
+        tracking=True,
+        help="Most credit a sponsor earns per calendar year. 0 means no cap.",
+    )
+    referee_discount_percent = fields.Float(
+        string="Welcome Discount (%)",
+        tracking=True,
+        help="Discount given once to a referred customer, on its first order "
+        "(e.g. 8.33% for one month of an annual subscription).",
+    )
+    referee_discount_auto_apply = fields.Boolean(
+        string="Apply Welcome Discount Automatically",
+        tracking=True,
+        help="Add the welcome discount to the first quotation of a referred "
+        "customer when it is created.",
+    )
+    redeem_scope = fields.Selection(
+        [("renewal", "Subscription renewals only"), ("any", "Any order")],
+        string="Credit Spent On",
+        default="renewal",
+        required=True,
+        tracking=True,
+    )
+    auto_apply_on_renewal = fields.Boolean(
+        tracking=True,
+        help="Apply the sponsor's available credit on its renewal quotations "
+        "when they are created.",
+    )
+    credit_tax_mode = fields.Selection(
+        [
+            ("discount", "Discount split across the order's taxes"),
+            ("payment", "Payment, without tax"),
+        ],
+        string="Credit Tax Treatment",
+        default="discount",
+        required=True,
+        tracking=True,
+        help="Discount: the credit lowers the taxable base, one line per tax "
+        "(like loyalty discounts). Payment: one line without tax lowers the "
+        "total (like an eWallet).",
+    )
     referral_count = fields.Integer(compute="_compute_referral_count")
+    currency_id = fields.Many2one(related="company_id.currency_id")
     company_id = fields.Many2one(
         "res.company",
         required=True,
         index=True,
         default=lambda self: self.env.company,
+    )
+    credit_product_id = fields.Many2one(
+        "product.product",
+        string="Credit Product",
+        default=lambda self: self.env.ref(
+            "sale_referral_lifecycle.product_referral_credit",
+            raise_if_not_found=False,
+        ),
+        domain="[('type', '=', 'service')]",
+        check_company=True,
+        ondelete="restrict",
+        help="Service product of the lines that spend credit and of the "
+        "welcome discount.",
     )
 
     @api.depends("company_id")
@@ -67,6 +170,39 @@ class ReferralProgram(models.Model):
         )
         for program in self:
             program.referral_count = counts.get(program, 0)
+
+    @api.constrains(
+        "reward_percent",
+        "referee_discount_percent",
+        "reward_fixed_amount",
+        "reward_max_amount",
+        "yearly_cap_amount",
+        "credit_validity_months",
+    )
+    def _check_reward_values(self):
+        for program in self:
+            for percent in (program.reward_percent, program.referee_discount_percent):
+                if not 0 <= percent <= 100:
+                    raise ValidationError(
+                        self.env._(
+                            "Percentages of the program %(program)s must be "
+                            "between 0 and 100.",
+                            program=program.display_name,
+                        )
+                    )
+            if min(
+                program.reward_fixed_amount,
+                program.reward_max_amount,
+                program.yearly_cap_amount,
+                program.credit_validity_months,
+            ) < 0:
+                raise ValidationError(
+                    self.env._(
+                        "Amounts and validity of the program %(program)s cannot "
+                        "be negative: use 0 for no cap or no expiry.",
+                        program=program.display_name,
+                    )
+                )
 
     def action_view_referrals(self):
         self.ensure_one()
@@ -101,3 +237,32 @@ class ReferralProgram(models.Model):
                 limit=1,
             )
         )
+
+    def _compute_reward_amount(self, order, earned_this_year=0.0):
+        """Credit the sponsor earns for ``order``, the referee's first order,
+        in the company currency; ``earned_this_year`` is what the sponsor
+        already earned in the calendar year (for the yearly cap)."""
+        self.ensure_one()
+        currency = self.currency_id
+        if self.reward_type == "fixed":
+            amount = self.reward_fixed_amount
+        else:
+            base = order.currency_id._convert(
+                order.amount_untaxed,
+                currency,
+                self.company_id,
+                order.date_order or fields.Date.context_today(self),
+            )
+            amount = base * self.reward_percent / 100
+        if self.reward_max_amount:
+            amount = min(amount, self.reward_max_amount)
+        if self.yearly_cap_amount:
+            amount = min(amount, max(self.yearly_cap_amount - earned_this_year, 0.0))
+        return currency.round(max(amount, 0.0))
+
+    def _get_credit_expiry_date(self, date):
+        """Date the credit earned on ``date`` expires (False: never)."""
+        self.ensure_one()
+        if not self.credit_validity_months:
+            return False
+        return date + relativedelta(months=self.credit_validity_months)

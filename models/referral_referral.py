@@ -6,7 +6,9 @@ import pytz
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import email_normalize
+from odoo.tools import email_normalize, format_amount
+
+from .referral_wallet_transaction import APPROVER_GROUP
 
 ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
 OPEN_STATES = ("new", "in_progress")
@@ -146,6 +148,18 @@ class ReferralReferral(models.Model):
         currency_field="first_order_currency_id",
         groups="sales_team.group_sale_salesman",
     )
+    transaction_ids = fields.One2many(
+        "referral.wallet.transaction",
+        "referral_id",
+        string="Reward Transactions",
+        readonly=True,
+    )
+    reward_amount = fields.Monetary(
+        compute="_compute_reward_amount",
+        currency_field="currency_id",
+        help="Credit the sponsor earned for this referral, net of reversals "
+        "(pending rewards included).",
+    )
 
     @api.depends("company_id")
     def _compute_program_id(self):
@@ -153,6 +167,24 @@ class ReferralReferral(models.Model):
         for referral in self:
             if referral.program_id.company_id != referral.company_id:
                 referral.program_id = Program._get_company_program(referral.company_id)
+
+    @api.depends("transaction_ids.signed_amount", "transaction_ids.state")
+    def _compute_reward_amount(self):
+        totals = dict(
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            ._read_group(
+                [
+                    ("referral_id", "in", self.ids),
+                    ("state", "in", ("posted", "pending")),
+                    ("transaction_type", "in", ("credit", "reversal")),
+                ],
+                ["referral_id"],
+                ["signed_amount:sum"],
+            )
+        )
+        for referral in self:
+            referral.reward_amount = totals.get(referral, 0.0)
 
     @api.depends("sponsor_id")
     def _compute_user_id(self):
@@ -547,3 +579,171 @@ class ReferralReferral(models.Model):
             if order:
                 referral.write({"state": "won", "first_order_id": order.id})
                 order.referral_id = referral
+        self.filtered(
+            lambda r: r.state == "won"
+            and r.program_id.reward_trigger == "order_confirmed"
+        )._grant_rewards()
+
+    # ------------------------------------------------------------------
+    # Sponsor rewards
+    # ------------------------------------------------------------------
+
+    def _grant_rewards(self):
+        """Credit the sponsors of these won referrals, once per referral:
+        posted, or pending with an activity for the approvers."""
+        # sudo: the reward is earned whoever confirms the order or registers
+        # the payment; wallets are not writable through access rights.
+        referrals = self.sudo().filtered(
+            lambda r: r.state == "won"
+            and r.first_order_id
+            and not r.transaction_ids.filtered(
+                lambda t: t.transaction_type == "credit" and t.state != "cancelled"
+            )
+        )
+        if not referrals:
+            return self.env["referral.wallet.transaction"]
+        wallets = self.env["referral.wallet"].browse()
+        for company in referrals.company_id:
+            wallets |= self.env["referral.wallet"]._get_or_create(
+                referrals.filtered(lambda r, c=company: r.company_id == c).sponsor_id,
+                company,
+            )
+        wallet_by_key = {(w.partner_id, w.company_id): w.sudo() for w in wallets}
+        earned = self._read_earned_this_year(wallets)
+        today = fields.Date.context_today(self)
+        vals_list = []
+        for referral in referrals:
+            wallet = wallet_by_key[(referral.sponsor_id, referral.company_id)]
+            program = referral.program_id
+            amount = program._compute_reward_amount(
+                referral.first_order_id, earned[wallet.id]
+            )
+            if referral.currency_id.is_zero(amount):
+                referral.message_post(
+                    body=self.env._(
+                        "No credit earned for this referral: the reward is zero "
+                        "or the sponsor reached the program's yearly cap."
+                    )
+                )
+                continue
+            earned[wallet.id] += amount
+            vals_list.append(referral._prepare_reward_values(wallet, amount, today))
+        transactions = self.env["referral.wallet.transaction"].sudo().create(vals_list)
+        posted = transactions.filtered(lambda t: t.state == "posted")
+        posted.referral_id._on_reward_posted(posted)
+        (transactions - posted).referral_id._schedule_reward_approval()
+        return transactions
+
+    def _prepare_reward_values(self, wallet, amount, date):
+        self.ensure_one()
+        program = self.program_id
+        return {
+            "wallet_id": wallet.id,
+            "transaction_type": "credit",
+            "amount": amount,
+            "remaining_amount": amount,
+            "state": "pending" if program.approval_required else "posted",
+            "date": date,
+            "expiry_date": program._get_credit_expiry_date(date),
+            "referral_id": self.id,
+            "name": self.env._(
+                "Reward for referring %(referee)s (%(referral)s)",
+                referee=self.referee_id.display_name,
+                referral=self.name,
+            ),
+        }
+
+    @api.model
+    def _read_earned_this_year(self, wallets):
+        """Credit earned (posted or pending) by ``wallets`` since January 1st."""
+        year_start = fields.Date.context_today(self).replace(month=1, day=1)
+        earned = dict.fromkeys(wallets.ids, 0.0)
+        for wallet, amount in (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            ._read_group(
+                [
+                    ("wallet_id", "in", wallets.ids),
+                    ("transaction_type", "=", "credit"),
+                    ("state", "in", ("posted", "pending")),
+                    ("date", ">=", year_start),
+                ],
+                ["wallet_id"],
+                ["amount:sum"],
+            )
+        ):
+            earned[wallet.id] = amount
+        return earned
+
+    def _on_reward_posted(self, transactions):
+        """Mark the referrals rewarded and tell their sponsors."""
+        self.sudo().write({"state": "rewarded"})
+        template = self.env.ref(
+            "sale_referral_lifecycle.mail_template_referral_reward",
+            raise_if_not_found=False,
+        )
+        if template:
+            for referral in self.sudo():
+                referral.message_post_with_source(
+                    template,
+                    subtype_xmlid="mail.mt_comment",
+                    message_type="comment",
+                )
+
+    def _schedule_reward_approval(self):
+        """One to-do per reward approver of the company on each referral."""
+        group = self.env.ref(APPROVER_GROUP, raise_if_not_found=False)
+        summary = self.env["referral.wallet.transaction"]._approval_summary()
+        for referral in self.sudo():
+            approvers = group.users.filtered(
+                lambda u, r=referral: r.company_id in u.company_ids
+            ) if group else self.env["res.users"]
+            for approver in approvers:
+                referral.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=summary,
+                    note=self.env._(
+                        "Approve or cancel the pending reward of %(amount)s in "
+                        "the Reward Transactions tab.",
+                        amount=format_amount(
+                            self.env, referral.reward_amount, referral.currency_id
+                        ),
+                    ),
+                    user_id=approver.id,
+                )
+
+    def _revoke_rewards(self, reason):
+        """The referee's first order was cancelled or refunded: cancel pending
+        rewards, reverse what remains of posted ones, note on the chatter what
+        the sponsor already spent, and reopen the referral."""
+        referrals = self.sudo().filtered(lambda r: r.state in ("won", "rewarded"))
+        for referral in referrals:
+            credits = referral.transaction_ids.filtered(
+                lambda t: t.transaction_type == "credit"
+            )
+            credits.filtered(lambda t: t.state == "pending").write(
+                {"state": "cancelled"}
+            )
+            posted = credits.filtered(lambda t: t.state == "posted")
+            spent = sum(posted.mapped("remaining_amount"))
+            spent = sum(posted.mapped("amount")) - spent
+            posted._reverse()
+            body = self.env._(
+                "The reward was revoked: %(reason)s", reason=reason
+            )
+            if not referral.currency_id.is_zero(spent):
+                body = self.env._(
+                    "%(body)s The sponsor had already spent or lost %(amount)s of "
+                    "it: a manager decides whether to adjust its wallet.",
+                    body=body,
+                    amount=format_amount(self.env, spent, referral.currency_id),
+                )
+            referral.message_post(body=body)
+        referrals.write(
+            {
+                "state": "in_progress",
+                "first_order_id": False,
+                "date_won": False,
+                "date_rewarded": False,
+            }
+        )

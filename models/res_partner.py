@@ -49,6 +49,19 @@ class ResPartner(models.Model):
         "referral.referral", "referee_id", string="Referrals Received"
     )
     referral_count = fields.Integer(compute="_compute_referral_count")
+    referral_wallet_ids = fields.One2many(
+        "referral.wallet", "partner_id", string="Referral Wallets"
+    )
+    referral_credit_balance = fields.Monetary(
+        string="Referral Credit",
+        compute="_compute_referral_credit_balance",
+        currency_field="referral_credit_currency_id",
+        groups="sales_team.group_sale_salesman,account.group_account_invoice",
+        help="Credit of the commercial entity's wallet in the current company.",
+    )
+    referral_credit_currency_id = fields.Many2one(
+        "res.currency", compute="_compute_referral_credit_balance"
+    )
 
     lifecycle_stage_id = fields.Many2one(
         "partner.lifecycle.stage",
@@ -144,6 +157,35 @@ class ResPartner(models.Model):
         )
         for partner in self:
             partner.referral_count = counts.get(partner.commercial_partner_id, 0)
+
+    @api.depends_context("company")
+    @api.depends("commercial_partner_id")
+    def _compute_referral_credit_balance(self):
+        company = self.env.company
+        wallets = (
+            self.env["referral.wallet"]
+            .search(
+                [
+                    ("partner_id", "in", self.commercial_partner_id.ids),
+                    ("company_id", "=", company.id),
+                ]
+            )
+        )
+        balance_by_partner = {w.partner_id: w.balance for w in wallets}
+        for partner in self:
+            partner.referral_credit_currency_id = company.currency_id
+            partner.referral_credit_balance = balance_by_partner.get(
+                partner.commercial_partner_id, 0.0
+            )
+
+    def action_view_referral_wallet(self):
+        self.ensure_one()
+        wallet = self.env["referral.wallet"]._get_or_create(self, self.env.company)
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_wallet"
+        )
+        action.update({"res_id": wallet.id, "views": [(False, "form")]})
+        return action
 
     def action_view_referrals(self):
         self.ensure_one()

@@ -1,0 +1,244 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, format_amount
+
+# Transactions that add credit, consumed oldest first.
+INFLOW_TYPES = ("credit", "adjustment", "reversal")
+
+
+class ReferralWallet(models.Model):
+    _name = "referral.wallet"
+    _inherit = ["mail.thread"]
+    _description = "Referral Credit Wallet"
+    _order = "partner_id, company_id"
+    _rec_name = "partner_id"
+    _check_company_auto = True
+
+    balance = fields.Monetary(
+        compute="_compute_amounts",
+        currency_field="currency_id",
+        help="Sum of the posted transactions: the credit the sponsor can spend.",
+    )
+    pending_amount = fields.Monetary(
+        string="Awaiting Approval",
+        compute="_compute_amounts",
+        currency_field="currency_id",
+    )
+    transaction_count = fields.Integer(compute="_compute_amounts")
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Sponsor",
+        required=True,
+        index=True,
+        ondelete="restrict",
+        readonly=True,
+        domain="[('is_company', '=', True)]",
+        help="Commercial entity owning the credit.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        readonly=True,
+        default=lambda self: self.env.company,
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    transaction_ids = fields.One2many(
+        "referral.wallet.transaction", "wallet_id", string="Transactions"
+    )
+
+    @api.depends("transaction_ids.state", "transaction_ids.signed_amount")
+    def _compute_amounts(self):
+        totals = {
+            (wallet.id, state): (amount, count)
+            for wallet, state, amount, count in self.env[
+                "referral.wallet.transaction"
+            ]._read_group(
+                [("wallet_id", "in", self.ids), ("state", "in", ("posted", "pending"))],
+                ["wallet_id", "state"],
+                ["signed_amount:sum", "__count"],
+            )
+        }
+        for wallet in self:
+            posted, posted_count = totals.get((wallet.id, "posted"), (0.0, 0))
+            pending, pending_count = totals.get((wallet.id, "pending"), (0.0, 0))
+            wallet.balance = posted
+            wallet.pending_amount = pending
+            wallet.transaction_count = posted_count + pending_count
+
+    @api.constrains("partner_id", "company_id")
+    def _check_single_wallet(self):
+        for wallet in self:
+            if self.search_count(
+                [
+                    ("partner_id", "=", wallet.partner_id.id),
+                    ("company_id", "=", wallet.company_id.id),
+                    ("id", "!=", wallet.id),
+                ],
+                limit=1,
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(partner)s already has a wallet in %(company)s.",
+                        partner=wallet.partner_id.display_name,
+                        company=wallet.company_id.name,
+                    )
+                )
+
+    @api.depends("partner_id", "company_id")
+    def _compute_display_name(self):
+        multi_company = len(self.company_id) > 1
+        for wallet in self:
+            wallet.display_name = (
+                f"{wallet.partner_id.display_name} ({wallet.company_id.name})"
+                if multi_company
+                else wallet.partner_id.display_name
+            )
+
+    def action_view_transactions(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_wallet_transaction"
+        )
+        action["domain"] = [("wallet_id", "=", self.id)]
+        action["context"] = {"default_wallet_id": self.id}
+        return action
+
+    def action_print_statement(self):
+        return self.env.ref(
+            "sale_referral_lifecycle.action_report_referral_statement"
+        ).report_action(self)
+
+    @api.model
+    def _get_or_create(self, partners, company):
+        """The wallets of the commercial entities of ``partners`` in
+        ``company``, created when missing (as superuser: a wallet is opened
+        by the reward flow, whoever triggers it)."""
+        commercial = partners.commercial_partner_id
+        Wallet = self.sudo()
+        wallets = Wallet.search(
+            [("partner_id", "in", commercial.ids), ("company_id", "=", company.id)]
+        )
+        missing = commercial - wallets.partner_id
+        if missing:
+            wallets |= Wallet.create(
+                [{"partner_id": p.id, "company_id": company.id} for p in missing]
+            )
+        return wallets.with_env(self.env)
+
+    def _lock(self):
+        """Lock the wallet rows until the end of the transaction: two
+        redemptions at the same instant are serialised here."""
+        if self:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT id FROM referral_wallet WHERE id IN %s ORDER BY id "
+                    "FOR UPDATE",
+                    tuple(self.ids),
+                )
+            )
+
+    def _read_posted_balances(self):
+        """Balances read from the database, not the cache (call after
+        ``_lock`` so no concurrent transaction changes them)."""
+        self.env["referral.wallet.transaction"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT wallet_id, COALESCE(SUM(signed_amount), 0)
+                     FROM referral_wallet_transaction
+                    WHERE wallet_id IN %s AND state = 'posted'
+                 GROUP BY wallet_id""",
+                tuple(self.ids) or (0,),
+            )
+        )
+        balances = dict(self.env.cr.fetchall())
+        return {wallet.id: balances.get(wallet.id, 0.0) for wallet in self}
+
+    def _credit(self, amount, transaction_type="credit", posted=True, **values):
+        """Add ``amount`` of credit (``credit`` or ``adjustment``); returns
+        the transaction."""
+        self.ensure_one()
+        return (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            .create(
+                {
+                    "wallet_id": self.id,
+                    "transaction_type": transaction_type,
+                    "amount": amount,
+                    "remaining_amount": amount,
+                    "state": "posted" if posted else "pending",
+                    **values,
+                }
+            )
+        )
+
+    def _debit(self, amount, transaction_type="debit", **values):
+        """Spend ``amount`` of credit, oldest credit first, after locking the
+        wallet and checking its balance; returns the posted transaction."""
+        self.ensure_one()
+        self._lock()
+        balance = self._read_posted_balances()[self.id]
+        if self.currency_id.compare_amounts(amount, balance) > 0:
+            raise UserError(
+                self.env._(
+                    "%(sponsor)s has %(balance)s of referral credit, less than the "
+                    "%(amount)s to spend. Lower the credit applied.",
+                    sponsor=self.partner_id.display_name,
+                    balance=self._format_amount(balance),
+                    amount=self._format_amount(amount),
+                )
+            )
+        credits = self._consume(amount)
+        expiries = credits.mapped("expiry_date")
+        return (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            .create(
+                {
+                    "wallet_id": self.id,
+                    "transaction_type": transaction_type,
+                    "direction": "out",
+                    "amount": amount,
+                    # Credit given back later keeps the latest expiry of the
+                    # credit this spent (no expiry if some never expired).
+                    "expiry_date": (
+                        max(expiries) if expiries and all(expiries) else False
+                    ),
+                    **values,
+                }
+            )
+        )
+
+    def _consume(self, amount):
+        """Lower the remaining amount of the posted credits, oldest expiry
+        first, by ``amount``; returns the credits touched."""
+        self.ensure_one()
+        credits = (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            .search(
+                [
+                    ("wallet_id", "=", self.id),
+                    ("state", "=", "posted"),
+                    ("remaining_amount", ">", 0),
+                ],
+                order="expiry_date ASC NULLS LAST, date, id",
+            )
+        )
+        touched = credits.browse()
+        currency = self.currency_id
+        for credit in credits:
+            if currency.is_zero(amount):
+                break
+            used = min(credit.remaining_amount, amount)
+            credit.remaining_amount = currency.round(credit.remaining_amount - used)
+            amount = currency.round(amount - used)
+            touched |= credit
+        return touched
+
+    def _format_amount(self, amount):
+        self.ensure_one()
+        return format_amount(self.env, amount, self.currency_id)

@@ -1,0 +1,341 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+# Fields the ledger itself keeps up to date on posted transactions.
+LEDGER_FIELDS = {"remaining_amount"}
+APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
+
+
+class ReferralWalletTransaction(models.Model):
+    _name = "referral.wallet.transaction"
+    _inherit = ["mail.thread"]
+    _description = "Referral Credit Transaction"
+    _order = "date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(string="Description", required=True, tracking=True)
+    transaction_type = fields.Selection(
+        [
+            ("credit", "Credit"),
+            ("debit", "Debit"),
+            ("expiry", "Expiry"),
+            ("adjustment", "Adjustment"),
+            ("reversal", "Reversal"),
+        ],
+        string="Type",
+        required=True,
+        readonly=True,
+        index=True,
+    )
+    direction = fields.Selection(
+        [("in", "Credit added"), ("out", "Credit spent")],
+        compute="_compute_direction",
+        store=True,
+        readonly=False,
+        precompute=True,
+        required=True,
+        help="Whether the transaction adds credit to the wallet or removes it.",
+    )
+    state = fields.Selection(
+        [("pending", "Pending Approval"), ("posted", "Posted"), ("cancelled", "Cancelled")],
+        string="Status",
+        default="posted",
+        required=True,
+        readonly=True,
+        tracking=True,
+        index=True,
+    )
+    date = fields.Date(
+        required=True, default=fields.Date.context_today, readonly=True, index=True
+    )
+    amount = fields.Monetary(
+        required=True, readonly=True, currency_field="currency_id", tracking=True
+    )
+    signed_amount = fields.Monetary(
+        compute="_compute_signed_amount",
+        store=True,
+        currency_field="currency_id",
+        help="Positive when the transaction adds credit, negative when it "
+        "spends it.",
+    )
+    remaining_amount = fields.Monetary(
+        readonly=True,
+        currency_field="currency_id",
+        help="Part of this credit not spent nor expired yet; credit is spent "
+        "oldest expiry first.",
+    )
+    expiry_date = fields.Date(
+        readonly=True,
+        index="btree_not_null",
+        help="Unused credit is removed on this date. Empty: never expires.",
+    )
+    reason = fields.Text(readonly=True, help="Why a manager adjusted the wallet.")
+    wallet_id = fields.Many2one(
+        "referral.wallet",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="restrict",
+        check_company=True,
+    )
+    partner_id = fields.Many2one(
+        related="wallet_id.partner_id", string="Sponsor", store=True, index=True
+    )
+    company_id = fields.Many2one(related="wallet_id.company_id", store=True, index=True)
+    currency_id = fields.Many2one(related="wallet_id.currency_id")
+    referral_id = fields.Many2one(
+        "referral.referral",
+        readonly=True,
+        index="btree_not_null",
+        check_company=True,
+        ondelete="restrict",
+    )
+    sale_order_line_id = fields.Many2one(
+        "sale.order.line",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    sale_order_id = fields.Many2one(
+        related="sale_order_line_id.order_id", store=True, string="Sales Order"
+    )
+    invoice_id = fields.Many2one(
+        "account.move",
+        readonly=True,
+        index="btree_not_null",
+        check_company=True,
+        ondelete="restrict",
+    )
+    reversed_transaction_id = fields.Many2one(
+        "referral.wallet.transaction",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="Transaction this one reverses (or, for an expiry, the credit "
+        "that expired).",
+    )
+    reversal_ids = fields.One2many(
+        "referral.wallet.transaction", "reversed_transaction_id", string="Reversals"
+    )
+
+    @api.depends("transaction_type", "reversed_transaction_id")
+    def _compute_direction(self):
+        for transaction in self:
+            if transaction.transaction_type == "credit":
+                transaction.direction = "in"
+            elif transaction.transaction_type in ("debit", "expiry"):
+                transaction.direction = "out"
+            elif transaction.transaction_type == "reversal":
+                transaction.direction = (
+                    "in" if transaction.reversed_transaction_id.direction == "out" else "out"
+                )
+            else:
+                transaction.direction = transaction.direction or "in"
+
+    @api.depends("amount", "direction")
+    def _compute_signed_amount(self):
+        for transaction in self:
+            sign = 1 if transaction.direction == "in" else -1
+            transaction.signed_amount = sign * transaction.amount
+
+    @api.constrains("amount", "remaining_amount")
+    def _check_amounts(self):
+        for transaction in self:
+            if transaction.currency_id.compare_amounts(transaction.amount, 0) <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "The amount of a credit transaction must be positive; "
+                        "the type says whether it adds or spends credit."
+                    )
+                )
+            if transaction.remaining_amount < 0 or (
+                transaction.currency_id.compare_amounts(
+                    transaction.remaining_amount, transaction.amount
+                )
+                > 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The remaining credit of %(transaction)s must lie between "
+                        "0 and its amount.",
+                        transaction=transaction.name,
+                    )
+                )
+
+    @api.constrains("transaction_type", "reason")
+    def _check_adjustment_reason(self):
+        for transaction in self:
+            if transaction.transaction_type == "adjustment" and not (
+                transaction.reason or ""
+            ).strip():
+                raise ValidationError(
+                    self.env._("A manual adjustment needs a reason.")
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("name"):
+                vals["name"] = self._default_name(vals.get("transaction_type"))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        frozen = self.filtered(lambda t: t.state != "pending")
+        if frozen and (set(vals) - LEDGER_FIELDS or not self.env.su):
+            raise UserError(
+                self.env._(
+                    "Posted or cancelled credit transactions cannot be changed "
+                    "(%(transactions)s). Record a reversal or an adjustment "
+                    "instead.",
+                    transactions=", ".join(frozen.mapped("name")),
+                )
+            )
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_posted(self):
+        if self.filtered(lambda t: t.state != "pending"):
+            raise UserError(
+                self.env._(
+                    "Posted or cancelled credit transactions are kept for the "
+                    "audit trail; reverse a posted one instead."
+                )
+            )
+
+    def _default_name(self, transaction_type):
+        labels = dict(self._fields["transaction_type"]._description_selection(self.env))
+        return labels.get(transaction_type) or self.env._("Transaction")
+
+    def _check_approver(self):
+        if not self.env.su and not self.env.user.has_group(APPROVER_GROUP):
+            raise AccessError(
+                self.env._(
+                    "Only reward approvers can approve, cancel or reverse "
+                    "referral credit."
+                )
+            )
+
+    def action_approve(self):
+        """Post pending rewards (reward approvers)."""
+        self._check_approver()
+        pending = self.filtered(lambda t: t.state == "pending")
+        # sudo: the approver checked above; transactions are never writable
+        # through the access rules.
+        pending.sudo().write({"state": "posted"})
+        pending.referral_id._on_reward_posted(pending)
+        self.env["mail.activity"].sudo().search(
+            [
+                ("res_model", "=", "referral.referral"),
+                ("res_id", "in", pending.referral_id.ids),
+                (
+                    "activity_type_id",
+                    "=",
+                    self.env.ref("mail.mail_activity_data_todo").id,
+                ),
+                ("summary", "=", self._approval_summary()),
+            ]
+        ).action_feedback(feedback=self.env._("Reward approved."))
+        return True
+
+    def action_cancel(self):
+        """Cancel pending rewards (reward approvers)."""
+        self._check_approver()
+        pending = self.filtered(lambda t: t.state == "pending")
+        pending.sudo().write({"state": "cancelled"})
+        return True
+
+    def action_reverse(self):
+        """Reverse what remains of posted transactions (reward approvers)."""
+        self._check_approver()
+        return self.sudo()._reverse()
+
+    def _approval_summary(self):
+        return self.env._("Approve the referral reward")
+
+    def _reverse(self, amount=None, **values):
+        """Reverse posted transactions: a credit loses what remains of it, a
+        debit gives back ``amount`` (default: what it did not give back
+        yet). Returns the reversals (none when nothing is left to reverse)."""
+        # sudo: the ledger maintains the remaining amounts of posted credit,
+        # which no access right allows to write.
+        reversals = self.sudo().browse()
+        for transaction in self.sudo().filtered(lambda t: t.state == "posted"):
+            transaction.wallet_id._lock()
+            currency = transaction.currency_id
+            if transaction.direction == "in":
+                transaction.invalidate_recordset(["remaining_amount"])
+                left = transaction.remaining_amount
+            else:
+                given_back = sum(
+                    transaction.reversal_ids.filtered(
+                        lambda r: r.state == "posted"
+                    ).mapped("amount")
+                )
+                left = transaction.amount - given_back
+            to_reverse = currency.round(min(left, amount) if amount is not None else left)
+            if currency.compare_amounts(to_reverse, 0) <= 0:
+                continue
+            if transaction.direction == "in":
+                transaction.remaining_amount = currency.round(
+                    transaction.remaining_amount - to_reverse
+                )
+            reversals |= reversals.create(
+                {
+                    "wallet_id": transaction.wallet_id.id,
+                    "transaction_type": "reversal",
+                    "reversed_transaction_id": transaction.id,
+                    "amount": to_reverse,
+                    "remaining_amount": (
+                        to_reverse if transaction.direction == "out" else 0.0
+                    ),
+                    "expiry_date": (
+                        transaction.expiry_date
+                        if transaction.direction == "out"
+                        else False
+                    ),
+                    "name": self.env._("Reversal of %(name)s", name=transaction.name),
+                    "referral_id": transaction.referral_id.id,
+                    **values,
+                }
+            )
+        return reversals.with_env(self.env)
+
+    @api.model
+    def _cron_expire_credits(self, batch_size=1000):
+        """Daily: remove the unused part of credit past its expiry date with
+        ``expiry`` transactions, one batch of credits per call."""
+        domain = [
+            ("state", "=", "posted"),
+            ("direction", "=", "in"),
+            ("remaining_amount", ">", 0),
+            ("expiry_date", "<", fields.Date.context_today(self)),
+        ]
+        # sudo: the ledger maintains the remaining amounts of posted credit.
+        credits = self.sudo().search(domain, limit=batch_size, order="wallet_id, id")
+        credits.wallet_id._lock()
+        # Re-read after the lock: a redemption may have spent them meanwhile.
+        credits.invalidate_recordset(["remaining_amount"])
+        credits = credits.filtered(lambda c: c.remaining_amount > 0)
+        vals_list = []
+        for credit in credits:
+            vals_list.append(
+                {
+                    "wallet_id": credit.wallet_id.id,
+                    "transaction_type": "expiry",
+                    "amount": credit.remaining_amount,
+                    "reversed_transaction_id": credit.id,
+                    "referral_id": credit.referral_id.id,
+                    "name": self.env._(
+                        "Expiry of %(name)s (%(date)s)",
+                        name=credit.name,
+                        date=credit.expiry_date,
+                    ),
+                }
+            )
+        credits.write({"remaining_amount": 0.0})
+        credits.create(vals_list)
+        remaining = self.sudo().search_count(domain)
+        self.env["ir.cron"]._notify_progress(done=len(credits), remaining=remaining)
+        return remaining
