@@ -190,12 +190,15 @@ class ReferralProgram(models.Model):
                             program=program.display_name,
                         )
                     )
-            if min(
-                program.reward_fixed_amount,
-                program.reward_max_amount,
-                program.yearly_cap_amount,
-                program.credit_validity_months,
-            ) < 0:
+            if (
+                min(
+                    program.reward_fixed_amount,
+                    program.reward_max_amount,
+                    program.yearly_cap_amount,
+                    program.credit_validity_months,
+                )
+                < 0
+            ):
                 raise ValidationError(
                     self.env._(
                         "Amounts and validity of the program %(program)s cannot "

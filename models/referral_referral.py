@@ -695,9 +695,13 @@ class ReferralReferral(models.Model):
         group = self.env.ref(APPROVER_GROUP, raise_if_not_found=False)
         summary = self.env["referral.wallet.transaction"]._approval_summary()
         for referral in self.sudo():
-            approvers = group.users.filtered(
-                lambda u, r=referral: r.company_id in u.company_ids
-            ) if group else self.env["res.users"]
+            approvers = (
+                group.users.filtered(
+                    lambda u, r=referral: r.company_id in u.company_ids
+                )
+                if group
+                else self.env["res.users"]
+            )
             for approver in approvers:
                 referral.activity_schedule(
                     "mail.mail_activity_data_todo",
@@ -728,9 +732,7 @@ class ReferralReferral(models.Model):
             spent = sum(posted.mapped("remaining_amount"))
             spent = sum(posted.mapped("amount")) - spent
             posted._reverse()
-            body = self.env._(
-                "The reward was revoked: %(reason)s", reason=reason
-            )
+            body = self.env._("The reward was revoked: %(reason)s", reason=reason)
             if not referral.currency_id.is_zero(spent):
                 body = self.env._(
                     "%(body)s The sponsor had already spent or lost %(amount)s of "

@@ -131,14 +131,28 @@ class ReferralWallet(models.Model):
     def _lock(self):
         """Lock the wallet rows until the end of the transaction: two
         redemptions at the same instant are serialised here."""
-        if self:
-            self.env.cr.execute(
-                SQL(
-                    "SELECT id FROM referral_wallet WHERE id IN %s ORDER BY id "
-                    "FOR UPDATE",
-                    tuple(self.ids),
-                )
+        if not self:
+            return
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM referral_wallet WHERE id IN %s ORDER BY id FOR UPDATE",
+                tuple(self.ids),
             )
+        )
+        # Odoo's transactions are REPEATABLE READ: a concurrent one that
+        # waited on the lock would read the balance of its older snapshot.
+        # Updating the rows makes it fail with a serialization error instead,
+        # and Odoo retries the request, which then reads the new balance.
+        self.env.cr.execute(
+            SQL(
+                "UPDATE referral_wallet SET write_date = %s, write_uid = %s "
+                "WHERE id IN %s",
+                fields.Datetime.now(),
+                self.env.uid,
+                tuple(self.ids),
+            )
+        )
+        self.invalidate_recordset(["write_date", "write_uid"])
 
     def _read_posted_balances(self):
         """Balances read from the database, not the cache (call after

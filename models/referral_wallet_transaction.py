@@ -39,7 +39,11 @@ class ReferralWalletTransaction(models.Model):
         help="Whether the transaction adds credit to the wallet or removes it.",
     )
     state = fields.Selection(
-        [("pending", "Pending Approval"), ("posted", "Posted"), ("cancelled", "Cancelled")],
+        [
+            ("pending", "Pending Approval"),
+            ("posted", "Posted"),
+            ("cancelled", "Cancelled"),
+        ],
         string="Status",
         default="posted",
         required=True,
@@ -129,7 +133,9 @@ class ReferralWalletTransaction(models.Model):
                 transaction.direction = "out"
             elif transaction.transaction_type == "reversal":
                 transaction.direction = (
-                    "in" if transaction.reversed_transaction_id.direction == "out" else "out"
+                    "in"
+                    if transaction.reversed_transaction_id.direction == "out"
+                    else "out"
                 )
             else:
                 transaction.direction = transaction.direction or "in"
@@ -167,12 +173,11 @@ class ReferralWalletTransaction(models.Model):
     @api.constrains("transaction_type", "reason")
     def _check_adjustment_reason(self):
         for transaction in self:
-            if transaction.transaction_type == "adjustment" and not (
-                transaction.reason or ""
-            ).strip():
-                raise ValidationError(
-                    self.env._("A manual adjustment needs a reason.")
-                )
+            if (
+                transaction.transaction_type == "adjustment"
+                and not (transaction.reason or "").strip()
+            ):
+                raise ValidationError(self.env._("A manual adjustment needs a reason."))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -274,7 +279,9 @@ class ReferralWalletTransaction(models.Model):
                     ).mapped("amount")
                 )
                 left = transaction.amount - given_back
-            to_reverse = currency.round(min(left, amount) if amount is not None else left)
+            to_reverse = currency.round(
+                min(left, amount) if amount is not None else left
+            )
             if currency.compare_amounts(to_reverse, 0) <= 0:
                 continue
             if transaction.direction == "in":

@@ -162,14 +162,11 @@ class ResPartner(models.Model):
     @api.depends("commercial_partner_id")
     def _compute_referral_credit_balance(self):
         company = self.env.company
-        wallets = (
-            self.env["referral.wallet"]
-            .search(
-                [
-                    ("partner_id", "in", self.commercial_partner_id.ids),
-                    ("company_id", "=", company.id),
-                ]
-            )
+        wallets = self.env["referral.wallet"].search(
+            [
+                ("partner_id", "in", self.commercial_partner_id.ids),
+                ("company_id", "=", company.id),
+            ]
         )
         balance_by_partner = {w.partner_id: w.balance for w in wallets}
         for partner in self:

@@ -6,3 +6,5 @@ from . import test_partner_referral_code
 from . import test_referral_access
 from . import test_referral_tour
 from . import test_partner_lifecycle
+from . import test_wallet_rewards
+from . import test_wallet_ledger

@@ -100,3 +100,41 @@ class ReferralCommon(TransactionCase):
         with self.assertRaises(exception) as catcher:
             yield catcher
         self.assertRegex(str(catcher.exception), regex)
+
+
+class WalletCommon(ReferralCommon):
+    """Referral data plus an approver, a billing user and wallet helpers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.approver = new_test_user(
+            cls.env,
+            login="ref_approver",
+            name="Paula Approver",
+            groups="sales_team.group_sale_manager,"
+            "sale_referral_lifecycle.group_referral_reward_approver",
+        )
+        cls.accountant = new_test_user(
+            cls.env,
+            login="ref_accountant",
+            name="Andy Billing",
+            groups="account.group_account_invoice",
+        )
+        cls.Wallet = cls.env["referral.wallet"]
+        cls.Transaction = cls.env["referral.wallet.transaction"]
+        cls.currency = cls.company.currency_id
+
+    def _wallet(self, partner=None, company=None):
+        return self.Wallet._get_or_create(
+            partner or self.sponsor, company or self.company
+        )
+
+    def _reward_referral(self, name, sponsor=None, price=1200.0, **order_values):
+        """A referral of ``sponsor`` for the company ``name``, won by its
+        first order (one line at ``price``), confirmed."""
+        referral = self._refer(sponsor=sponsor, referee_company_name=name)
+        order = self._create_order(referral.referee_id, **order_values)
+        order.order_line.write({"price_unit": price, "tax_id": [(5, 0, 0)]})
+        order.action_confirm()
+        return referral, order

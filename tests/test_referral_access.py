@@ -83,7 +83,7 @@ class TestReferralAccess(ReferralCommon):
         referee = self.theirs.referee_id
         order = self._create_order(referee, user_id=self.salesman.id)
         order.with_user(self.salesman).action_confirm()
-        self.assertEqual(self.theirs.state, "won")
+        self.assertEqual(self.theirs.state, "rewarded")
         self.assertEqual(order.referral_id, self.theirs)
 
     def test_salesperson_without_sales_rights_sees_no_referral(self):

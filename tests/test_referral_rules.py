@@ -146,7 +146,7 @@ class TestReferralRules(ReferralCommon):
     def test_won_referral_cannot_be_deleted(self):
         referral = self._refer()
         self._confirm_order(referral.referee_id)
-        self.assertEqual(referral.state, "won")
+        self.assertEqual(referral.state, "rewarded")
         with self.assertRefused(UserError, "cannot be deleted"):
             referral.unlink()
         self.assertTrue(referral.exists())

@@ -27,7 +27,7 @@ class TestSaleOrderReferral(ReferralCommon):
                     "sponsor_id": self.sponsor.id,
                     "referee_id": self.newcomer.id,
                     "source": "code",
-                    "state": "won",
+                    "state": "rewarded",
                     "first_order_id": order.id,
                     "user_id": self.salesman.id,
                 }
@@ -60,7 +60,7 @@ class TestSaleOrderReferral(ReferralCommon):
         self.assertEqual(
             self.Referral.search_count([("referee_id", "=", self.newcomer.id)]), 1
         )
-        self.assertEqual(referral.state, "won")
+        self.assertEqual(referral.state, "rewarded")
 
     def test_unknown_code_refused(self):
         order = self._create_order(self.newcomer)
@@ -90,7 +90,7 @@ class TestSaleOrderReferral(ReferralCommon):
         self.assertEqual(quotation.source_id, self.source_referral)
         quotation.action_confirm()
         self.assertRecordValues(
-            referral, [{"state": "won", "first_order_id": quotation.id}]
+            referral, [{"state": "rewarded", "first_order_id": quotation.id}]
         )
         self.assertEqual(quotation.referral_id, referral)
 
@@ -120,7 +120,7 @@ class TestSaleOrderReferral(ReferralCommon):
         self.env.invalidate_all()
         with self.assertQueryCount(__system__=156):
             order.action_confirm()
-        self.assertEqual(order.referral_id.state, "won")
+        self.assertEqual(order.referral_id.state, "rewarded")
 
     def test_confirming_order_without_referral_query_count(self):
         order = self._create_order(self.newcomer)
@@ -163,8 +163,8 @@ class TestSaleOrderReferral(ReferralCommon):
         self.assertRecordValues(
             here | there,
             [
-                {"state": "won", "first_order_id": order_here.id},
-                {"state": "won", "first_order_id": order_there.id},
+                {"state": "rewarded", "first_order_id": order_here.id},
+                {"state": "rewarded", "first_order_id": order_there.id},
             ],
         )
 

@@ -1,0 +1,286 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+import threading
+
+from dateutil.relativedelta import relativedelta
+from psycopg2.errors import SerializationFailure
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from .common import WalletCommon
+
+
+@tagged("post_install", "-at_install")
+class TestWalletLedger(WalletCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.today = fields.Date.context_today(cls.env["referral.wallet"])
+
+    def _credit(self, wallet, amount, months=None, **values):
+        expiry = self.today + relativedelta(months=months) if months else False
+        return wallet._credit(amount, expiry_date=expiry, name="Test credit", **values)
+
+    def test_one_wallet_per_commercial_entity_and_company(self):
+        wallet = self._wallet(self.sponsor_contact)
+        self.assertEqual(wallet.partner_id, self.sponsor)
+        self.assertEqual(self._wallet(self.sponsor), wallet)
+        other = self._wallet(self.sponsor, self.other_company)
+        self.assertNotEqual(other, wallet)
+        self.assertEqual(other.currency_id, self.other_company.currency_id)
+        with self.assertRefused(ValidationError, "already has a wallet"):
+            self.Wallet.create(
+                {"partner_id": self.sponsor.id, "company_id": self.company.id}
+            )
+
+    def test_balance_is_sum_of_posted_transactions(self):
+        wallet = self._wallet()
+        self._credit(wallet, 100.0)
+        self._credit(wallet, 40.0, posted=False)
+        wallet._debit(30.0)
+        self.assertEqual(wallet.balance, 70.0)
+        self.assertEqual(wallet.pending_amount, 40.0)
+        self.assertEqual(
+            sorted(wallet.transaction_ids.mapped("signed_amount")), [-30.0, 40.0, 100.0]
+        )
+
+    def test_posted_transaction_is_immutable(self):
+        wallet = self._wallet()
+        credit = self._credit(wallet, 100.0)
+        for user in (self.approver, self.env.user):
+            with self.assertRefused(UserError, "cannot be changed"):
+                credit.with_user(user).write({"amount": 1000.0})
+            with self.assertRefused(UserError, "audit trail"):
+                credit.with_user(user).unlink()
+        # Even the ledger field is written by the ledger only (superuser).
+        with self.assertRefused(UserError, "cannot be changed"):
+            credit.with_user(self.approver).write({"remaining_amount": 0.0})
+        self.assertRecordValues(credit, [{"amount": 100.0, "remaining_amount": 100.0}])
+
+    def test_amount_must_be_positive_and_adjustment_needs_reason(self):
+        wallet = self._wallet()
+        with self.assertRefused(ValidationError, "must be positive"):
+            self._credit(wallet, -5.0)
+        with self.assertRefused(ValidationError, "needs a reason"):
+            wallet._credit(5.0, transaction_type="adjustment", reason=" ")
+        adjustment = wallet._credit(
+            5.0, transaction_type="adjustment", reason="Goodwill"
+        )
+        self.assertEqual(adjustment.signed_amount, 5.0)
+
+    def test_debit_consumes_oldest_expiry_first(self):
+        wallet = self._wallet()
+        late = self._credit(wallet, 50.0, months=6)
+        never = self._credit(wallet, 50.0)
+        soon = self._credit(wallet, 50.0, months=1)
+        debit = wallet._debit(80.0)
+        self.assertRecordValues(
+            soon | late | never,
+            [
+                {"remaining_amount": 0.0},
+                {"remaining_amount": 20.0},
+                {"remaining_amount": 50.0},
+            ],
+        )
+        self.assertEqual(debit.expiry_date, late.expiry_date)
+        self.assertEqual(debit.signed_amount, -80.0)
+        self.assertEqual(wallet.balance, 70.0)
+
+    def test_debit_beyond_balance_refused_and_nothing_written(self):
+        wallet = self._wallet()
+        credit = self._credit(wallet, 50.0)
+        with self.assertRefused(UserError, "less than the"):
+            wallet._debit(50.01)
+        self.assertEqual(credit.remaining_amount, 50.0)
+        self.assertEqual(wallet.transaction_ids, credit)
+
+    def test_reversals(self):
+        wallet = self._wallet()
+        credit = self._credit(wallet, 100.0, months=3)
+        debit = wallet._debit(60.0)
+        given_back = debit._reverse(amount=25.0)
+        self.assertRecordValues(
+            given_back,
+            [
+                {
+                    "transaction_type": "reversal",
+                    "direction": "in",
+                    "amount": 25.0,
+                    "remaining_amount": 25.0,
+                    "expiry_date": credit.expiry_date,
+                    "reversed_transaction_id": debit.id,
+                }
+            ],
+        )
+        # The rest of the debit, not more.
+        self.assertEqual(debit._reverse().amount, 35.0)
+        self.assertFalse(debit._reverse())
+        self.assertEqual(wallet.balance, 100.0)
+        # A reversed credit loses only what is left of it.
+        self.assertEqual(credit.remaining_amount, 40.0)
+        lost = credit._reverse()
+        self.assertRecordValues(
+            lost, [{"direction": "out", "amount": 40.0, "remaining_amount": 0.0}]
+        )
+        self.assertEqual(credit.remaining_amount, 0.0)
+        self.assertFalse(credit._reverse())
+        self.assertEqual(wallet.balance, 60.0)
+
+    def test_expiry_cron_expires_unused_part_in_batches(self):
+        wallet = self._wallet()
+        old = self._credit(wallet, 100.0, months=2)
+        older = self._credit(wallet, 30.0, months=1)
+        fresh = self._credit(wallet, 10.0, months=6)
+        wallet._debit(40.0)  # all of `older`, 10 of `old`
+        with self.assertRefused(UserError, "cannot be changed"):
+            old.expiry_date = self.today
+        self.env.cr.execute(
+            "UPDATE referral_wallet_transaction SET expiry_date = %s WHERE id IN %s",
+            [self.today - relativedelta(days=1), (old.id, older.id)],
+        )
+        self.env["referral.wallet.transaction"].invalidate_model(["expiry_date"])
+        remaining = self.Transaction._cron_expire_credits(batch_size=1)
+        self.assertEqual(remaining, 0)  # `older` was fully spent: nothing to expire
+        expiry = wallet.transaction_ids.filtered(
+            lambda t: t.transaction_type == "expiry"
+        )
+        self.assertRecordValues(
+            expiry,
+            [
+                {
+                    "amount": 90.0,
+                    "signed_amount": -90.0,
+                    "reversed_transaction_id": old.id,
+                    "state": "posted",
+                }
+            ],
+        )
+        self.assertEqual(old.remaining_amount, 0.0)
+        self.assertEqual(fresh.remaining_amount, 10.0)
+        self.assertEqual(wallet.balance, 10.0)
+        self.assertEqual(self.Transaction._cron_expire_credits(), 0)
+        self.assertEqual(len(wallet.transaction_ids), 5)
+
+    def test_expiry_cron_reports_what_remains(self):
+        wallets = self._wallet() | self._wallet(self._create_customer("Second Sponsor"))
+        for wallet in wallets:
+            self._credit(wallet, 10.0, months=1)
+        self.env.cr.execute(
+            "UPDATE referral_wallet_transaction SET expiry_date = %s "
+            "WHERE wallet_id IN %s",
+            [self.today - relativedelta(days=1), tuple(wallets.ids)],
+        )
+        self.Transaction.invalidate_model(["expiry_date"])
+        self.assertEqual(self.Transaction._cron_expire_credits(batch_size=1), 1)
+        self.assertEqual(self.Transaction._cron_expire_credits(batch_size=1), 0)
+        self.assertEqual(wallets.mapped("balance"), [0.0, 0.0])
+
+    def test_access_per_group(self):
+        wallet = self._wallet()
+        credit = self._credit(wallet, 100.0)
+        # Salespeople and billing users read wallets, never write the ledger.
+        for user in (self.salesman, self.accountant):
+            self.assertEqual(wallet.with_user(user).balance, 100.0)
+            with self.assertRefused(AccessError, "not allowed to create"):
+                self.Transaction.with_user(user).create(
+                    {
+                        "wallet_id": wallet.id,
+                        "transaction_type": "credit",
+                        "amount": 5.0,
+                        "name": "Self-service",
+                    }
+                )
+            with self.assertRefused(AccessError, "reward approvers"):
+                credit.with_user(user).action_reverse()
+        # A portal user sees its own wallet only.
+        portal = new_test_user(
+            self.env,
+            login="ref_portal",
+            groups="base.group_portal",
+            partner_id=self.sponsor_contact.id,
+        )
+        other = self._wallet(self._create_customer("Someone Else"))
+        visible = self.Wallet.with_user(portal).search([])
+        self.assertEqual(visible, wallet)
+        self.assertNotIn(other, visible)
+
+    def test_approver_reverses_posted_credit(self):
+        wallet = self._wallet()
+        credit = self._credit(wallet, 100.0)
+        reversal = credit.with_user(self.approver).action_reverse()
+        self.assertEqual(reversal.amount, 100.0)
+        self.assertEqual(wallet.balance, 0.0)
+
+
+@tagged("post_install", "-at_install")
+class TestWalletConcurrency(WalletCommon):
+    """Two redemptions at the same instant, on two real transactions."""
+
+    def setUp(self):
+        super().setUp()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            partner = env["res.partner"].create(
+                {"name": "Race Corp", "is_company": True}
+            )
+            wallet = env["referral.wallet"]._get_or_create(partner, env.company)
+            wallet._credit(100.0, name="Race credit")
+            self.partner_id, self.wallet_id = partner.id, wallet.id
+        self.addCleanup(self._drop_race_data)
+
+    def _drop_race_data(self):
+        with self.env.registry.cursor() as cr:
+            # The ledger refuses to delete posted rows: that is the point.
+            cr.execute(
+                "DELETE FROM referral_wallet_transaction WHERE wallet_id = %s",
+                [self.wallet_id],
+            )
+            cr.execute("DELETE FROM referral_wallet WHERE id = %s", [self.wallet_id])
+            cr.execute(
+                "DELETE FROM mail_followers WHERE partner_id = %s", [self.partner_id]
+            )
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [self.partner_id])
+
+    def _debit_in_new_transaction(self, env, amount, outcome, started):
+        with env.cr, mute_logger("odoo.sql_db"):
+            env.cr.execute("SELECT 1")  # the snapshot predates the other commit
+            started.set()
+            try:
+                env["referral.wallet"].browse(self.wallet_id)._debit(amount)
+                outcome["debited"] = True
+            except (UserError, SerializationFailure) as error:
+                outcome["refused"] = error
+                env.cr.rollback()
+
+    def test_two_redemptions_cannot_overdraw(self):
+        outcome, started = {}, threading.Event()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["referral.wallet"].browse(self.wallet_id)._debit(80.0)
+            # The other redemption starts while this one holds the lock (its
+            # environment is made here: the test holds the registry lock).
+            other_env = api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
+            other = threading.Thread(
+                target=self._debit_in_new_transaction,
+                args=(other_env, 80.0, outcome, started),
+            )
+            other.start()
+            started.wait(30)
+            other.join(0.5)
+            self.assertTrue(other.is_alive(), "the second debit waits on the lock")
+        # Leaving the block committed the first debit and released the lock.
+        other.join(60)
+        self.assertFalse(other.is_alive())
+        self.assertNotIn("debited", outcome)
+        self.assertIn("refused", outcome)
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            wallet = env["referral.wallet"].browse(self.wallet_id)
+            self.assertEqual(wallet.balance, 20.0)
+            # Odoo retries a request that failed to serialize: the retry reads
+            # the new balance and refuses cleanly.
+            with self.assertRaisesRegex(UserError, "less than the"):
+                wallet._debit(80.0)
