@@ -256,3 +256,41 @@ class ReferralWallet(models.Model):
     def _format_amount(self, amount):
         self.ensure_one()
         return format_amount(self.env, amount, self.currency_id)
+
+    # ------------------------------------------------------------------
+    # Statement and manual adjustment
+    # ------------------------------------------------------------------
+
+    def action_send_statement(self):
+        """Open the mail composer with the credit statement attached."""
+        self.ensure_one()
+        template = self.env.ref(
+            "sale_referral_lifecycle.mail_template_referral_statement",
+            raise_if_not_found=False,
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {
+                "default_model": self._name,
+                "default_res_ids": self.ids,
+                "default_template_id": template.id if template else False,
+                "default_composition_mode": "comment",
+                "default_email_layout_xmlid": (
+                    "mail.mail_notification_layout_with_responsible_signature"
+                ),
+                "force_email": True,
+            },
+        }
+
+    def action_open_adjustment_wizard(self):
+        """Open the manual adjustment of this wallet (reward approvers)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_wallet_adjust_wizard"
+        )
+        action["context"] = {"default_wallet_id": self.id}
+        return action

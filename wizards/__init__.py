@@ -1,1 +1,2 @@
 from . import referral_create_wizard
+from . import referral_wallet_adjust_wizard

@@ -1,0 +1,92 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
+
+
+class ReferralWalletAdjustWizard(models.TransientModel):
+    _name = "referral.wallet.adjust.wizard"
+    _description = "Adjust a Referral Credit Wallet"
+
+    direction = fields.Selection(
+        [("in", "Add credit"), ("out", "Remove credit")],
+        default="in",
+        required=True,
+    )
+    amount = fields.Monetary(required=True, currency_field="currency_id")
+    reason = fields.Text(
+        required=True,
+        help="Why the wallet is adjusted; kept on the transaction for the audit "
+        "trail.",
+    )
+    expiry_date = fields.Date(
+        compute="_compute_expiry_date",
+        store=True,
+        readonly=False,
+        help="The added credit is removed on this date if unused. Empty: it "
+        "never expires.",
+    )
+    balance = fields.Monetary(
+        related="wallet_id.balance",
+        string="Current Balance",
+        currency_field="currency_id",
+    )
+    wallet_id = fields.Many2one("referral.wallet", required=True, readonly=True)
+    currency_id = fields.Many2one(related="wallet_id.currency_id")
+
+    @api.depends("direction", "wallet_id")
+    def _compute_expiry_date(self):
+        today = fields.Date.context_today(self)
+        for wizard in self:
+            program = self.env["referral.program"]._get_company_program(
+                wizard.wallet_id.company_id
+            )
+            wizard.expiry_date = (
+                program._get_credit_expiry_date(today)
+                if wizard.direction == "in" and program
+                else False
+            )
+
+    def action_apply(self):
+        """Record the adjustment as a posted transaction of the wallet."""
+        self.ensure_one()
+        if not self.env.user.has_group(APPROVER_GROUP):
+            raise AccessError(
+                self.env._("Only reward approvers can adjust referral wallets.")
+            )
+        reason = (self.reason or "").strip()
+        if not reason:
+            raise UserError(
+                self.env._("Explain why you adjust the wallet in the reason.")
+            )
+        if self.currency_id.compare_amounts(self.amount, 0) <= 0:
+            raise UserError(
+                self.env._(
+                    "Enter a positive amount; choose Remove credit to lower the "
+                    "balance."
+                )
+            )
+        # sudo: the approver was checked above; transactions are never
+        # writable through the access rules.
+        wallet = self.wallet_id.sudo()
+        if self.direction == "in":
+            transaction = wallet._credit(
+                self.amount,
+                transaction_type="adjustment",
+                reason=reason,
+                expiry_date=self.expiry_date,
+            )
+        else:
+            transaction = wallet._debit(
+                self.amount, transaction_type="adjustment", reason=reason
+            )
+        self.wallet_id.message_post(
+            body=self.env._(
+                "Manual adjustment of %(amount)s: %(reason)s",
+                amount=self.wallet_id._format_amount(transaction.signed_amount),
+                reason=reason,
+            )
+        )
+        return {"type": "ir.actions.act_window_close"}
