@@ -295,6 +295,7 @@ class TestWalletStatement(WalletCommon):
                     "signed_amount": 60.0,
                     "remaining_amount": 60.0,
                     "reason": "Goodwill gesture after a late delivery",
+                    "name": "Adjustment: Goodwill gesture after a late delivery",
                     "expiry_date": self.today + relativedelta(months=12),
                 }
             ],
@@ -313,7 +314,7 @@ class TestWalletStatement(WalletCommon):
         wizard_form.direction = "out"
         self.assertFalse(wizard_form.expiry_date)
         wizard_form.amount = 25.0
-        wizard_form.reason = "Credit granted twice by mistake"
+        wizard_form.reason = "Credit granted twice by mistake\nSee ticket 42"
         wizard_form.save().action_apply()
         removal = wallet.transaction_ids.filtered(
             lambda t: t.transaction_type == "adjustment"
@@ -325,7 +326,8 @@ class TestWalletStatement(WalletCommon):
                     "direction": "out",
                     "state": "posted",
                     "signed_amount": -25.0,
-                    "reason": "Credit granted twice by mistake",
+                    "name": "Adjustment: Credit granted twice by mistake",
+                    "reason": "Credit granted twice by mistake\nSee ticket 42",
                 }
             ],
         )

@@ -71,16 +71,17 @@ class ReferralWalletAdjustWizard(models.TransientModel):
         # sudo: the approver was checked above; transactions are never
         # writable through the access rules.
         wallet = self.wallet_id.sudo()
+        values = self._prepare_transaction_values(reason)
         if self.direction == "in":
             transaction = wallet._credit(
                 self.amount,
                 transaction_type="adjustment",
-                reason=reason,
                 expiry_date=self.expiry_date,
+                **values,
             )
         else:
             transaction = wallet._debit(
-                self.amount, transaction_type="adjustment", reason=reason
+                self.amount, transaction_type="adjustment", **values
             )
         self.wallet_id.message_post(
             body=self.env._(
@@ -90,3 +91,14 @@ class ReferralWalletAdjustWizard(models.TransientModel):
             )
         )
         return {"type": "ir.actions.act_window_close"}
+
+    def _prepare_transaction_values(self, reason):
+        """Values of the adjustment transaction; its description, printed on
+        the sponsor's statement, is the first line of the reason."""
+        self.ensure_one()
+        return {
+            "name": self.env._(
+                "Adjustment: %(reason)s", reason=reason.splitlines()[0][:100]
+            ),
+            "reason": reason,
+        }
