@@ -10,8 +10,8 @@ one order line each), then times, in this process:
 - the full recompute as the nightly cron does it: the cron method called
   until it returns 0, a commit after each call, a fresh cursor every
   ``MAX_BATCH_PER_CRON_JOB`` calls (every contact gets its first stage);
-- a steady-state pass: ``lifecycle_checked_on`` forced to NULL, the same loop
-  again (the data did not change: few or no moves);
+- a steady-state pass: the same loop again (the data did not change: few or
+  no moves, no contact written);
 - with ``--tracking-pass``: every contact put back in the first stage, then
   the same loop (nearly every contact moves, with a chatter message each).
 
@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import cProfile
 import functools
+import importlib
 import io
 import os
 import pstats
@@ -51,10 +52,19 @@ PHASES = (
     "_lifecycle_recompute",
     "_lifecycle_read_stats",
     "_lifecycle_read_subscription_ends",
+    "_lifecycle_match_domains",
     "_lifecycle_write_stats",
     "_lifecycle_move",
     "_lifecycle_log_tracking",
 )
+# What the calls of some of them process: contacts recomputed, contacts
+# written (stage or aggregates changed), moves, moves logged in the chatter.
+PHASE_SIZES = {
+    "_lifecycle_recompute": lambda records, *args: len(records),
+    "_lifecycle_write_stats": lambda records, changes, *args: len(changes),
+    "_lifecycle_move": lambda records, moves, *args: len(moves),
+    "_lifecycle_log_tracking": lambda records, moves, *args: len(moves),
+}
 
 say = odoo_run.say
 
@@ -311,26 +321,21 @@ def generate(registry, contacts, orders):
 
 
 def figures(registry):
-    """What a pass changes: contacts checked today, history rows, chatter
-    messages on contacts (and the size of the data)."""
-    from odoo import fields
-
+    """What a pass changes: history rows, chatter messages on contacts (and
+    the size of the data)."""
     with registry.cursor() as cr:
         cr.execute(
             """
             SELECT (SELECT count(*) FROM res_partner WHERE parent_id IS NULL),
-                   (SELECT count(*) FROM res_partner
-                     WHERE lifecycle_checked_on >= %s),
                    (SELECT count(*) FROM sale_order),
                    (SELECT count(*) FROM sale_order_line),
                    (SELECT count(*) FROM partner_lifecycle_history),
                    (SELECT count(*) FROM mail_message WHERE model = 'res.partner')
-            """,
-            [fields.Date.today()],
+            """
         )
         return dict(
             zip(
-                ("commercial", "checked", "orders", "lines", "history", "messages"),
+                ("commercial", "orders", "lines", "history", "messages"),
                 cr.fetchone(),
                 strict=True,
             )
@@ -386,10 +391,13 @@ class PhaseTimer:
         self.names = names
         self.seconds = defaultdict(float)
         self.calls = defaultdict(int)
+        self.sizes = defaultdict(int)
 
     def _wrap(self, name, method):
         @functools.wraps(method)
         def timed(*args, **kwargs):
+            if name in PHASE_SIZES:
+                self.sizes[name] += PHASE_SIZES[name](*args, **kwargs)
             started = time.perf_counter()
             try:
                 return method(*args, **kwargs)
@@ -458,7 +466,8 @@ def run_pass(registry, title, args):
         if profiler:
             profiler.disable()
     after = figures(registry)
-    processed = after["checked"] - before["checked"]
+    processed = phases.sizes["_lifecycle_recompute"]
+    written = phases.sizes["_lifecycle_write_stats"]
     moves = after["history"] - before["history"]
     messages = after["messages"] - before["messages"]
     say(
@@ -470,6 +479,7 @@ def run_pass(registry, title, args):
         f"  cron calls           {calls:10d}  (batch_size={args.batch_size}; "
         f"slowest {max(per_call):.2f} s, fastest {min(per_call):.2f} s)",
         f"  SQL queries          {queries:10,d}  ({queries / calls:.0f} per call)",
+        f"  contacts written     {written:10,d}  (stage or aggregates changed)",
         f"  stage moves          {moves:10,d}  (history rows)",
         f"  chatter messages     {messages:10,d}",
         "  time by method (wall, nested calls counted in their callers too):",
@@ -502,20 +512,25 @@ def print_profile(profiler, top):
         say(*(f"    {line}" for line in lines[start:] if line.strip()))
 
 
-def reset_checked_on(registry):
+def reset_cursor(registry):
+    """Next cron call from the first contact (a finished pass already is)."""
+    partner_module = importlib.import_module(f"odoo.addons.{ADDON}.models.res_partner")
     with registry.cursor() as cr:
-        cr.execute("UPDATE res_partner SET lifecycle_checked_on = NULL")
+        cr.execute(
+            "DELETE FROM ir_config_parameter WHERE key = %s",
+            [partner_module.LIFECYCLE_CRON_CURSOR],
+        )
 
 
 def reset_to_first_stage(registry):
-    """Every contact back in the first stage, unchecked: the next pass moves
-    nearly all of them, each with a tracking message."""
+    """Every contact back in the first stage: the next pass moves nearly all
+    of them, each with a tracking message."""
+    reset_cursor(registry)
     with registry.cursor() as cr:
         cr.execute(
             """
             UPDATE res_partner
-               SET lifecycle_checked_on = NULL,
-                   lifecycle_stage_id = (SELECT id FROM partner_lifecycle_stage
+               SET lifecycle_stage_id = (SELECT id FROM partner_lifecycle_stage
                                           ORDER BY sequence, id LIMIT 1)
              WHERE parent_id IS NULL
             """
@@ -557,10 +572,10 @@ def benchmark(ctx, args):
     for name, count in stage_distribution(registry):
         say(f"    {name:20s} {count:10,d}")
 
-    reset_checked_on(registry)
+    reset_cursor(registry)
     steady = run_pass(
         registry,
-        "Steady state (lifecycle_checked_on forced to NULL, same cron loop):",
+        "Steady state (the same cron loop again, nothing changed):",
         args,
     )
     tracking = None

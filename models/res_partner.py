@@ -1,13 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 import secrets
-from collections import defaultdict
+from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
+from odoo.tools.mail import generate_tracking_message_id
 
 from .referral_referral import ACTIVE_STATES
 
@@ -18,6 +19,35 @@ CODE_LENGTH = 8
 
 def generate_referral_code():
     return "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
+
+
+# Where the nightly recompute stopped (last commercial entity id done).
+LIFECYCLE_CRON_CURSOR = "sale_referral_lifecycle.lifecycle_cron_last_partner_id"
+# Columns of res_partner the lifecycle recompute stores, with their SQL types.
+LIFECYCLE_COLUMN_TYPES = {
+    "lifecycle_stage_id": "int",
+    "lifecycle_stage_date": "timestamp",
+    "lifecycle_quotation_count": "int",
+    "lifecycle_order_count": "int",
+    "lifecycle_last_order_date": "timestamp",
+    "subscription_end_date": "date",
+    "first_contact_date": "date",
+    "first_contact_source_id": "int",
+    "first_contact_medium_id": "int",
+    "lifecycle_converted": "int",
+    "lifecycle_days_to_client": "int",
+}
+LIFECYCLE_COLUMNS = tuple(LIFECYCLE_COLUMN_TYPES)
+
+
+class LifecycleMove(NamedTuple):
+    """An automatic stage change of a commercial entity."""
+
+    partner_id: int
+    from_stage_id: int | None
+    to_stage_id: int
+    company_id: int | None
+    source_id: int | None
 
 
 class ResPartner(models.Model):
@@ -89,7 +119,6 @@ class ResPartner(models.Model):
     lifecycle_last_order_date = fields.Datetime(
         string="Last Order", readonly=True, copy=False
     )
-    lifecycle_checked_on = fields.Date(readonly=True, copy=False)
     lifecycle_history_ids = fields.One2many(
         "partner.lifecycle.history", "partner_id", string="Stage History"
     )
@@ -288,288 +317,415 @@ class ResPartner(models.Model):
 
     def _lifecycle_recompute(self):
         """Move the commercial entities of these contacts to the stage their
-        aggregates meet: a fixed number of queries whatever their number."""
-        partners = self.commercial_partner_id
-        if not partners:
-            return
-        Stage = self.env["partner.lifecycle.stage"].sudo()
-        # A handful of stages, all evaluated.
-        stages = Stage.search([], order="sequence desc, id desc")  # pylint: disable=no-search-all
-        now = fields.Datetime.now()
-        stats = partners._lifecycle_read_stats(stages, now)
-        in_domain = {
-            stage.id: set(
-                self.with_context(active_test=False)
-                .search(stage._get_partner_domain() + [("id", "in", partners.ids)])
-                .ids
-            )
-            for stage in stages
-            if stage._get_partner_domain()
-        }
-        partners._lifecycle_write_stats(stats, now)
-        moves = defaultdict(list)
-        for partner in partners.filtered(lambda p: not p.lifecycle_stage_locked):
-            partner_stats = stats[partner.id]
-            target = next(
-                (
-                    stage
-                    for stage in stages
-                    if stage.company_id in (partner.company_id, Stage.company_id)
-                    and stage._match(
-                        partner_stats,
-                        now,
-                        stage.id not in in_domain or partner.id in in_domain[stage.id],
-                    )
-                ),
-                Stage,
-            )
-            # No stage fits (every stage has criteria): keep the current one.
-            if target and target != partner.lifecycle_stage_id:
-                moves[target].append(partner.id)
-        for stage, partner_ids in moves.items():
-            self.browse(partner_ids)._lifecycle_move(stage, now)
-
-    def _lifecycle_move(self, stage, now):
-        """Automatic move to ``stage``: one history row per contact and a
-        chatter tracking line unless it is the contact's first stage, all in
-        batch (the ORM's tracking would post one message at a time)."""
-        history = self._prepare_lifecycle_history_values(stage.id, automatic=True)
-        self.env["partner.lifecycle.history"].sudo().create(history)
-        self.filtered("lifecycle_stage_id")._lifecycle_log_tracking(stage)
-        self.with_context(lifecycle_automatic=True, tracking_disable=True).write(
-            {"lifecycle_stage_id": stage.id, "lifecycle_stage_date": now}
-        )
-
-    def _lifecycle_log_tracking(self, stage):
-        """Log the move of these contacts to ``stage`` in their chatter, as
-        field tracking does, with one batch of messages."""
+        aggregates meet and store the aggregates: a fixed number of queries
+        whatever their number, and only the contacts whose values change are
+        written."""
         if not self:
             return
-        Tracking = self.env["mail.tracking.value"].sudo()
-        field_info = self.fields_get(["lifecycle_stage_id"])["lifecycle_stage_id"]
-        author_id, email_from = self._message_compute_author(raise_on_email=False)
-        base_values = {
-            "model": self._name,
-            "author_id": author_id,
-            "email_from": email_from,
-            "message_type": "notification",
-            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
-            "is_internal": True,
-            "body": "",
-            # Given, as mail.thread's batch log does, not looked up per message.
-            "reply_to": self.env["mail.thread"]._notify_get_reply_to(
-                default=email_from
-            )[False],
-            "record_alias_domain_id": False,
-            "record_company_id": False,
-            "record_name": False,
-        }
-        messages = self.sudo()._message_create(
-            [dict(base_values, res_id=partner.id) for partner in self]
+        # The aggregates and the contacts are read with SQL.
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        # sudo: the criteria apply whoever triggers the recompute. A handful
+        # of stages, all evaluated.
+        stages = (
+            self.env["partner.lifecycle.stage"]
+            .sudo()
+            .search([])  # pylint: disable=no-search-all
+            ._get_lifecycle_criteria()
         )
-        # One INSERT for all the tracking lines (as commands they would be
-        # inserted one by one).
-        Tracking.create(
-            [
-                dict(
-                    Tracking._create_tracking_values(
-                        partner.lifecycle_stage_id,
-                        stage,
-                        "lifecycle_stage_id",
-                        field_info,
-                        partner,
-                    ),
-                    mail_message_id=message.id,
+        stats = self._lifecycle_read_stats(stages, now)
+        in_domain = self._lifecycle_match_domains(stages, list(stats))
+        changes, moves = [], []
+        for partner_stats in stats.values():
+            stage_id = partner_stats["current"]["lifecycle_stage_id"]
+            if not partner_stats["locked"]:
+                # No stage fits (every stage has criteria): keep the current one.
+                stage_id = (
+                    self._lifecycle_target_stage(stages, partner_stats, now, in_domain)
+                    or stage_id
                 )
-                for partner, message in zip(self, messages, strict=True)
-            ]
-        )
+            values = self._prepare_lifecycle_values(partner_stats, stage_id, now)
+            if values != partner_stats["current"]:
+                changes.append(dict(values, id=partner_stats["id"]))
+            if stage_id != partner_stats["current"]["lifecycle_stage_id"]:
+                moves.append(
+                    LifecycleMove(
+                        partner_id=partner_stats["id"],
+                        from_stage_id=partner_stats["current"]["lifecycle_stage_id"],
+                        to_stage_id=stage_id,
+                        company_id=partner_stats["company_id"],
+                        source_id=values["first_contact_source_id"],
+                    )
+                )
+        self._lifecycle_write_stats(changes, now)
+        self._lifecycle_move(moves, now, {stage.id: stage.name for stage in stages})
+
+    @api.model
+    def _lifecycle_target_stage(self, stages, stats, now, in_domain):
+        """Id of the first of ``stages`` (highest sequence first) whose
+        criteria a contact with these ``stats`` meets, or None."""
+        for stage in stages:
+            if stage.applies_to(stats["company_id"]) and stage.match(
+                stats,
+                now,
+                not stage.partner_domain or stats["id"] in in_domain[stage.id],
+            ):
+                return stage.id
+        return None
+
+    @api.model
+    def _prepare_lifecycle_values(self, stats, stage_id, now):
+        """Values of the ``LIFECYCLE_COLUMNS`` of a commercial entity from its
+        ``stats`` (see ``_lifecycle_read_stats``) and its stage: the first
+        contact is set only when unknown."""
+        current = stats["current"]
+        known = current["first_contact_date"]
+        first_quotation = stats["first_quotation_date"]
+        first_contact = known or (first_quotation and first_quotation.date())
+        first_order = stats["first_order_date"]
+        moved = stage_id != current["lifecycle_stage_id"]
+        return {
+            "lifecycle_stage_id": stage_id,
+            "lifecycle_stage_date": now if moved else current["lifecycle_stage_date"],
+            "lifecycle_quotation_count": stats["quotation_count"],
+            "lifecycle_order_count": stats["order_count"],
+            "lifecycle_last_order_date": stats["last_order_date"],
+            "subscription_end_date": stats["subscription_end_date"],
+            "first_contact_date": first_contact,
+            "first_contact_source_id": current["first_contact_source_id"]
+            or (None if known else stats["first_source_id"]),
+            "first_contact_medium_id": current["first_contact_medium_id"]
+            or (None if known else stats["first_medium_id"]),
+            "lifecycle_converted": 100 if stats["order_count"] else 0,
+            "lifecycle_days_to_client": (
+                max(0, (first_order.date() - first_contact).days)
+                if first_order and first_contact
+                else 0
+            ),
+        }
+
+    def _lifecycle_match_domains(self, stages, partner_ids):
+        """``{stage id: ids of partner_ids matching its extra conditions}``
+        for the stages that have some: one search each."""
+        Partner = self.with_context(active_test=False)
+        return {
+            stage.id: set(
+                Partner.search(stage.partner_domain + [("id", "in", partner_ids)]).ids
+            )
+            for stage in stages
+            if stage.partner_domain
+        }
 
     def _lifecycle_read_stats(self, stages, now):
-        """Aggregates of the orders of these commercial entities, in one
-        query: ``{partner id: stats}``."""
-        order_windows, revenue_windows = stages._get_windows()
+        """Current lifecycle values and order aggregates of the commercial
+        entities of these contacts, in one query: ``{partner id: stats}``."""
+        order_windows = sorted(
+            {s.recent_order_months for s in stages if s.min_recent_order_count}
+        )
+        revenue_windows = sorted({s.revenue_months for s in stages if s.min_revenue})
         columns = [
             SQL(
                 "count(so.id) FILTER (WHERE so.state = 'sale' AND so.date_order >= %s)",
                 now - relativedelta(months=months),
             )
-            for months in sorted(order_windows)
+            for months in order_windows
         ] + [
             SQL(
                 "sum(so.amount_untaxed / COALESCE(NULLIF(so.currency_rate, 0), 1)) "
                 "FILTER (WHERE so.state = 'sale' AND so.date_order >= %s)",
                 now - relativedelta(months=months),
             )
-            for months in sorted(revenue_windows)
+            for months in revenue_windows
         ]
-        self.env["sale.order"].flush_model()
-        self.flush_model(["commercial_partner_id"])
         rows = self.env.execute_query(
             SQL(
                 """
-                SELECT p.commercial_partner_id,
-                       count(so.id) FILTER (
-                           WHERE so.state IN ('sent', 'sale', 'cancel')),
-                       count(so.id) FILTER (WHERE so.state = 'sale'),
-                       max(so.date_order) FILTER (WHERE so.state = 'sale'),
-                       min(LEAST(so.create_date, so.date_order)),
-                       min(so.date_order) FILTER (WHERE so.state = 'sale'),
-                       (array_agg(so.source_id ORDER BY so.create_date, so.id))[1],
-                       (array_agg(so.medium_id ORDER BY so.create_date, so.id))[1]
-                       %s
-                  FROM sale_order so
-                  JOIN res_partner p ON p.id = so.partner_id
-                 WHERE p.commercial_partner_id = ANY(%s)
-                 GROUP BY p.commercial_partner_id
+                WITH entity AS (
+                    SELECT DISTINCT commercial_partner_id AS id
+                      FROM res_partner
+                     WHERE id = ANY(%(ids)s)
+                ), subscription AS (
+                    SELECT sol.order_id, max(pt.subscription_months) AS months
+                      FROM sale_order_line sol
+                      JOIN product_product pp ON pp.id = sol.product_id
+                      JOIN product_template pt ON pt.id = pp.product_tmpl_id
+                     WHERE pt.subscription_months > 0 AND sol.state = 'sale'
+                     GROUP BY sol.order_id
+                ), orders AS (
+                    SELECT p.commercial_partner_id AS id,
+                           count(so.id) FILTER (
+                               WHERE so.state IN ('sent', 'sale', 'cancel')),
+                           count(so.id) FILTER (WHERE so.state = 'sale'),
+                           max(so.date_order) FILTER (WHERE so.state = 'sale'),
+                           min(LEAST(so.create_date, so.date_order)),
+                           min(so.date_order) FILTER (WHERE so.state = 'sale'),
+                           (array_agg(so.source_id ORDER BY so.create_date, so.id))[1],
+                           (array_agg(so.medium_id ORDER BY so.create_date, so.id))[1],
+                           array_agg(so.date_order::date ORDER BY so.date_order, so.id)
+                               FILTER (WHERE so.state = 'sale' AND s.months > 0),
+                           array_agg(s.months ORDER BY so.date_order, so.id)
+                               FILTER (WHERE so.state = 'sale' AND s.months > 0)
+                           %(windows)s
+                      FROM sale_order so
+                      JOIN res_partner p ON p.id = so.partner_id
+                      LEFT JOIN subscription s ON s.order_id = so.id
+                     WHERE p.commercial_partner_id IN (SELECT id FROM entity)
+                     GROUP BY p.commercial_partner_id
+                )
+                SELECT c.id, c.company_id, c.lifecycle_stage_locked, %(current)s,
+                       o.*
+                  FROM entity
+                  JOIN res_partner c ON c.id = entity.id
+                  LEFT JOIN orders o ON o.id = c.id
+                 ORDER BY c.id
                 """,
-                SQL("").join(SQL(", %s", column) for column in columns),
-                self.ids,
+                ids=self.ids,
+                windows=SQL("").join(SQL(", %s", column) for column in columns),
+                current=SQL(", ").join(
+                    SQL.identifier("c", column) for column in LIFECYCLE_COLUMNS
+                ),
             )
         )
-        subscriptions = self._lifecycle_read_subscription_ends()
-        stats = {
-            partner_id: {
-                "quotation_count": 0,
-                "order_count": 0,
-                "last_order_date": None,
-                "first_quotation_date": None,
-                "first_order_date": None,
-                "first_source_id": None,
-                "first_medium_id": None,
-                "orders_in": {},
-                "revenue_in": {},
-                "subscription_end_date": subscriptions.get(partner_id),
-            }
-            for partner_id in self.ids
-        }
+        stats = {}
         for row in rows:
-            partner_stats = stats[row[0]]
-            partner_stats.update(
-                quotation_count=row[1],
-                order_count=row[2],
-                last_order_date=row[3],
-                first_quotation_date=row[4],
-                first_order_date=row[5],
-                first_source_id=row[6],
-                first_medium_id=row[7],
-            )
-            windows = row[8:]
-            for months, value in zip(sorted(order_windows), windows, strict=False):
-                partner_stats["orders_in"][months] = value
-            for months, value in zip(
-                sorted(revenue_windows), windows[len(order_windows) :], strict=False
-            ):
-                partner_stats["revenue_in"][months] = value or 0.0
+            partner_id = row[0]
+            current = dict(zip(LIFECYCLE_COLUMNS, row[3:], strict=False))
+            aggregates = row[3 + len(LIFECYCLE_COLUMNS) + 1 :]
+            windows = aggregates[9:]
+            stats[partner_id] = {
+                "id": partner_id,
+                "company_id": row[1],
+                "locked": row[2],
+                "current": current,
+                "quotation_count": aggregates[0] or 0,
+                "order_count": aggregates[1] or 0,
+                "last_order_date": aggregates[2],
+                "first_quotation_date": aggregates[3],
+                "first_order_date": aggregates[4],
+                "first_source_id": aggregates[5],
+                "first_medium_id": aggregates[6],
+                "orders_in": {
+                    months: value or 0
+                    for months, value in zip(order_windows, windows, strict=False)
+                },
+                "revenue_in": {
+                    months: value or 0.0
+                    for months, value in zip(
+                        revenue_windows, windows[len(order_windows) :], strict=False
+                    )
+                },
+                "subscription_end_date": self._lifecycle_subscription_end(
+                    aggregates[7], aggregates[8]
+                ),
+            }
         return stats
 
-    def _lifecycle_read_subscription_ends(self):
-        """End of the subscription of each commercial entity: each confirmed
-        order of a subscription product extends it by the product's months,
-        from the later of the order date and the current end."""
-        rows = self.env.execute_query(
-            SQL(
-                """
-                SELECT p.commercial_partner_id, so.date_order::date,
-                       max(pt.subscription_months)
-                  FROM sale_order_line sol
-                  JOIN sale_order so ON so.id = sol.order_id
-                  JOIN res_partner p ON p.id = so.partner_id
-                  JOIN product_product pp ON pp.id = sol.product_id
-                  JOIN product_template pt ON pt.id = pp.product_tmpl_id
-                 WHERE so.state = 'sale'
-                   AND pt.subscription_months > 0
-                   AND p.commercial_partner_id = ANY(%s)
-                 GROUP BY p.commercial_partner_id, so.id, so.date_order
-                 ORDER BY p.commercial_partner_id, so.date_order, so.id
-                """,
-                self.ids,
+    @api.model
+    def _lifecycle_subscription_end(self, order_dates, months):
+        """End of a subscription bought by confirmed orders of subscription
+        products (their dates and months, oldest first): each order extends
+        it by its months, from the later of its date and the current end."""
+        end = None
+        for order_date, order_months in zip(
+            order_dates or (), months or (), strict=True
+        ):
+            end = max(order_date, end or order_date) + relativedelta(
+                months=order_months
             )
-        )
-        ends = {}
-        for partner_id, order_date, months in rows:
-            start = max(order_date, ends.get(partner_id, order_date))
-            ends[partner_id] = start + relativedelta(months=months)
-        return ends
+        return end
 
-    def _lifecycle_write_stats(self, stats, now):
-        """Store the aggregates (and the first contact when unknown) in one
-        UPDATE: plain columns, nobody tracks them."""
-        ids = list(stats)
-        self.flush_model()
+    def _lifecycle_write_stats(self, changes, now):
+        """Store the new ``LIFECYCLE_COLUMNS`` values (dicts with the
+        partner's ``id``) in one UPDATE: each contact whose stage or
+        aggregates changed is written once. The columns are not tracked but
+        the stage, logged by ``_lifecycle_move``."""
+        if not changes:
+            return
+        values = SQL(", ").join(
+            SQL("%s::%s[]", [row[column] for row in changes], SQL(sql_type))
+            for column, sql_type in (("id", "int"), *LIFECYCLE_COLUMN_TYPES.items())
+        )
         self.env.execute_query(
             SQL(
                 """
                 UPDATE res_partner p
-                   SET lifecycle_quotation_count = v.quotations,
-                       lifecycle_order_count = v.orders,
-                       lifecycle_last_order_date = v.last_order,
-                       subscription_end_date = v.subscription_end,
-                       lifecycle_checked_on = %s,
-                       first_contact_date = COALESCE(
-                           p.first_contact_date, v.first_quotation::date),
-                       lifecycle_converted = CASE WHEN v.orders > 0
-                           THEN 100 ELSE 0 END,
-                       lifecycle_days_to_client = GREATEST(0,
-                           v.first_order::date - COALESCE(
-                               p.first_contact_date, v.first_quotation::date)),
-                       first_contact_source_id = CASE
-                           WHEN p.first_contact_date IS NULL
-                           THEN COALESCE(p.first_contact_source_id, v.source_id)
-                           ELSE p.first_contact_source_id END,
-                       first_contact_medium_id = CASE
-                           WHEN p.first_contact_date IS NULL
-                           THEN COALESCE(p.first_contact_medium_id, v.medium_id)
-                           ELSE p.first_contact_medium_id END
-                  FROM unnest(%s::int[], %s::int[], %s::int[], %s::timestamp[],
-                              %s::date[], %s::timestamp[], %s::timestamp[],
-                              %s::int[], %s::int[])
-                       AS v(id, quotations, orders, last_order, subscription_end,
-                            first_quotation, first_order, source_id, medium_id)
+                   SET %(assignments)s,
+                       write_uid = CASE WHEN %(moved)s THEN %(uid)s
+                                        ELSE p.write_uid END,
+                       write_date = CASE WHEN %(moved)s THEN %(now)s
+                                         ELSE p.write_date END
+                  FROM unnest(%(values)s) AS v(id, %(columns)s)
                  WHERE p.id = v.id
                 """,
-                now.date(),
-                ids,
-                [stats[i]["quotation_count"] for i in ids],
-                [stats[i]["order_count"] for i in ids],
-                [stats[i]["last_order_date"] for i in ids],
-                [stats[i]["subscription_end_date"] for i in ids],
-                [stats[i]["first_quotation_date"] for i in ids],
-                [stats[i]["first_order_date"] for i in ids],
-                [stats[i]["first_source_id"] for i in ids],
-                [stats[i]["first_medium_id"] for i in ids],
+                assignments=SQL(", ").join(
+                    SQL("%s = v.%s", SQL.identifier(column), SQL.identifier(column))
+                    for column in LIFECYCLE_COLUMNS
+                ),
+                # SET expressions read the row before the UPDATE.
+                moved=SQL("p.lifecycle_stage_id IS DISTINCT FROM v.lifecycle_stage_id"),
+                uid=self.env.uid,
+                now=self.env.cr.now(),
+                values=values,
+                columns=SQL(", ").join(map(SQL.identifier, LIFECYCLE_COLUMNS)),
             )
         )
-        self.invalidate_model(
-            [
-                "lifecycle_quotation_count",
-                "lifecycle_order_count",
-                "lifecycle_last_order_date",
-                "subscription_end_date",
-                "lifecycle_checked_on",
-                "first_contact_date",
-                "first_contact_source_id",
-                "first_contact_medium_id",
-                "lifecycle_converted",
-                "lifecycle_days_to_client",
-            ]
+        self.invalidate_model([*LIFECYCLE_COLUMNS, "write_uid", "write_date"])
+        # The channel of the history rows is related to the contact's.
+        sources = {row["id"]: row["first_contact_source_id"] for row in changes}
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE partner_lifecycle_history h
+                   SET first_contact_source_id = v.source_id
+                  FROM unnest(%s::int[], %s::int[]) AS v(partner_id, source_id)
+                 WHERE h.partner_id = v.partner_id
+                   AND h.first_contact_source_id IS DISTINCT FROM v.source_id
+                """,
+                list(sources),
+                list(sources.values()),
+            )
+        )
+        self.env["partner.lifecycle.history"].invalidate_model(
+            ["first_contact_source_id"]
+        )
+
+    def _lifecycle_move(self, moves, now, stage_names):
+        """Record these automatic moves (``LifecycleMove``, the contacts
+        already written): a history row each, in one INSERT, and a chatter
+        tracking line each unless it is the contact's first stage."""
+        if not moves:
+            return
+        uid = self.env.uid
+        write_date = self.env.cr.now()
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO partner_lifecycle_history (
+                    partner_id, from_stage_id, to_stage_id, date, automatic,
+                    user_id, first_contact_source_id, company_id,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT v.partner_id, v.from_stage_id, v.to_stage_id, %s, true,
+                       %s, v.source_id, v.company_id, %s, %s, %s, %s
+                  FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[],
+                              %s::int[])
+                       AS v(partner_id, from_stage_id, to_stage_id, source_id,
+                            company_id)
+                """,
+                now,
+                uid,
+                uid,
+                write_date,
+                uid,
+                write_date,
+                [move.partner_id for move in moves],
+                [move.from_stage_id for move in moves],
+                [move.to_stage_id for move in moves],
+                [move.source_id for move in moves],
+                [move.company_id for move in moves],
+            )
+        )
+        self.invalidate_model(["lifecycle_history_ids"])
+        # The first stage of a contact is no news for its chatter.
+        self._lifecycle_log_tracking(
+            [move for move in moves if move.from_stage_id], now, stage_names
+        )
+
+    def _lifecycle_log_tracking(self, moves, now, stage_names):
+        """Log these moves in the contacts' chatter as field tracking does (a
+        note with a tracking line each, as ``_message_log_batch`` creates
+        them), in one statement: the ORM would insert the messages and their
+        tracking lines 100 at a time."""
+        if not moves:
+            return
+        Stage = (
+            self.env["partner.lifecycle.stage"].sudo().with_context(active_test=False)
+        )
+        missing = {m.from_stage_id for m in moves} - set(stage_names)
+        stage_names = dict(
+            stage_names,
+            **{stage.id: stage.display_name for stage in Stage.browse(missing)},
+        )
+        author_id, email_from = self._message_compute_author(raise_on_email=False)
+        uid = self.env.uid
+        write_date = self.env.cr.now()
+        self.env.execute_query(
+            SQL(
+                """
+                WITH move AS (
+                    SELECT *
+                      FROM unnest(%(partners)s::int[], %(from_ids)s::int[],
+                                  %(to_ids)s::int[], %(from_names)s::varchar[],
+                                  %(to_names)s::varchar[])
+                           AS m(partner_id, from_stage_id, to_stage_id,
+                                from_name, to_name)
+                ), message AS (
+                    INSERT INTO mail_message (
+                        model, res_id, message_type, subtype_id, is_internal,
+                        body, author_id, email_from, reply_to, message_id,
+                        email_add_signature, date,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT %(model)s, move.partner_id, 'notification',
+                           %(subtype)s, true, '', %(author)s, %(email_from)s,
+                           %(reply_to)s, %(message_id)s, false, %(now)s,
+                           %(uid)s, %(write_date)s, %(uid)s, %(write_date)s
+                      FROM move
+                    RETURNING id, res_id
+                )
+                INSERT INTO mail_tracking_value (
+                    mail_message_id, field_id, old_value_integer,
+                    new_value_integer, old_value_char, new_value_char,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT message.id, %(field)s, move.from_stage_id,
+                       move.to_stage_id, move.from_name, move.to_name,
+                       %(uid)s, %(write_date)s, %(uid)s, %(write_date)s
+                  FROM message
+                  JOIN move ON move.partner_id = message.res_id
+                """,
+                partners=[m.partner_id for m in moves],
+                from_ids=[m.from_stage_id for m in moves],
+                to_ids=[m.to_stage_id for m in moves],
+                from_names=[stage_names[m.from_stage_id] for m in moves],
+                to_names=[stage_names[m.to_stage_id] for m in moves],
+                model=self._name,
+                subtype=self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+                author=author_id,
+                email_from=email_from,
+                # As mail.thread's batch log: given, not looked up per message.
+                reply_to=self.env["mail.thread"]._notify_get_reply_to(
+                    default=email_from
+                )[False],
+                message_id=generate_tracking_message_id("message-notify"),
+                now=now,
+                uid=uid,
+                write_date=write_date,
+                field=self.env["ir.model.fields"]
+                ._get(self._name, "lifecycle_stage_id")
+                .id,
+            )
+        )
+        self.browse([m.partner_id for m in moves]).invalidate_recordset(
+            ["message_ids", "message_needaction", "message_needaction_counter"]
         )
 
     @api.model
     def _cron_recompute_lifecycle_stages(self, batch_size=5000):
-        """Nightly: time-based criteria move contacts. One batch of the
-        commercial entities not checked today per call; the cron runner
-        calls again while some remain."""
-        domain = [
-            ("parent_id", "=", False),
-            "|",
-            ("lifecycle_checked_on", "=", False),
-            ("lifecycle_checked_on", "<", fields.Date.context_today(self)),
-        ]
-        partners = self.with_context(active_test=False).search(
-            domain, limit=batch_size, order="id"
-        )
+        """Nightly: time-based criteria move contacts. One batch of commercial
+        entities per call, in id order from where the previous call stopped;
+        the cron runner calls again while some remain. The position is kept
+        in a system parameter rather than on the contacts: a contact is
+        written only when its stage or aggregates change. The last batch sets
+        it back to 0, so the next night starts from the first contact."""
+        Param = self.env["ir.config_parameter"].sudo()
+        last_id = int(Param.get_param(LIFECYCLE_CRON_CURSOR, 0))
+        Partner = self.with_context(active_test=False)
+        domain = [("parent_id", "=", False), ("id", ">", last_id)]
+        partners = Partner.search(domain, limit=batch_size, order="id")
         partners._lifecycle_recompute()
-        remaining = self.with_context(active_test=False).search_count(domain)
+        remaining = 0
+        if len(partners) == batch_size:
+            remaining = Partner.search_count(
+                [("parent_id", "=", False), ("id", ">", partners[-1].id)]
+            )
+        Param.set_param(LIFECYCLE_CRON_CURSOR, partners[-1].id if remaining else 0)
         self.env["ir.cron"]._notify_progress(done=len(partners), remaining=remaining)
         return remaining
