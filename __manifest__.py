@@ -34,6 +34,7 @@
         "views/sale_order_views.xml",
         "wizards/referral_create_wizard_views.xml",
         "wizards/referral_wallet_adjust_wizard_views.xml",
+        "wizards/referral_wallet_statement_wizard_views.xml",
         "reports/sale_report_views.xml",
         "reports/referral_statement.xml",
         "views/menus.xml",

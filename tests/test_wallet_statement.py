@@ -121,6 +121,34 @@ class TestWalletStatement(WalletCommon):
         )
         self.assertFalse(statement["lines"])
 
+    def test_statement_period_chosen_in_the_print_wizard(self):
+        wallet, _old, _soon, later, _spent, _pending = self._history()
+        wizard_form = Form(
+            self.env["referral.wallet.statement.wizard"]
+            .with_user(self.salesman)
+            .with_context(active_model="referral.wallet", active_ids=wallet.ids)
+        )
+        self.assertEqual(wizard_form.date_to, self.today)
+        self.assertEqual(
+            wizard_form.date_from, self.today - relativedelta(months=12, days=-1)
+        )
+        wizard_form.date_from = self.today - relativedelta(days=45)
+        wizard_form.date_to = self.today - relativedelta(days=20)
+        wizard = wizard_form.save()
+        self.assertEqual(wizard.wallet_ids, wallet)
+        action = wizard.action_print()
+        self.assertEqual(
+            action["report_name"], "sale_referral_lifecycle.report_referral_statement"
+        )
+        document = self._render(REPORT, wallet, data=action["data"])
+        movements = self._named(document, "movement")
+        self.assertEqual(len(movements), 1)
+        self.assertIn(later.name, movements[0])
+        self.assertIn("150.00", self._named(document, "opening_balance")[0])
+        wizard.date_from = self.today + relativedelta(days=1)
+        with self.assertRefused(UserError, "start before it ends"):
+            wizard.action_print()
+
     def test_statement_period_refused_when_it_ends_before_it_starts(self):
         wallet = self._history()[0]
         with self.assertRefused(UserError, "Choose an earlier start date"):

@@ -1,2 +1,3 @@
 from . import referral_create_wizard
 from . import referral_wallet_adjust_wizard
+from . import referral_wallet_statement_wizard

@@ -1,0 +1,55 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+
+class ReferralWalletStatementWizard(models.TransientModel):
+    _name = "referral.wallet.statement.wizard"
+    _description = "Print Referral Credit Statements for a Period"
+
+    date_from = fields.Date(
+        string="From",
+        required=True,
+        default=lambda self: self._default_date_to()
+        - relativedelta(months=12)
+        + relativedelta(days=1),
+    )
+    date_to = fields.Date(
+        string="To", required=True, default=lambda self: self._default_date_to()
+    )
+    wallet_ids = fields.Many2many("referral.wallet", string="Wallets", required=True)
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        context = self.env.context
+        # Opened from the wallets' Print menu: the selected wallets.
+        if (
+            "wallet_ids" in fields_list
+            and not values.get("wallet_ids")
+            and context.get("active_model") == "referral.wallet"
+        ):
+            values["wallet_ids"] = [(6, 0, context.get("active_ids") or [])]
+        return values
+
+    def _default_date_to(self):
+        return fields.Date.context_today(self)
+
+    def action_print(self):
+        self.ensure_one()
+        if self.date_from > self.date_to:
+            raise UserError(
+                self.env._("The period must start before it ends: change its dates.")
+            )
+        return self.env.ref(
+            "sale_referral_lifecycle.action_report_referral_statement"
+        ).report_action(
+            self.wallet_ids,
+            data={
+                "date_from": fields.Date.to_string(self.date_from),
+                "date_to": fields.Date.to_string(self.date_to),
+            },
+        )
