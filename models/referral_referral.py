@@ -722,13 +722,13 @@ class ReferralReferral(models.Model):
         the sponsor already spent, and reopen the referral."""
         referrals = self.sudo().filtered(lambda r: r.state in ("won", "rewarded"))
         for referral in referrals:
-            credits = referral.transaction_ids.filtered(
+            rewards = referral.transaction_ids.filtered(
                 lambda t: t.transaction_type == "credit"
             )
-            credits.filtered(lambda t: t.state == "pending").write(
+            rewards.filtered(lambda t: t.state == "pending").write(
                 {"state": "cancelled"}
             )
-            posted = credits.filtered(lambda t: t.state == "posted")
+            posted = rewards.filtered(lambda t: t.state == "posted")
             spent = sum(posted.mapped("remaining_amount"))
             spent = sum(posted.mapped("amount")) - spent
             posted._reverse()

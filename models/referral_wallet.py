@@ -15,6 +15,8 @@ class ReferralWallet(models.Model):
     _order = "partner_id, company_id"
     _rec_name = "partner_id"
     _check_company_auto = True
+    # Whoever may read a wallet may send its statement from the chatter.
+    _mail_post_access = "read"
 
     balance = fields.Monetary(
         compute="_compute_amounts",
@@ -107,9 +109,15 @@ class ReferralWallet(models.Model):
         return action
 
     def action_print_statement(self):
-        return self.env.ref(
-            "sale_referral_lifecycle.action_report_referral_statement"
-        ).report_action(self)
+        """Ask for the period, then print the statement."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_wallet_statement_wizard"
+        )
+        action["context"] = {
+            "active_model": self._name,
+            "active_ids": self.ids,
+        }
+        return action
 
     @api.model
     def _get_or_create(self, partners, company):
@@ -205,8 +213,8 @@ class ReferralWallet(models.Model):
                     amount=self._format_amount(amount),
                 )
             )
-        credits = self._consume(amount)
-        expiries = credits.mapped("expiry_date")
+        spent_credits = self._consume(amount)
+        expiries = spent_credits.mapped("expiry_date")
         return (
             self.env["referral.wallet.transaction"]
             .sudo()
@@ -230,7 +238,7 @@ class ReferralWallet(models.Model):
         """Lower the remaining amount of the posted credits, oldest expiry
         first, by ``amount``; returns the credits touched."""
         self.ensure_one()
-        credits = (
+        inflows = (
             self.env["referral.wallet.transaction"]
             .sudo()
             .search(
@@ -242,9 +250,9 @@ class ReferralWallet(models.Model):
                 order="expiry_date ASC NULLS LAST, date, id",
             )
         )
-        touched = credits.browse()
+        touched = inflows.browse()
         currency = self.currency_id
-        for credit in credits:
+        for credit in inflows:
             if currency.is_zero(amount):
                 break
             used = min(credit.remaining_amount, amount)

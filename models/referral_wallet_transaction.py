@@ -320,13 +320,13 @@ class ReferralWalletTransaction(models.Model):
             ("expiry_date", "<", fields.Date.context_today(self)),
         ]
         # sudo: the ledger maintains the remaining amounts of posted credit.
-        credits = self.sudo().search(domain, limit=batch_size, order="wallet_id, id")
-        credits.wallet_id._lock()
+        expired = self.sudo().search(domain, limit=batch_size, order="wallet_id, id")
+        expired.wallet_id._lock()
         # Re-read after the lock: a redemption may have spent them meanwhile.
-        credits.invalidate_recordset(["remaining_amount"])
-        credits = credits.filtered(lambda c: c.remaining_amount > 0)
+        expired.invalidate_recordset(["remaining_amount"])
+        expired = expired.filtered(lambda c: c.remaining_amount > 0)
         vals_list = []
-        for credit in credits:
+        for credit in expired:
             vals_list.append(
                 {
                     "wallet_id": credit.wallet_id.id,
@@ -341,8 +341,8 @@ class ReferralWalletTransaction(models.Model):
                     ),
                 }
             )
-        credits.write({"remaining_amount": 0.0})
-        credits.create(vals_list)
+        expired.write({"remaining_amount": 0.0})
+        expired.create(vals_list)
         remaining = self.sudo().search_count(domain)
-        self.env["ir.cron"]._notify_progress(done=len(credits), remaining=remaining)
+        self.env["ir.cron"]._notify_progress(done=len(expired), remaining=remaining)
         return remaining

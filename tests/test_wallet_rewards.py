@@ -77,7 +77,8 @@ class TestWalletRewards(WalletCommon):
             {
                 "currency_id": foreign.id,
                 "company_id": self.company.id,
-                "name": fields.Date.to_date("2000-01-01"),
+                # Today's rate wins over older ones (demo data has some).
+                "name": fields.Date.context_today(self.Transaction),
                 "rate": 2.0 * self.currency.rate,
             }
         )

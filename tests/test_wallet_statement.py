@@ -226,9 +226,14 @@ class TestWalletStatement(WalletCommon):
         report = self.env.ref(PARTNER_REPORT)
         self.assertEqual(report.binding_model_id.model, "res.partner")
         action = wallet.with_user(self.salesman).action_print_statement()
-        self.assertEqual(
-            action["report_name"], "sale_referral_lifecycle.report_referral_statement"
+        self.assertEqual(action["res_model"], "referral.wallet.statement.wizard")
+        wizard = (
+            self.env[action["res_model"]]
+            .with_user(self.salesman)
+            .with_context(action["context"])
+            .create({})
         )
+        self.assertEqual(wizard.wallet_ids, wallet)
         stranger = self._create_customer("No Credit Ltd")
         with self.assertRefused(UserError, "No Credit Ltd earned no referral credit"):
             self._render(PARTNER_REPORT, stranger)
