@@ -9,3 +9,4 @@ from . import referral_wallet_transaction
 from . import res_company
 from . import res_partner
 from . import sale_order
+from . import sale_order_line

@@ -1,7 +1,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from collections import defaultdict
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError, ValidationError
 
 from .referral_referral import ACTIVE_STATES, OPEN_STATES
 
@@ -21,6 +23,105 @@ class SaleOrder(models.Model):
         index="btree_not_null",
         check_company=True,
     )
+
+    is_renewal = fields.Boolean(
+        compute="_compute_is_renewal",
+        store=True,
+        readonly=False,
+        tracking=True,
+        copy=False,
+        help="The order holds a subscription product and the customer already "
+        "bought one: referral credit can be spent on it.",
+    )
+    referral_credit_amount = fields.Monetary(
+        string="Referral Credit Applied",
+        compute="_compute_referral_credit_amount",
+        currency_field="currency_id",
+        help="Wallet credit spent by this order, taxes included.",
+    )
+    referral_credit_available = fields.Monetary(
+        string="Referral Credit Available",
+        compute="_compute_referral_credit_available",
+        currency_field="currency_id",
+        help="Balance of the customer's referral wallet, in the order currency.",
+    )
+    referral_welcome_discount_available = fields.Boolean(
+        compute="_compute_referral_welcome_discount_available"
+    )
+
+    @api.depends("order_line.product_id", "partner_id", "company_id")
+    def _compute_is_renewal(self):
+        subscription_orders = self.filtered(
+            lambda o: any(
+                line.product_template_id.subscription_months > 0
+                for line in o.order_line
+            )
+        )
+        (self - subscription_orders).is_renewal = False
+        if not subscription_orders:
+            return
+        customers = subscription_orders.partner_id.commercial_partner_id
+        earlier = defaultdict(set)
+        for partner, company, order_ids in (
+            self.env["sale.order.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("state", "=", "sale"),
+                    ("product_template_id.subscription_months", ">", 0),
+                    ("order_partner_id", "child_of", customers.ids),
+                    ("company_id", "in", subscription_orders.company_id.ids),
+                ],
+                ["order_partner_id", "company_id"],
+                ["order_id:array_agg"],
+            )
+        ):
+            earlier[partner.commercial_partner_id, company].update(order_ids)
+        for order in subscription_orders:
+            key = (order.partner_id.commercial_partner_id, order.company_id)
+            order.is_renewal = bool(earlier[key] - {order.id})
+
+    @api.depends("order_line.price_total", "order_line.referral_credit_wallet_id")
+    def _compute_referral_credit_amount(self):
+        for order in self:
+            order.referral_credit_amount = -sum(
+                order.order_line.filtered("referral_credit_wallet_id").mapped(
+                    "price_total"
+                )
+            )
+
+    @api.depends("partner_id", "company_id", "currency_id")
+    def _compute_referral_credit_available(self):
+        wallets = (
+            self.env["referral.wallet"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", self.partner_id.commercial_partner_id.ids),
+                    ("company_id", "in", self.company_id.ids),
+                ]
+            )
+        )
+        balances = {(w.partner_id, w.company_id): w.balance for w in wallets}
+        for order in self:
+            balance = balances.get(
+                (order.partner_id.commercial_partner_id, order.company_id), 0.0
+            )
+            order.referral_credit_available = order._referral_from_company_currency(
+                balance
+            )
+
+    @api.depends("partner_id", "company_id", "state", "order_line")
+    def _compute_referral_welcome_discount_available(self):
+        referred = self._referred_orders()
+        for order in self:
+            program = order._get_referral_program()
+            order.referral_welcome_discount_available = bool(
+                order in referred
+                and order.state in ("draft", "sent")
+                and program.referee_discount_percent
+                and not order.order_line.filtered("is_referral_welcome_discount")
+            )
 
     @api.constrains("referral_code", "partner_id")
     def _check_referral_code(self):
@@ -70,6 +171,7 @@ class SaleOrder(models.Model):
         orders.filtered(
             lambda o: not o.source_id
         )._referred_orders()._set_referral_source()
+        orders._auto_apply_referral_lines()
         return orders
 
     def _referred_orders(self):
@@ -101,12 +203,299 @@ class SaleOrder(models.Model):
         if "state" in vals:
             # Sent, confirmed, cancelled: the customers' stages may move.
             self.partner_id.sudo()._lifecycle_recompute()
+        if "order_line" in vals:
+            self._auto_apply_referral_lines()
         return res
 
     def _action_confirm(self):
         res = super()._action_confirm()
         self._link_referrals()
+        self._debit_referral_credit()
         return res
+
+    def _action_cancel(self):
+        res = super()._action_cancel()
+        self.order_line._release_referral_credit()
+        # sudo: the referral belongs to the sponsor's salesperson.
+        referrals = (
+            self.env["referral.referral"]
+            .sudo()
+            .search(
+                [
+                    ("first_order_id", "in", self.ids),
+                    ("state", "in", ("won", "rewarded")),
+                ]
+            )
+        )
+        referrals._revoke_rewards(
+            self.env._("the referee's first order was cancelled.")
+        )
+        return res
+
+    # ------------------------------------------------------------------
+    # Referral credit and welcome discount
+    # ------------------------------------------------------------------
+
+    def action_apply_referral_credit(self):
+        """Spend the customer's referral credit on these quotations: credit
+        lines for the balance, at most the order total. Applying again
+        replaces the previous credit lines."""
+        for order in self:
+            order._apply_referral_credit()
+        return True
+
+    def action_apply_referral_welcome_discount(self):
+        """Give the referred customer its welcome discount, once."""
+        for order in self:
+            order._apply_referral_welcome_discount()
+        return True
+
+    def _get_referral_program(self):
+        self.ensure_one()
+        # sudo: salespeople read the program's settings, not only managers.
+        return self.env["referral.program"].sudo()._get_company_program(self.company_id)
+
+    def _referral_from_company_currency(self, amount):
+        self.ensure_one()
+        return self.company_id.currency_id._convert(
+            amount,
+            self.currency_id or self.company_id.currency_id,
+            self.company_id,
+            self.date_order or fields.Date.context_today(self),
+        )
+
+    def _referral_to_company_currency(self, amount):
+        self.ensure_one()
+        return (self.currency_id or self.company_id.currency_id)._convert(
+            amount,
+            self.company_id.currency_id,
+            self.company_id,
+            self.date_order or fields.Date.context_today(self),
+        )
+
+    def _check_referral_credit_applicable(self, program):
+        """Raise when the credit may not be spent on this order."""
+        self.ensure_one()
+        if self.state not in ("draft", "sent"):
+            raise UserError(
+                self.env._(
+                    "Referral credit is applied on quotations only; %(order)s is "
+                    "already confirmed or cancelled.",
+                    order=self.name,
+                )
+            )
+        if not program.credit_product_id:
+            raise UserError(
+                self.env._(
+                    "Set a credit product on the referral program %(program)s first.",
+                    program=program.display_name,
+                )
+            )
+        if program.redeem_scope == "renewal" and not self.is_renewal:
+            raise UserError(
+                self.env._(
+                    "The program %(program)s spends referral credit on "
+                    "subscription renewals only, and %(order)s is not a renewal. "
+                    "Tick Renewal on the order if it renews a subscription.",
+                    program=program.display_name,
+                    order=self.name,
+                )
+            )
+
+    def _apply_referral_credit(self, raise_if_nothing=True):
+        self.ensure_one()
+        program = self._get_referral_program()
+        self._check_referral_credit_applicable(program)
+        wallet = (
+            self.env["referral.wallet"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", self.partner_id.commercial_partner_id.id),
+                    ("company_id", "=", self.company_id.id),
+                ]
+            )
+        )
+        previous = self.order_line.filtered("referral_credit_wallet_id")
+        commands = [Command.unlink(line.id) for line in previous]
+        lines = self.order_line - previous
+        total = sum(lines.mapped("price_total"))
+        amount = min(self._referral_from_company_currency(wallet.balance), total)
+        if self.currency_id.compare_amounts(amount, 0) <= 0:
+            if raise_if_nothing:
+                raise UserError(
+                    self.env._(
+                        "%(customer)s has no referral credit to spend on %(order)s.",
+                        customer=self.partner_id.commercial_partner_id.display_name,
+                        order=self.name,
+                    )
+                )
+            return
+        values = {"referral_credit_wallet_id": wallet.id}
+        if program.credit_tax_mode == "payment":
+            vals_list = [self._prepare_referral_line_values(program, amount, **values)]
+        else:
+            vals_list = self._prepare_referral_discount_lines_values(
+                program, lines, amount / total, **values
+            )
+        self.with_context(referral_skip_auto_apply=True).write(
+            {"order_line": commands + [Command.create(v) for v in vals_list]}
+        )
+
+    def _apply_referral_welcome_discount(self, raise_if_nothing=True):
+        self.ensure_one()
+        program = self._get_referral_program()
+        if not self.referral_welcome_discount_available:
+            if raise_if_nothing:
+                raise UserError(
+                    self.env._(
+                        "%(order)s gets no welcome discount: it must be a quotation "
+                        "of a referred customer, in a program with a welcome "
+                        "discount, and the discount is given once.",
+                        order=self.name,
+                    )
+                )
+            return
+        if self._referral_customer_has_ordered():
+            if raise_if_nothing:
+                raise UserError(
+                    self.env._(
+                        "The welcome discount is for the first order of a referred "
+                        "customer; %(customer)s has already ordered.",
+                        customer=self.partner_id.commercial_partner_id.display_name,
+                    )
+                )
+            return
+        lines = self.order_line.filtered(lambda line: not line._is_referral_line())
+        if not lines or not program.credit_product_id:
+            return
+        vals_list = self._prepare_referral_discount_lines_values(
+            program,
+            lines,
+            program.referee_discount_percent / 100,
+            is_referral_welcome_discount=True,
+            name=self.env._(
+                "Welcome discount (%(percent)s%%)",
+                percent=f"{program.referee_discount_percent:g}",
+            ),
+        )
+        self.with_context(referral_skip_auto_apply=True).write(
+            {"order_line": [Command.create(v) for v in vals_list]}
+        )
+
+    def _referral_customer_has_ordered(self):
+        self.ensure_one()
+        return bool(
+            self.sudo().search_count(
+                [
+                    (
+                        "partner_id",
+                        "child_of",
+                        self.partner_id.commercial_partner_id.id,
+                    ),
+                    ("company_id", "=", self.company_id.id),
+                    ("state", "=", "sale"),
+                    ("id", "!=", self.id),
+                ],
+                limit=1,
+            )
+        )
+
+    def _auto_apply_referral_lines(self):
+        """Welcome discount on the first quotation of a referred customer and
+        credit on renewal quotations, when the program says so."""
+        if self.env.context.get("referral_skip_auto_apply"):
+            return
+        for order in self.filtered(
+            lambda o: o.state in ("draft", "sent")
+            and o.order_line.filtered(lambda line: not line._is_referral_line())
+        ):
+            program = order._get_referral_program()
+            if (
+                program.referee_discount_auto_apply
+                and order.referral_welcome_discount_available
+            ):
+                order._apply_referral_welcome_discount(raise_if_nothing=False)
+            if (
+                program.auto_apply_on_renewal
+                and order.is_renewal
+                and not order.order_line.filtered("referral_credit_wallet_id")
+                and order.referral_credit_available
+            ):
+                order._apply_referral_credit(raise_if_nothing=False)
+
+    def _prepare_referral_line_values(self, program, amount, **values):
+        """One line lowering the total by ``amount``, without tax."""
+        self.ensure_one()
+        product = program.credit_product_id
+        return {
+            "product_id": product.id,
+            "product_uom_qty": 1.0,
+            "product_uom": product.uom_id.id,
+            "price_unit": -amount,
+            "tax_id": [Command.clear()],
+            "name": self.env._("Referral credit"),
+            "sequence": max(self.order_line.mapped("sequence"), default=10) + 1,
+            **values,
+        }
+
+    def _prepare_referral_discount_lines_values(self, program, lines, factor, **values):
+        """Lines lowering ``lines`` by ``factor`` of their total, one per
+        group of taxes, the way sale_loyalty splits discounts: the discount
+        lowers the taxable base of each tax."""
+        self.ensure_one()
+        vals_list = []
+        for taxes, base in self._referral_discountable_per_tax(lines).items():
+            if self.currency_id.is_zero(base):
+                continue
+            name = values.get("name") or self.env._("Referral credit")
+            if taxes:
+                name = self.env._(
+                    "%(name)s - On products with the following taxes: %(taxes)s",
+                    name=name,
+                    taxes=", ".join(taxes.mapped("name")),
+                )
+            vals = self._prepare_referral_line_values(program, base * factor, **values)
+            vals.update(name=name, tax_id=[Command.set(taxes.ids)])
+            vals_list.append(vals)
+        return vals_list
+
+    def _referral_discountable_per_tax(self, lines):
+        """Amount of ``lines`` per group of taxes, excluding the taxes that
+        are not included in the price (as sale_loyalty's discountable)."""
+        AccountTax = self.env["account.tax"]
+        base_lines = []
+        for line in lines.filtered(lambda line: not line.display_type):
+            base_line = line._prepare_base_line_for_taxes_computation()
+            base_line["discount_taxes"] = base_line["tax_ids"].flatten_taxes_hierarchy()
+            base_lines.append(base_line)
+        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
+        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+        per_tax = defaultdict(float)
+        for base_line in base_lines:
+            details = base_line["tax_details"]
+            included = sum(
+                tax_data["raw_tax_amount_currency"]
+                for tax_data in details["taxes_data"]
+                if tax_data["tax"].price_include
+            )
+            taxes = self.fiscal_position_id.map_tax(base_line["discount_taxes"])
+            per_tax[taxes] += details["raw_total_excluded_currency"] + included
+        return per_tax
+
+    def _debit_referral_credit(self):
+        """Spend the credit of the confirmed orders' credit lines: one posted
+        debit per line, after locking the wallet and checking its balance."""
+        for line in self.order_line.filtered("referral_credit_wallet_id"):
+            order = line.order_id
+            amount = order._referral_to_company_currency(-line.price_total)
+            # sudo: confirming the order spends the customer's credit; the
+            # ledger is written by the flows, never through access rights.
+            line.referral_credit_wallet_id.sudo()._debit(
+                order.company_id.currency_id.round(amount),
+                sale_order_line_id=line.id,
+                name=self.env._("Credit spent on %(order)s", order=order.name),
+            )
 
     def _set_referral_source(self):
         source = self.env.ref(

@@ -1,0 +1,65 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+
+
+class SaleOrderLine(models.Model):
+    _inherit = "sale.order.line"
+
+    referral_credit_wallet_id = fields.Many2one(
+        "referral.wallet",
+        string="Referral Credit Wallet",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="Wallet this line spends credit from; debited when the order is "
+        "confirmed.",
+    )
+    is_referral_welcome_discount = fields.Boolean(
+        string="Referral Welcome Discount", readonly=True, copy=False
+    )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_release_referral_credit(self):
+        """A removed credit line gives its credit back."""
+        self._release_referral_credit()
+
+    def _prepare_invoice_line(self, **optional_values):
+        values = super()._prepare_invoice_line(**optional_values)
+        if self.referral_credit_wallet_id:
+            values["referral_credit_wallet_id"] = self.referral_credit_wallet_id.id
+        return values
+
+    def _is_referral_line(self):
+        """Lines added by the referral flows (credit or welcome discount)."""
+        self.ensure_one()
+        return bool(self.referral_credit_wallet_id or self.is_referral_welcome_discount)
+
+    def _get_referral_credit_debits(self):
+        """Posted debits of these credit lines (as superuser: the ledger is
+        not readable line by line through the order's access rights)."""
+        if not self.ids:
+            return self.env["referral.wallet.transaction"]
+        return (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            .search(
+                [
+                    ("sale_order_line_id", "in", self.ids),
+                    ("transaction_type", "=", "debit"),
+                    ("state", "=", "posted"),
+                ]
+            )
+        )
+
+    def _release_referral_credit(self):
+        """Give back the credit the debits of these lines spent."""
+        credit_lines = self.filtered("referral_credit_wallet_id")
+        for debit in credit_lines._get_referral_credit_debits():
+            debit._reverse(
+                name=self.env._(
+                    "Credit released by %(order)s", order=debit.sale_order_id.name
+                ),
+                sale_order_line_id=debit.sale_order_line_id.id,
+            )

@@ -1,0 +1,248 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged
+
+from .common import WalletCommon
+
+
+@tagged("post_install", "-at_install")
+class TestWalletSaleOrder(WalletCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tax_10 = cls.env["account.tax"].create(
+            {"name": "Tax 10", "amount": 10.0, "type_tax_use": "sale"}
+        )
+        cls.tax_20 = cls.env["account.tax"].create(
+            {"name": "Tax 20", "amount": 20.0, "type_tax_use": "sale"}
+        )
+        cls.plan = cls.env["product.product"].create(
+            {
+                "name": "Yearly plan",
+                "type": "service",
+                "list_price": 1000.0,
+                "subscription_months": 12,
+                "taxes_id": [Command.set(cls.tax_10.ids)],
+            }
+        )
+        cls.service = cls.env["product.product"].create(
+            {
+                "name": "Setup",
+                "type": "service",
+                "list_price": 500.0,
+                "taxes_id": [Command.set(cls.tax_20.ids)],
+            }
+        )
+        # The sponsor bought the plan once: its next plan order renews it.
+        cls._confirm_plan_order(cls.sponsor)
+        cls.program.write({"redeem_scope": "renewal", "credit_tax_mode": "discount"})
+
+    @classmethod
+    def _confirm_plan_order(cls, partner):
+        order = cls._plan_order(partner)
+        order.action_confirm()
+        return order
+
+    @classmethod
+    def _plan_order(cls, partner, with_service=False):
+        lines = [Command.create({"product_id": cls.plan.id, "product_uom_qty": 1})]
+        if with_service:
+            lines.append(
+                Command.create({"product_id": cls.service.id, "product_uom_qty": 1})
+            )
+        return cls.env["sale.order"].create(
+            {"partner_id": partner.id, "order_line": lines}
+        )
+
+    def _fund(self, amount, partner=None, **values):
+        return self._wallet(partner)._credit(amount, name="Test credit", **values)
+
+    def _credit_lines(self, order):
+        return order.order_line.filtered("referral_credit_wallet_id")
+
+    def test_renewal_detected_and_editable(self):
+        renewal = self._plan_order(self.sponsor)
+        self.assertTrue(renewal.is_renewal)
+        newcomer = self._create_customer("New Plan Ltd")
+        first = self._plan_order(newcomer)
+        self.assertFalse(first.is_renewal)
+        no_plan = self._create_order(self.sponsor)
+        self.assertFalse(no_plan.is_renewal)
+        with Form(no_plan) as form:
+            form.is_renewal = True
+        self.assertTrue(no_plan.is_renewal)
+
+    def test_apply_credit_split_over_taxes(self):
+        self._fund(330.0)
+        order = self._plan_order(self.sponsor, with_service=True)
+        # 1,000 + 10% and 500 + 20%: 1,700 taxes included.
+        self.assertEqual(order.amount_total, 1700.0)
+        self.assertEqual(order.referral_credit_available, 330.0)
+        order.action_apply_referral_credit()
+        lines = self._credit_lines(order)
+        self.assertEqual(len(lines), 2)
+        by_tax = {line.tax_id: line for line in lines}
+        # 330 / 1,700 of each group: 194.12 (1,000 at 10%) and 97.06 (500 at 20%)
+        self.assertAlmostEqual(by_tax[self.tax_10].price_unit, -194.12, places=2)
+        self.assertAlmostEqual(by_tax[self.tax_20].price_unit, -97.06, places=2)
+        self.assertAlmostEqual(order.amount_total, 1370.0, places=1)
+        self.assertAlmostEqual(order.referral_credit_amount, 330.0, places=1)
+
+    def test_apply_credit_as_payment_without_tax(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor, with_service=True)
+        order.action_apply_referral_credit()
+        line = self._credit_lines(order)
+        self.assertRecordValues(
+            line,
+            [
+                {
+                    "price_unit": -100.0,
+                    "price_total": -100.0,
+                    "product_id": self.program.credit_product_id.id,
+                }
+            ],
+        )
+        self.assertFalse(line.tax_id)
+        self.assertEqual(order.amount_total, 1600.0)
+
+    def test_credit_capped_at_order_total_and_not_stacked(self):
+        self._fund(5000.0)
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_apply_referral_credit()
+        self.assertEqual(len(self._credit_lines(order)), 1)
+        self.assertAlmostEqual(order.amount_total, 0.0, places=2)
+        self.assertAlmostEqual(order.referral_credit_amount, 1100.0, places=2)
+
+    def test_renewal_scope_refuses_other_orders(self):
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        with self.assertRefused(UserError, "renewals only"):
+            order.action_apply_referral_credit()
+        self.assertFalse(self._credit_lines(order))
+        self.program.redeem_scope = "any"
+        order.action_apply_referral_credit()
+        self.assertTrue(self._credit_lines(order))
+
+    def test_no_credit_refused(self):
+        order = self._plan_order(self.sponsor)
+        with self.assertRefused(UserError, "no referral credit"):
+            order.action_apply_referral_credit()
+
+    def test_debit_posted_at_confirmation_oldest_credit_first(self):
+        self.program.credit_tax_mode = "payment"
+        later = self._fund(100.0, expiry_date="2099-01-01")
+        sooner = self._fund(100.0, expiry_date="2098-01-01")
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        debit = self.Transaction.search([("sale_order_id", "=", order.id)])
+        self.assertRecordValues(
+            debit,
+            [{"transaction_type": "debit", "amount": 200.0, "state": "posted"}],
+        )
+        self.assertEqual(debit.sale_order_line_id, self._credit_lines(order))
+        self.assertEqual((sooner | later).mapped("remaining_amount"), [0.0, 0.0])
+        self.assertEqual(self._wallet().balance, 0.0)
+
+    def test_confirmation_refused_when_credit_spent_meanwhile(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        self._wallet()._debit(50.0, name="Spent elsewhere")
+        with self.assertRefused(UserError, "less than the"):
+            order.action_confirm()
+        self.assertEqual(order.state, "draft")
+        self.assertEqual(self._wallet().balance, 50.0)
+
+    def test_cancel_releases_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        self.assertEqual(self._wallet().balance, 0.0)
+        order._action_cancel()
+        self.assertEqual(self._wallet().balance, 100.0)
+        reversal = self.Transaction.search(
+            [("transaction_type", "=", "reversal"), ("sale_order_id", "=", order.id)]
+        )
+        self.assertEqual(reversal.amount, 100.0)
+        # Cancelling again gives nothing more back.
+        order.order_line._release_referral_credit()
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_removed_quotation_line_spends_nothing(self):
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        self._credit_lines(order).unlink()
+        order.action_confirm()
+        self.assertFalse(self.Transaction.search([("sale_order_id", "=", order.id)]))
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_auto_apply_on_renewal_quotation(self):
+        self.program.auto_apply_on_renewal = True
+        self._fund(100.0)
+        renewal = self._plan_order(self.sponsor)
+        self.assertAlmostEqual(renewal.referral_credit_amount, 100.0, places=2)
+        other = self._create_order(self.sponsor)
+        self.assertFalse(self._credit_lines(other))
+
+    def test_salesperson_applies_and_confirms_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor).with_user(self.salesman)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        self.assertEqual(self._wallet().with_user(self.salesman).balance, 0.0)
+
+    def test_apply_credit_query_count(self):
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor, with_service=True)
+        self.env.flush_all()
+        self.env.invalidate_all()
+        with self.assertQueryCount(__system__=41):
+            order.action_apply_referral_credit()
+            self.env.flush_all()
+
+    def test_welcome_discount_once_on_first_order(self):
+        self.program.referee_discount_percent = 10.0
+        referral = self._refer(referee_company_name="Welcome Ltd")
+        quotation = self._plan_order(referral.referee_id, with_service=True)
+        self.assertTrue(quotation.referral_welcome_discount_available)
+        quotation.action_apply_referral_welcome_discount()
+        discount = quotation.order_line.filtered("is_referral_welcome_discount")
+        self.assertEqual(len(discount), 2)
+        self.assertAlmostEqual(quotation.amount_total, 1530.0, places=1)
+        with self.assertRefused(UserError, "given once"):
+            quotation.action_apply_referral_welcome_discount()
+        quotation.action_confirm()
+        self.assertFalse(
+            self.Transaction.search([("sale_order_id", "=", quotation.id)])
+        )
+        second = self._plan_order(referral.referee_id)
+        with self.assertRefused(UserError, "already ordered"):
+            second.action_apply_referral_welcome_discount()
+
+    def test_welcome_discount_automatic_on_first_quotation(self):
+        self.program.write(
+            {"referee_discount_percent": 10.0, "referee_discount_auto_apply": True}
+        )
+        referral = self._refer(referee_company_name="Auto Welcome Ltd")
+        quotation = self._plan_order(referral.referee_id)
+        self.assertAlmostEqual(quotation.amount_total, 990.0, places=1)
+        stranger = self._plan_order(self._create_customer("Not Referred Ltd"))
+        self.assertFalse(stranger.order_line.filtered("is_referral_welcome_discount"))
+
+    def test_cancelled_first_order_revokes_reward(self):
+        referral, order = self._reward_referral("Cancelled Ltd", price=1000.0)
+        self.assertEqual(self._wallet().balance, 100.0)
+        order.with_user(self.salesman_all)._action_cancel()
+        self.assertEqual(self._wallet().balance, 0.0)
+        self.assertEqual(referral.state, "in_progress")
