@@ -1,3 +1,5 @@
+from . import account_move
+from . import account_move_line
 from . import mail_activity_plan_template
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history

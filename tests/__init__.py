@@ -9,4 +9,5 @@ from . import test_partner_lifecycle
 from . import test_wallet_rewards
 from . import test_wallet_ledger
 from . import test_wallet_sale_order
+from . import test_wallet_invoice
 from . import test_wallet_statement

@@ -1,3 +1,4 @@
 from . import referral_create_wizard
 from . import referral_wallet_adjust_wizard
 from . import referral_wallet_statement_wizard
+from . import referral_credit_apply_wizard

@@ -1,0 +1,298 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged
+
+from .common import WalletCommon
+
+
+@tagged("post_install", "-at_install")
+class TestWalletInvoice(WalletCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tax_10 = cls.env["account.tax"].create(
+            {"name": "Tax 10", "amount": 10.0, "type_tax_use": "sale"}
+        )
+        cls.tax_20 = cls.env["account.tax"].create(
+            {"name": "Tax 20", "amount": 20.0, "type_tax_use": "sale"}
+        )
+        cls.licence = cls.env["product.product"].create(
+            {
+                "name": "Licence",
+                "type": "service",
+                "list_price": 1000.0,
+                "invoice_policy": "order",
+                "taxes_id": [Command.set(cls.tax_10.ids)],
+            }
+        )
+        cls.training = cls.env["product.product"].create(
+            {
+                "name": "Training",
+                "type": "service",
+                "list_price": 500.0,
+                "invoice_policy": "order",
+                "taxes_id": [Command.set(cls.tax_20.ids)],
+            }
+        )
+        cls.program.write({"redeem_scope": "any", "credit_tax_mode": "discount"})
+
+    def _invoice(self, partner=None, products=None):
+        products = products or (self.licence | self.training)
+        return self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": (partner or self.sponsor).id,
+                "invoice_date": fields.Date.context_today(self.Transaction),
+                "invoice_line_ids": [
+                    Command.create({"product_id": product.id}) for product in products
+                ],
+            }
+        )
+
+    def _fund(self, amount, **values):
+        return self._wallet()._credit(amount, name="Test credit", **values)
+
+    def _apply(self, invoice, amount=None, user=None):
+        action = invoice.with_user(
+            user or self.env.user
+        ).action_open_referral_credit_wizard()
+        form = Form(
+            self.env[action["res_model"]]
+            .with_user(user or self.env.user)
+            .with_context(action["context"])
+        )
+        if amount is not None:
+            form.amount = amount
+        wizard = form.save()
+        wizard.action_apply()
+        return wizard
+
+    def _credit_lines(self, invoice):
+        return invoice.invoice_line_ids.filtered("referral_credit_wallet_id")
+
+    def _debits(self, invoice):
+        return self.Transaction.search(
+            [("invoice_id", "=", invoice.id), ("transaction_type", "=", "debit")]
+        )
+
+    def test_wizard_defaults_to_balance_or_amount_due(self):
+        self._fund(300.0)
+        invoice = self._invoice()
+        self.assertEqual(invoice.referral_credit_available, 300.0)
+        action = invoice.action_open_referral_credit_wizard()
+        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        self.assertEqual(wizard.amount, 300.0)
+        small = self._invoice(products=self.licence)  # 1,100 due
+        self._fund(2000.0)
+        action = small.action_open_referral_credit_wizard()
+        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        self.assertEqual(wizard.amount, 1100.0)
+
+    def test_apply_split_over_taxes(self):
+        self._fund(340.0)
+        invoice = self._invoice()
+        self.assertEqual(invoice.amount_total, 1700.0)
+        self._apply(invoice)
+        lines = self._credit_lines(invoice)
+        self.assertEqual(
+            sorted(lines.mapped(lambda line: line.tax_ids.name)), ["Tax 10", "Tax 20"]
+        )
+        self.assertAlmostEqual(invoice.amount_total, 1360.0, places=1)
+        self.assertAlmostEqual(invoice.referral_credit_amount, 340.0, places=1)
+
+    def test_apply_as_payment(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice)
+        line = self._credit_lines(invoice)
+        self.assertRecordValues(line, [{"price_unit": -100.0, "price_total": -100.0}])
+        self.assertFalse(line.tax_ids)
+        self.assertEqual(invoice.amount_total, 1600.0)
+
+    def test_amount_beyond_balance_or_due_refused(self):
+        self._fund(100.0)
+        invoice = self._invoice(products=self.licence)
+        with self.assertRefused(UserError, "apply at most"):
+            self._apply(invoice, amount=100.01)
+        with self.assertRefused(UserError, "positive amount"):
+            self._apply(invoice, amount=0.0)
+        self._fund(5000.0)
+        with self.assertRefused(UserError, "cannot exceed the amount due"):
+            self._apply(invoice, amount=1100.01)
+        self.assertFalse(self._credit_lines(invoice))
+
+    def test_apply_twice_does_not_stack(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(300.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        self._apply(invoice, amount=250.0)
+        self.assertEqual(self._credit_lines(invoice).price_unit, -250.0)
+        self.assertEqual(invoice.amount_total, 1450.0)
+
+    def test_debit_posted_with_invoice_then_released(self):
+        self.program.credit_tax_mode = "payment"
+        soon = self._fund(60.0, expiry_date="2098-01-01")
+        late = self._fund(100.0, expiry_date="2099-01-01")
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        self.assertFalse(self._debits(invoice))
+        invoice.action_post()
+        self.assertRecordValues(
+            self._debits(invoice), [{"amount": 100.0, "state": "posted"}]
+        )
+        self.assertEqual((soon | late).mapped("remaining_amount"), [0.0, 60.0])
+        self.assertEqual(self._wallet().balance, 60.0)
+        invoice.button_draft()
+        self.assertEqual(self._wallet().balance, 160.0)
+        invoice.action_post()
+        self.assertEqual(self._wallet().balance, 60.0)
+        self.assertEqual(len(self._debits(invoice)), 2)
+        invoice.button_draft()
+        invoice.button_cancel()
+        self.assertEqual(self._wallet().balance, 160.0)
+
+    def test_posting_refused_when_credit_spent_meanwhile(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        self._wallet()._debit(30.0, name="Spent elsewhere")
+        with self.assertRefused(UserError, "less than the"):
+            invoice.action_post()
+        self.assertEqual(invoice.state, "draft")
+
+    def test_invoice_of_order_credit_not_debited_twice(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        self.assertEqual(self._wallet().balance, 0.0)
+        invoice = order._create_invoices()
+        self.assertEqual(
+            self._credit_lines(invoice).referral_credit_wallet_id, self._wallet()
+        )
+        invoice.action_post()
+        self.assertFalse(self._debits(invoice))
+        self.assertEqual(self._wallet().balance, 0.0)
+        # Resetting it does not give back what the order spent.
+        invoice.button_draft()
+        self.assertEqual(self._wallet().balance, 0.0)
+
+    def _refund(self, invoice, lines=None):
+        wizard = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "reason": "test"})
+        )
+        refund = self.env["account.move"].browse(wizard.refund_moves()["res_id"])
+        if lines is not None:
+            refund.invoice_line_ids.filtered(
+                lambda line: line.product_id not in lines
+            ).unlink()
+        refund.action_post()
+        return refund
+
+    def test_credit_note_restores_consumed_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        self.assertEqual(self._wallet().balance, 0.0)
+        refund = self._refund(invoice)
+        restored = self.Transaction.search(
+            [("invoice_id", "=", refund.id), ("transaction_type", "=", "reversal")]
+        )
+        self.assertEqual(restored.amount, 100.0)
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_credit_note_of_order_invoice_restores_order_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.action_post()
+        self._refund(invoice)
+        self.assertEqual(self._wallet().balance, 100.0)
+        # Cancelling the order afterwards gives nothing more back.
+        order._action_cancel()
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_partial_credit_note_restores_only_refunded_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        refund = self._refund(invoice, lines=self.licence)  # credit line dropped
+        self.assertFalse(self._credit_lines(refund))
+        self.assertEqual(self._wallet().balance, 0.0)
+
+    def _pay(self, invoice):
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({})._create_payments()
+
+    def test_invoice_paid_trigger(self):
+        self.program.reward_trigger = "invoice_paid"
+        referral, order = self._reward_referral("Paying Ltd", price=1000.0)
+        self.assertEqual(referral.state, "won")
+        invoice = order._create_invoices()
+        invoice.action_post()
+        self.assertFalse(referral.transaction_ids)
+        self._pay(invoice)
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertEqual(referral.state, "rewarded")
+        self.assertEqual(self._wallet().balance, 100.0)
+        # The hook runs again (another payment state change): rewarded once.
+        invoice._invoice_paid_hook()
+        self.assertEqual(len(referral.transaction_ids), 1)
+
+    def test_full_refund_of_first_invoice_revokes_reward(self):
+        referral, order = self._reward_referral("Refunded Ltd", price=1000.0)
+        self.assertEqual(self._wallet().balance, 100.0)
+        invoice = order._create_invoices()
+        invoice.action_post()
+        self._refund(invoice)
+        self.assertEqual(self._wallet().balance, 0.0)
+        self.assertEqual(referral.state, "in_progress")
+
+    def test_billing_user_applies_salesperson_cannot(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=50.0, user=self.accountant)
+        invoice.with_user(self.accountant).action_post()
+        self.assertEqual(self._wallet().balance, 50.0)
+        other = self._invoice()
+        with self.assertRefused(AccessError, "not allowed"):
+            self._apply(other, amount=10.0, user=self.salesman)
+
+    def test_wizard_only_on_draft_customer_invoices(self):
+        self._fund(100.0)
+        invoice = self._invoice()
+        invoice.action_post()
+        with self.assertRefused(UserError, "draft customer invoices"):
+            invoice.action_open_referral_credit_wizard()
+
+    def test_apply_query_count(self):
+        self._fund(100.0)
+        invoice = self._invoice()
+        action = invoice.action_open_referral_credit_wizard()
+        wizard = (
+            self.env[action["res_model"]]
+            .with_context(action["context"])
+            .create({"amount": 50.0})
+        )
+        self.env.flush_all()
+        self.env.invalidate_all()
+        with self.assertQueryCount(__system__=68):
+            wizard.action_apply()
+            self.env.flush_all()
