@@ -10,4 +10,5 @@ from . import test_wallet_rewards
 from . import test_wallet_ledger
 from . import test_wallet_sale_order
 from . import test_wallet_invoice
+from . import test_wallet_flow
 from . import test_wallet_statement
