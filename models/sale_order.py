@@ -48,6 +48,11 @@ class SaleOrder(models.Model):
     referral_welcome_discount_available = fields.Boolean(
         compute="_compute_referral_welcome_discount_available"
     )
+    referral_auto_applied = fields.Boolean(
+        copy=False,
+        help="The program's automatic credit or welcome discount was applied "
+        "once: removing those lines by hand is respected.",
+    )
 
     @api.depends("order_line.product_id", "partner_id", "company_id")
     def _compute_is_renewal(self):
@@ -406,11 +411,19 @@ class SaleOrder(models.Model):
         credit on renewal quotations, when the program says so."""
         if self.env.context.get("referral_skip_auto_apply"):
             return
+        programs = {}
         for order in self.filtered(
             lambda o: o.state in ("draft", "sent")
+            and not o.referral_auto_applied
             and o.order_line.filtered(lambda line: not line._is_referral_line())
         ):
-            program = order._get_referral_program()
+            if order.company_id not in programs:
+                programs[order.company_id] = order._get_referral_program()
+            program = programs[order.company_id]
+            if not program.credit_product_id or not (
+                program.referee_discount_auto_apply or program.auto_apply_on_renewal
+            ):
+                continue
             if (
                 program.referee_discount_auto_apply
                 and order.referral_welcome_discount_available
@@ -423,6 +436,10 @@ class SaleOrder(models.Model):
                 and order.referral_credit_available
             ):
                 order._apply_referral_credit(raise_if_nothing=False)
+            if order.order_line.filtered(lambda line: line._is_referral_line()):
+                order.with_context(referral_skip_auto_apply=True).write(
+                    {"referral_auto_applied": True}
+                )
 
     def _prepare_referral_line_values(self, program, amount, **values):
         """One line lowering the total by ``amount``, without tax."""

@@ -193,6 +193,10 @@ class TestWalletSaleOrder(WalletCommon):
         self.assertAlmostEqual(renewal.referral_credit_amount, 100.0, places=2)
         other = self._create_order(self.sponsor)
         self.assertFalse(self._credit_lines(other))
+        # Removed by hand, the credit is not applied again by itself.
+        renewal.write({"order_line": [Command.unlink(self._credit_lines(renewal).id)]})
+        renewal.write({"order_line": [Command.create({"product_id": self.service.id})]})
+        self.assertFalse(self._credit_lines(renewal))
 
     def test_salesperson_applies_and_confirms_credit(self):
         self.program.credit_tax_mode = "payment"
