@@ -38,6 +38,23 @@ class ReferralCommon(TransactionCase):
             groups="sales_team.group_sale_manager,base.group_partner_manager",
         )
         cls.program = cls.env.ref("sale_referral_lifecycle.referral_program_default")
+        # The program's reward settings as installed, whatever demo data set.
+        cls.program.write(
+            {
+                "reward_type": "percent",
+                "reward_percent": 10.0,
+                "reward_max_amount": 0.0,
+                "yearly_cap_amount": 0.0,
+                "reward_trigger": "order_confirmed",
+                "approval_required": False,
+                "credit_validity_months": 12,
+                "referee_discount_percent": 0.0,
+                "referee_discount_auto_apply": False,
+                "redeem_scope": "renewal",
+                "auto_apply_on_renewal": False,
+                "credit_tax_mode": "discount",
+            }
+        )
         cls.product = cls.env["product.product"].create(
             {"name": "Annual licence", "type": "service", "list_price": 1200.0}
         )
