@@ -51,7 +51,6 @@ TARGET_SECONDS = 20
 PHASES = (
     "_lifecycle_recompute",
     "_lifecycle_read_stats",
-    "_lifecycle_read_subscription_ends",
     "_lifecycle_match_domains",
     "_lifecycle_write_stats",
     "_lifecycle_move",

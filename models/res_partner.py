@@ -335,7 +335,7 @@ class ResPartner(models.Model):
         )
         stats = self._lifecycle_read_stats(stages, now)
         in_domain = self._lifecycle_match_domains(stages, list(stats))
-        changes, moves = [], []
+        changes, moves, channels = [], [], {}
         for partner_stats in stats.values():
             stage_id = partner_stats["current"]["lifecycle_stage_id"]
             if not partner_stats["locked"]:
@@ -347,6 +347,9 @@ class ResPartner(models.Model):
             values = self._prepare_lifecycle_values(partner_stats, stage_id, now)
             if values != partner_stats["current"]:
                 changes.append(dict(values, id=partner_stats["id"]))
+            source_id = values["first_contact_source_id"]
+            if source_id != partner_stats["current"]["first_contact_source_id"]:
+                channels[partner_stats["id"]] = source_id
             if stage_id != partner_stats["current"]["lifecycle_stage_id"]:
                 moves.append(
                     LifecycleMove(
@@ -357,7 +360,7 @@ class ResPartner(models.Model):
                         source_id=values["first_contact_source_id"],
                     )
                 )
-        self._lifecycle_write_stats(changes, now)
+        self._lifecycle_write_stats(changes, channels)
         self._lifecycle_move(moves, now, {stage.id: stage.name for stage in stages})
 
     @api.model
@@ -445,11 +448,14 @@ class ResPartner(models.Model):
                       FROM res_partner
                      WHERE id = ANY(%(ids)s)
                 ), subscription AS (
+                    -- Through the product index: the ids are given, else
+                    -- the planner scans every order line.
                     SELECT sol.order_id, max(pt.subscription_months) AS months
                       FROM sale_order_line sol
                       JOIN product_product pp ON pp.id = sol.product_id
                       JOIN product_template pt ON pt.id = pp.product_tmpl_id
-                     WHERE pt.subscription_months > 0 AND sol.state = 'sale'
+                     WHERE sol.product_id = ANY(%(subscription_products)s::int[])
+                       AND sol.state = 'sale'
                      GROUP BY sol.order_id
                 ), orders AS (
                     SELECT p.commercial_partner_id AS id,
@@ -480,6 +486,10 @@ class ResPartner(models.Model):
                  ORDER BY c.id
                 """,
                 ids=self.ids,
+                subscription_products=self.env["product.product"]
+                .with_context(active_test=False)
+                .search([("subscription_months", ">", 0)])
+                .ids,
                 windows=SQL("").join(SQL(", %s", column) for column in columns),
                 current=SQL(", ").join(
                     SQL.identifier("c", column) for column in LIFECYCLE_COLUMNS
@@ -534,11 +544,13 @@ class ResPartner(models.Model):
             )
         return end
 
-    def _lifecycle_write_stats(self, changes, now):
+    def _lifecycle_write_stats(self, changes, channels):
         """Store the new ``LIFECYCLE_COLUMNS`` values (dicts with the
         partner's ``id``) in one UPDATE: each contact whose stage or
         aggregates changed is written once. The columns are not tracked but
-        the stage, logged by ``_lifecycle_move``."""
+        the stage, logged by ``_lifecycle_move``. ``channels``: ``{partner
+        id: first contact source}`` when it changed, copied to the history
+        rows (a related field the ORM would have recomputed)."""
         if not changes:
             return
         values = SQL(", ").join(
@@ -570,8 +582,8 @@ class ResPartner(models.Model):
             )
         )
         self.invalidate_model([*LIFECYCLE_COLUMNS, "write_uid", "write_date"])
-        # The channel of the history rows is related to the contact's.
-        sources = {row["id"]: row["first_contact_source_id"] for row in changes}
+        if not channels:
+            return
         self.env.execute_query(
             SQL(
                 """
@@ -579,10 +591,9 @@ class ResPartner(models.Model):
                    SET first_contact_source_id = v.source_id
                   FROM unnest(%s::int[], %s::int[]) AS v(partner_id, source_id)
                  WHERE h.partner_id = v.partner_id
-                   AND h.first_contact_source_id IS DISTINCT FROM v.source_id
                 """,
-                list(sources),
-                list(sources.values()),
+                list(channels),
+                list(channels.values()),
             )
         )
         self.env["partner.lifecycle.history"].invalidate_model(

@@ -290,6 +290,14 @@ class TestPartnerLifecycle(ReferralCommon):
         )
         self.assertTrue(self.customer.first_contact_date)
 
+    def test_history_rows_follow_the_first_contact_channel(self):
+        self.customer._lifecycle_recompute()
+        source = self.env["utm.source"].create({"name": "Trade show"})
+        self._create_order(self.customer, source_id=source.id).action_quotation_sent()
+        history = self.customer.lifecycle_history_ids
+        self.assertEqual(history.to_stage_id, self.suspect | self.prospect)
+        self.assertEqual([h.first_contact_source_id for h in history], [source] * 2)
+
     def test_referral_is_first_contact_of_referee(self):
         referee = self._refer().referee_id
         self.assertEqual(
