@@ -40,7 +40,6 @@ class SaleOrder(models.Model):
         help="Wallet credit spent by this order, taxes included.",
     )
     referral_credit_available = fields.Monetary(
-        string="Referral Credit Available",
         compute="_compute_referral_credit_available",
         currency_field="currency_id",
         help="Balance of the customer's referral wallet, in the order currency.",

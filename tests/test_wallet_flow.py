@@ -101,7 +101,7 @@ class TestWalletFlow(WalletCommon):
         wizard = Form(
             self.env[action["res_model"]]
             .with_user(self.accountant)
-            .with_context(action["context"])
+            .with_context(**action["context"])
         ).save()
         self.assertEqual(wizard.amount, 80.0)
         wizard.action_apply()

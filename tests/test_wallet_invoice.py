@@ -61,7 +61,7 @@ class TestWalletInvoice(WalletCommon):
         form = Form(
             self.env[action["res_model"]]
             .with_user(user or self.env.user)
-            .with_context(action["context"])
+            .with_context(**action["context"])
         )
         if amount is not None:
             form.amount = amount
@@ -82,12 +82,12 @@ class TestWalletInvoice(WalletCommon):
         invoice = self._invoice()
         self.assertEqual(invoice.referral_credit_available, 300.0)
         action = invoice.action_open_referral_credit_wizard()
-        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        wizard = Form(self.env[action["res_model"]].with_context(**action["context"]))
         self.assertEqual(wizard.amount, 300.0)
         small = self._invoice(products=self.licence)  # 1,100 due
         self._fund(2000.0)
         action = small.action_open_referral_credit_wizard()
-        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        wizard = Form(self.env[action["res_model"]].with_context(**action["context"]))
         self.assertEqual(wizard.amount, 1100.0)
 
     def test_apply_split_over_taxes(self):
@@ -288,7 +288,7 @@ class TestWalletInvoice(WalletCommon):
         action = invoice.action_open_referral_credit_wizard()
         wizard = (
             self.env[action["res_model"]]
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"amount": 50.0})
         )
         self.env.flush_all()

@@ -230,7 +230,7 @@ class TestWalletStatement(WalletCommon):
         wizard = (
             self.env[action["res_model"]]
             .with_user(self.salesman)
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({})
         )
         self.assertEqual(wizard.wallet_ids, wallet)
