@@ -55,6 +55,10 @@ class SaleOrder(models.Model):
 
     @api.depends("order_line.product_id", "partner_id", "company_id")
     def _compute_is_renewal(self):
+        """A subscription order is a renewal when its customer (commercial
+        entity) already had a subscription: a subscription order of the same
+        company confirmed before it, or, for a quotation, a subscription end
+        date (which a confirmed order may have set itself)."""
         subscription_orders = self.filtered(
             lambda o: any(
                 line.product_template_id.subscription_months > 0
@@ -65,25 +69,40 @@ class SaleOrder(models.Model):
         if not subscription_orders:
             return
         customers = subscription_orders.partner_id.commercial_partner_id
-        earlier = defaultdict(set)
-        for partner, company, order_ids in (
-            self.env["sale.order.line"]
+        # sudo: the customer's other orders may belong to other salespeople.
+        earlier = defaultdict(list)
+        for previous in (
+            self.env["sale.order"]
             .sudo()
-            ._read_group(
+            .search_fetch(
                 [
                     ("state", "=", "sale"),
-                    ("product_template_id.subscription_months", ">", 0),
-                    ("order_partner_id", "child_of", customers.ids),
+                    ("order_line.product_template_id.subscription_months", ">", 0),
+                    ("partner_id", "child_of", customers.ids),
                     ("company_id", "in", subscription_orders.company_id.ids),
                 ],
-                ["order_partner_id", "company_id"],
-                ["order_id:array_agg"],
+                ["partner_id", "company_id", "date_order"],
             )
         ):
-            earlier[partner.commercial_partner_id, company].update(order_ids)
+            key = (previous.partner_id.commercial_partner_id, previous.company_id)
+            earlier[key].append(previous)
         for order in subscription_orders:
-            key = (order.partner_id.commercial_partner_id, order.company_id)
-            order.is_renewal = bool(earlier[key] - {order.id})
+            customer = order.partner_id.commercial_partner_id
+            previous_orders = [
+                previous
+                for previous in earlier[customer, order.company_id]
+                if previous.id != order.id
+            ]
+            if order.state in ("draft", "sent"):
+                order.is_renewal = bool(
+                    previous_orders or customer.subscription_end_date
+                )
+            else:
+                # Confirmed in the same second: the first created came first.
+                order.is_renewal = any(
+                    (previous.date_order, previous.id) < (order.date_order, order.id)
+                    for previous in previous_orders
+                )
 
     @api.depends("order_line.price_total", "order_line.referral_credit_wallet_id")
     def _compute_referral_credit_amount(self):
@@ -307,24 +326,15 @@ class SaleOrder(models.Model):
             )
 
     def _apply_referral_credit(self, raise_if_nothing=True):
+        """Replace the credit lines of this quotation by lines spending
+        min(wallet balance, order total), taxes included."""
         self.ensure_one()
         program = self._get_referral_program()
         self._check_referral_credit_applicable(program)
-        wallet = (
-            self.env["referral.wallet"]
-            .sudo()
-            .search(
-                [
-                    ("partner_id", "=", self.partner_id.commercial_partner_id.id),
-                    ("company_id", "=", self.company_id.id),
-                ]
-            )
-        )
+        wallet = self._get_referral_credit_wallet()
         previous = self.order_line.filtered("referral_credit_wallet_id")
-        commands = [Command.unlink(line.id) for line in previous]
         lines = self.order_line - previous
-        total = sum(lines.mapped("price_total"))
-        amount = min(self._referral_from_company_currency(wallet.balance), total)
+        amount = self._get_referral_credit_amount(wallet, lines)
         if self.currency_id.compare_amounts(amount, 0) <= 0:
             if raise_if_nothing:
                 raise UserError(
@@ -335,16 +345,83 @@ class SaleOrder(models.Model):
                     )
                 )
             return
-        values = {"referral_credit_wallet_id": wallet.id}
-        if program.credit_tax_mode == "payment":
-            vals_list = [self._prepare_referral_line_values(program, amount, **values)]
-        else:
-            vals_list = self._prepare_referral_discount_lines_values(
-                program, lines, amount / total, **values
-            )
-        self.with_context(referral_skip_auto_apply=True).write(
-            {"order_line": commands + [Command.create(v) for v in vals_list]}
+        vals_list = self._prepare_referral_credit_lines_values(
+            program, wallet, amount, lines
         )
+        self.with_context(referral_skip_auto_apply=True).write(
+            {
+                "order_line": [Command.unlink(line.id) for line in previous]
+                + [Command.create(vals) for vals in vals_list]
+            }
+        )
+        self._fit_referral_credit_lines(amount)
+
+    def _get_referral_credit_wallet(self):
+        """The customer's wallet in the order's company (may be empty)."""
+        self.ensure_one()
+        # sudo: salespeople read wallets; the sudo spares the record rules a
+        # query, the search is limited to this customer and company.
+        return (
+            self.env["referral.wallet"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", self.partner_id.commercial_partner_id.id),
+                    ("company_id", "=", self.company_id.id),
+                ],
+                limit=1,
+            )
+        )
+
+    def _get_referral_credit_amount(self, wallet, lines):
+        """Credit to spend on ``lines``, in the order currency: the wallet
+        balance, at most their total (taxes included)."""
+        self.ensure_one()
+        total = sum(lines.mapped("price_total"))
+        if not wallet:
+            return 0.0
+        balance = self._referral_from_company_currency(wallet.balance)
+        return self.currency_id.round(min(balance, total))
+
+    def _prepare_referral_credit_lines_values(self, program, wallet, amount, lines):
+        """Values of the lines spending ``amount`` (taxes included) of
+        ``wallet`` on ``lines``, per the program's tax treatment: one line
+        without tax (payment) or one line per group of taxes (discount)."""
+        self.ensure_one()
+        if program.credit_tax_mode == "payment":
+            return [self._prepare_referral_credit_line_values(program, wallet, amount)]
+        total = sum(lines.mapped("price_total"))
+        return self._prepare_referral_discount_lines_values(
+            program,
+            lines,
+            amount / total,
+            referral_credit_wallet_id=wallet.id,
+        )
+
+    def _prepare_referral_credit_line_values(self, program, wallet, amount):
+        """One line spending ``amount`` of ``wallet``, without tax."""
+        return self._prepare_referral_line_values(
+            program, amount, referral_credit_wallet_id=wallet.id
+        )
+
+    def _fit_referral_credit_lines(self, amount):
+        """Rounding the lines of each tax may make them spend a cent more
+        than ``amount``: take it off the largest line, so that the debit at
+        confirmation never exceeds the credit applied."""
+        self.ensure_one()
+        lines = self.order_line.filtered("referral_credit_wallet_id")
+        excess = self.currency_id.round(-sum(lines.mapped("price_total")) - amount)
+        if self.currency_id.compare_amounts(excess, 0) <= 0:
+            return
+        line = lines.sorted(lambda line: line.price_total)[:1]
+        ratio = line.price_total / line.price_subtotal if line.price_subtotal else 1.0
+        step = self.currency_id.rounding
+        line.price_unit += max(self.currency_id.round(excess / ratio), step)
+        for _attempt in range(3):
+            excess = self.currency_id.round(-sum(lines.mapped("price_total")) - amount)
+            if self.currency_id.compare_amounts(excess, 0) <= 0:
+                break
+            line.price_unit += step
 
     def _apply_referral_welcome_discount(self, raise_if_nothing=True):
         self.ensure_one()
@@ -501,17 +578,57 @@ class SaleOrder(models.Model):
 
     def _debit_referral_credit(self):
         """Spend the credit of the confirmed orders' credit lines: one posted
-        debit per line, after locking the wallet and checking its balance."""
-        for line in self.order_line.filtered("referral_credit_wallet_id"):
+        debit per credit line (so that removing a line or invoicing it knows
+        exactly what it spent), after locking the wallets and checking that
+        their balances still cover what the quotations applied."""
+        credit_lines = self.order_line.filtered(
+            lambda line: line.referral_credit_wallet_id
+            and line.currency_id.compare_amounts(line.price_total, 0) < 0
+        )
+        if not credit_lines:
+            return
+        amounts = {
+            line: line.order_id._referral_to_company_currency(-line.price_total)
+            for line in credit_lines
+        }
+        # sudo: confirming the order spends the customer's credit; the
+        # ledger is written by the flows, never through access rights.
+        wallets = credit_lines.referral_credit_wallet_id.sudo()
+        wallets._lock()
+        balances = wallets._read_posted_balances()
+        for wallet in wallets:
+            wallet_lines = credit_lines.filtered(
+                lambda line, w=wallet: line.referral_credit_wallet_id == w
+            )
+            needed = sum(amounts[line] for line in wallet_lines)
+            if wallet.currency_id.compare_amounts(needed, balances[wallet.id]) > 0:
+                raise UserError(
+                    self.env._(
+                        "%(orders)s spend %(amount)s of referral credit but "
+                        "%(customer)s has only %(balance)s left. Click Apply "
+                        "Referral Credit again on the quotation to spend what "
+                        "is left, then confirm it.",
+                        orders=", ".join(wallet_lines.order_id.mapped("name")),
+                        amount=wallet._format_amount(needed),
+                        customer=wallet.partner_id.display_name,
+                        balance=wallet._format_amount(balances[wallet.id]),
+                    )
+                )
+        for line in credit_lines:
             order = line.order_id
-            amount = order._referral_to_company_currency(-line.price_total)
-            # sudo: confirming the order spends the customer's credit; the
-            # ledger is written by the flows, never through access rights.
             line.referral_credit_wallet_id.sudo()._debit(
-                order.company_id.currency_id.round(amount),
+                order.company_id.currency_id.round(amounts[line]),
                 sale_order_line_id=line.id,
                 name=self.env._("Credit spent on %(order)s", order=order.name),
             )
+
+    def _get_update_prices_lines(self):
+        """Updating the prices keeps the referral lines' amounts."""
+        return (
+            super()
+            ._get_update_prices_lines()
+            .filtered(lambda line: not line._is_referral_line())
+        )
 
     def _set_referral_source(self):
         source = self.env.ref(

@@ -25,11 +25,28 @@ class SaleOrderLine(models.Model):
         """A removed credit line gives its credit back."""
         self._release_referral_credit()
 
+    def _check_line_unlink(self):
+        """A credit line not invoiced yet may be removed from a confirmed
+        order: its debit is reversed, the customer gets its credit back."""
+        return (
+            super()
+            ._check_line_unlink()
+            .filtered(
+                lambda line: not line.referral_credit_wallet_id or line.invoice_lines
+            )
+        )
+
     def _prepare_invoice_line(self, **optional_values):
         values = super()._prepare_invoice_line(**optional_values)
         if self.referral_credit_wallet_id:
             values["referral_credit_wallet_id"] = self.referral_credit_wallet_id.id
         return values
+
+    def _can_be_invoiced_alone(self):
+        return super()._can_be_invoiced_alone() and not self._is_referral_line()
+
+    def _is_not_sellable_line(self):
+        return self._is_referral_line() or super()._is_not_sellable_line()
 
     def _is_referral_line(self):
         """Lines added by the referral flows (credit or welcome discount)."""

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
 from .common import WalletCommon
@@ -46,15 +46,16 @@ class TestWalletSaleOrder(WalletCommon):
         return order
 
     @classmethod
-    def _plan_order(cls, partner, with_service=False):
+    def _plan_order(cls, partner, with_service=False, company=None):
         lines = [Command.create({"product_id": cls.plan.id, "product_uom_qty": 1})]
         if with_service:
             lines.append(
                 Command.create({"product_id": cls.service.id, "product_uom_qty": 1})
             )
-        return cls.env["sale.order"].create(
-            {"partner_id": partner.id, "order_line": lines}
-        )
+        values = {"partner_id": partner.id, "order_line": lines}
+        if company:
+            values["company_id"] = company.id
+        return cls.env["sale.order"].create(values)
 
     def _fund(self, amount, partner=None, **values):
         return self._wallet(partner)._credit(amount, name="Test credit", **values)
@@ -70,9 +71,32 @@ class TestWalletSaleOrder(WalletCommon):
         self.assertFalse(first.is_renewal)
         no_plan = self._create_order(self.sponsor)
         self.assertFalse(no_plan.is_renewal)
-        with Form(no_plan) as form:
+        with Form(no_plan.with_user(self.salesman)) as form:
             form.is_renewal = True
         self.assertTrue(no_plan.is_renewal)
+
+    def test_renewal_from_subscription_end_date(self):
+        customer = self._create_customer("Imported Subscriber Ltd")
+        self.assertFalse(self._plan_order(customer).is_renewal)
+        customer.subscription_end_date = "2030-01-01"
+        self.assertTrue(self._plan_order(customer).is_renewal)
+        self.assertFalse(self._create_order(customer).is_renewal)
+
+    def test_renewal_counts_only_earlier_orders(self):
+        customer = self._create_customer("Second Plan Ltd")
+        contact = self.env["res.partner"].create(
+            {"name": "Carl Contact", "parent_id": customer.id}
+        )
+        first = self._confirm_plan_order(customer)
+        second = self._plan_order(contact)
+        self.assertTrue(second.is_renewal, "a contact renews its company's plan")
+        second.action_confirm()
+        (first | second)._compute_is_renewal()
+        self.assertEqual((first | second).mapped("is_renewal"), [False, True])
+        # Orders count in their company only (the end date is not per company).
+        customer.subscription_end_date = False
+        other_company_order = self._plan_order(customer, company=self.other_company)
+        self.assertFalse(other_company_order.is_renewal)
 
     def test_apply_credit_split_over_taxes(self):
         self._fund(330.0)
@@ -155,7 +179,7 @@ class TestWalletSaleOrder(WalletCommon):
         order = self._plan_order(self.sponsor)
         order.action_apply_referral_credit()
         self._wallet()._debit(50.0, name="Spent elsewhere")
-        with self.assertRefused(UserError, "less than the"):
+        with self.assertRefused(UserError, "has only .*50.00.* left.*Apply Referral"):
             order.action_confirm()
         self.assertEqual(order.state, "draft")
         self.assertEqual(self._wallet().balance, 50.0)
@@ -250,3 +274,81 @@ class TestWalletSaleOrder(WalletCommon):
         order.with_user(self.salesman_all)._action_cancel()
         self.assertEqual(self._wallet().balance, 0.0)
         self.assertEqual(referral.state, "in_progress")
+
+    def test_discount_lines_never_spend_more_than_the_credit(self):
+        # 100.05 over 1,000 at 10% and 500 at 20%: each line rounded, the
+        # lines would spend 100.06.
+        self._fund(100.05)
+        order = self._plan_order(self.sponsor, with_service=True)
+        order.action_apply_referral_credit()
+        self.assertEqual(len(self._credit_lines(order)), 2)
+        self.assertAlmostEqual(order.referral_credit_amount, 100.04, places=2)
+        order.action_confirm()
+        self.assertEqual(order.state, "sale")
+        self.assertAlmostEqual(self._wallet().balance, 0.01, places=2)
+
+    def test_update_prices_keeps_credit_lines(self):
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_update_prices()
+        self.assertAlmostEqual(order.referral_credit_amount, 100.0, places=2)
+
+    def test_credit_line_removed_from_confirmed_order_releases(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor).with_user(self.salesman)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        self.assertEqual(self._wallet().balance, 0.0)
+        plan_line = order.order_line - self._credit_lines(order)
+        with self.assertRefused(UserError, "you can't remove one of its lines"):
+            plan_line.unlink()
+        self._credit_lines(order).unlink()
+        self.assertEqual(self._wallet().balance, 100.0)
+        self.assertRecordValues(
+            self._wallet().transaction_ids.sorted("id"),
+            [
+                {"transaction_type": "credit", "amount": 100.0},
+                {"transaction_type": "debit", "amount": 100.0},
+                {"transaction_type": "reversal", "amount": 100.0},
+            ],
+        )
+        self.assertEqual(order.state, "sale")
+
+    def test_salesperson_cannot_write_the_ledger(self):
+        wallet = self._wallet()
+        with self.assertRaises(AccessError):
+            self.Transaction.with_user(self.salesman).create(
+                {"wallet_id": wallet.id, "transaction_type": "credit", "amount": 1.0}
+            )
+        self.program.credit_tax_mode = "payment"
+        self._fund(80.0)
+        order = self._plan_order(self.sponsor).with_user(self.salesman)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        debit = self.Transaction.with_user(self.salesman).search(
+            [("sale_order_id", "=", order.id)]
+        )
+        self.assertRecordValues(
+            debit,
+            [
+                {
+                    "transaction_type": "debit",
+                    "amount": 80.0,
+                    "state": "posted",
+                    "create_uid": self.salesman.id,
+                }
+            ],
+        )
+
+    def test_cancelled_first_order_reverses_only_unspent_reward(self):
+        referral, order = self._reward_referral("Half Spent Ltd", price=1000.0)
+        reward = referral.transaction_ids
+        self._wallet()._debit(30.0, name="Spent on a renewal")
+        order._action_cancel()
+        self.assertEqual(self._wallet().balance, 0.0)
+        self.assertRecordValues(
+            reward.reversal_ids, [{"transaction_type": "reversal", "amount": 70.0}]
+        )
+        self.assertIn("30.00", referral.message_ids[0].body)
