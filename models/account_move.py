@@ -1,9 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from collections import defaultdict
+from itertools import product
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import float_round
 
 
 class AccountMove(models.Model):
@@ -147,6 +149,21 @@ class AccountMove(models.Model):
             return lines
         return lines.filtered(lambda line: bool(line.sale_line_ids) == from_orders)
 
+    def _get_referral_credit_lines_to_debit(self):
+        """Credit lines whose credit the invoices spend: all but those coming
+        from an order credit line already debited at its confirmation."""
+        lines = self._get_referral_credit_lines()
+        debited = lines.sale_line_ids._get_referral_credit_debits().sale_order_line_id
+        return lines.filtered(lambda line: not line.sale_line_ids & debited)
+
+    def _get_referral_discountable_lines(self):
+        """Product lines the credit is spread over (credit lines applied on
+        the invoice before are replaced, so they do not count)."""
+        self.ensure_one()
+        return self.invoice_line_ids.filtered(
+            lambda line: line.display_type == "product"
+        ) - self._get_referral_credit_lines(from_orders=False)
+
     def _apply_referral_credit(self, wallet, amount):
         """Add credit lines lowering the draft invoice's total by ``amount``
         (invoice currency) from ``wallet``; replaces credit lines added on
@@ -164,23 +181,8 @@ class AccountMove(models.Model):
                     company=self.company_id.name,
                 )
             )
+        vals_list = self._prepare_referral_credit_lines_values(program, wallet, amount)
         previous = self._get_referral_credit_lines(from_orders=False)
-        lines = (
-            self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
-            - previous
-        )
-        total = sum(lines.mapped("price_total"))
-        values = {"referral_credit_wallet_id": wallet.id}
-        if program.credit_tax_mode == "payment" or not total:
-            vals_list = [self._prepare_referral_line_values(program, amount, **values)]
-        else:
-            vals_list = [
-                self._prepare_referral_line_values(
-                    program, base * amount / total, taxes=taxes, **values
-                )
-                for taxes, base in self._referral_discountable_per_tax(lines).items()
-                if not self.currency_id.is_zero(base)
-            ]
         self.write(
             {
                 "invoice_line_ids": [Command.unlink(line.id) for line in previous]
@@ -188,7 +190,36 @@ class AccountMove(models.Model):
             }
         )
 
-    def _prepare_referral_line_values(self, program, amount, taxes=None, **values):
+    def _prepare_referral_credit_lines_values(self, program, wallet, amount):
+        """Values of the lines spending ``amount`` (taxes included, invoice
+        currency) of ``wallet``, per the program's tax treatment: one line
+        without tax (payment), or one line per group of taxes (discount)."""
+        self.ensure_one()
+        values = {"referral_credit_wallet_id": wallet.id}
+        lines = self._get_referral_discountable_lines()
+        discountable, per_tax = self._get_referral_discountable_per_tax(lines)
+        if program.credit_tax_mode == "payment" or self.currency_id.is_zero(
+            discountable
+        ):
+            return [
+                self._prepare_referral_credit_line_values(program, amount, **values)
+            ]
+        factor = amount / discountable
+        vals_list = [
+            self._prepare_referral_credit_line_values(
+                program, base * factor, taxes=taxes, **values
+            )
+            for taxes, base in per_tax.items()
+            if not self.currency_id.is_zero(base)
+        ]
+        self._fit_referral_credit_lines_values(vals_list, lines, amount)
+        return vals_list
+
+    def _prepare_referral_credit_line_values(
+        self, program, amount, taxes=None, **values
+    ):
+        """One line lowering the invoice by ``amount``: untaxed, or before
+        ``taxes`` when given."""
         self.ensure_one()
         name = self.env._("Referral credit")
         if taxes:
@@ -197,44 +228,135 @@ class AccountMove(models.Model):
                 name=name,
                 taxes=", ".join(taxes.mapped("name")),
             )
+        digits = self.env["decimal.precision"].precision_get("Product Price")
         return {
             "product_id": program.credit_product_id.id,
             "quantity": 1.0,
-            "price_unit": -amount,
+            "price_unit": -float_round(amount, precision_digits=digits),
             "name": name,
             "tax_ids": [Command.set(taxes.ids if taxes else [])],
             **values,
         }
 
-    def _referral_discountable_per_tax(self, lines):
-        """Amount of ``lines`` per group of taxes, taxes not included in the
-        price left out (as sale_loyalty's discountable)."""
+    def _get_referral_discountable_per_tax(self, lines):
+        """(discountable, {taxes: amount}) of ``lines``, the way sale_loyalty
+        computes an order's: the untaxed amount per group of non-fixed taxes
+        (price-included taxes kept in), and their total taxes included."""
+        self.ensure_one()
         AccountTax = self.env["account.tax"]
-        base_lines = [
-            self._prepare_product_base_line_for_taxes_computation(line)
-            for line in lines
-        ]
+        base_lines = []
+        for line in lines:
+            base_line = self._prepare_product_base_line_for_taxes_computation(line)
+            base_line["referral_taxes"] = (
+                base_line["tax_ids"]
+                .flatten_taxes_hierarchy()
+                .filtered(lambda t: t.amount_type != "fixed")
+            )
+            base_lines.append(base_line)
         AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
         AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+
+        def grouping_function(base_line, tax_data):
+            return {
+                "taxes": base_line["referral_taxes"],
+                "skip": tax_data["tax"] not in base_line["referral_taxes"],
+            }
+
+        values_per_key = AccountTax._aggregate_base_lines_aggregated_values(
+            AccountTax._aggregate_base_lines_tax_details(base_lines, grouping_function)
+        )
+        discountable = 0.0
         per_tax = defaultdict(float)
-        for base_line in base_lines:
-            details = base_line["tax_details"]
-            included = sum(
+        for key, values in values_per_key.items():
+            if key and key["skip"]:
+                continue
+            taxes = key["taxes"] if key else AccountTax
+            discountable += (
+                values["raw_base_amount_currency"] + values["raw_tax_amount_currency"]
+            )
+            per_tax[taxes] += values["raw_base_amount_currency"] + sum(
                 tax_data["raw_tax_amount_currency"]
-                for tax_data in details["taxes_data"]
+                for _base_line, taxes_data in values["base_line_x_taxes_data"]
+                for tax_data in taxes_data
                 if tax_data["tax"].price_include
             )
-            per_tax[base_line["tax_ids"].flatten_taxes_hierarchy()] += (
-                details["raw_total_excluded_currency"] + included
+        return discountable, per_tax
+
+    def _fit_referral_credit_lines_values(self, vals_list, lines, amount):
+        """Rounding each line's price may miss ``amount`` by a cent or two:
+        move the prices of the two largest lines by the smallest step until
+        the credit lines total ``amount`` and the invoice total falls by
+        exactly ``amount``; never spend more than ``amount``."""
+        self.ensure_one()
+        currency = self.currency_id
+        AccountTax = self.env["account.tax"]
+        digits = self.env["decimal.precision"].precision_get("Product Price")
+        step = 10**-digits
+        taxes_list = [
+            self.env["account.tax"].browse(vals["tax_ids"][0][2]) for vals in vals_list
+        ]
+
+        def invoice_total(credit_lines):
+            base_lines = [
+                self._prepare_product_base_line_for_taxes_computation(line)
+                for line in lines
+            ] + credit_lines
+            AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
+            AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+            return AccountTax._get_tax_totals_summary(
+                base_lines, currency, self.company_id
+            )["total_amount_currency"]
+
+        total_before = invoice_total([])
+
+        def evaluate(prices):
+            credit_lines = [
+                AccountTax._prepare_base_line_for_taxes_computation(
+                    None,
+                    price_unit=price,
+                    quantity=1.0,
+                    tax_ids=taxes,
+                    currency_id=currency,
+                    rate=self.invoice_currency_rate,
+                    sign=self.direction_sign,
+                )
+                for price, taxes in zip(prices, taxes_list, strict=True)
+            ]
+            fall = total_before - invoice_total(credit_lines)
+            spent = -sum(
+                currency.round(line["tax_details"]["raw_total_included_currency"])
+                for line in credit_lines
             )
-        return per_tax
+            return (
+                currency.compare_amounts(spent, amount) > 0,
+                abs(currency.round(fall - amount)),
+                abs(currency.round(spent - amount)),
+            )
+
+        prices = [vals["price_unit"] for vals in vals_list]
+        largest = sorted(range(len(prices)), key=lambda i: prices[i])[:2]
+        offsets = (0, -1, 1, -2, 2, -3, 3)
+        best = None
+        for moves in product(offsets, repeat=len(largest)):
+            candidate = list(prices)
+            for index, offset in zip(largest, moves, strict=True):
+                candidate[index] = float_round(
+                    candidate[index] + offset * step, precision_digits=digits
+                )
+            score = evaluate(candidate)
+            if best is None or score < best[0]:
+                best = (score, candidate)
+            if score == (False, 0.0, 0.0):
+                break
+        for vals, price in zip(vals_list, best[1], strict=True):
+            vals["price_unit"] = price
 
     def _debit_referral_credit(self):
-        """Spend the credit of posted invoices' own credit lines (lines from
-        an order were debited when the order was confirmed)."""
+        """Spend the credit of posted invoices' credit lines, but for those
+        coming from an order credit line debited at its confirmation."""
         for move in self.filtered(lambda m: m.move_type == "out_invoice"):
             amounts = defaultdict(float)
-            for line in move._get_referral_credit_lines(from_orders=False):
+            for line in move._get_referral_credit_lines_to_debit():
                 amounts[line.referral_credit_wallet_id] -= line.price_total
             for wallet, amount in amounts.items():
                 # sudo: posting the invoice spends the customer's credit; the
@@ -305,13 +427,14 @@ class AccountMove(models.Model):
         refunds = self.filtered(
             lambda m: m.move_type == "out_refund" and m.reversed_entry_id
         )
+        # All the posted credit notes of the invoice count, not only these.
         fully_refunded = refunds.reversed_entry_id.filtered(
             lambda inv: inv.payment_state == "reversed"
             or inv.currency_id.compare_amounts(
                 sum(
-                    refunds.filtered(lambda r, i=inv: r.reversed_entry_id == i).mapped(
-                        "amount_total"
-                    )
+                    inv.reversal_move_ids.filtered(
+                        lambda r: r.move_type == "out_refund" and r.state == "posted"
+                    ).mapped("amount_total")
                 ),
                 inv.amount_total,
             )

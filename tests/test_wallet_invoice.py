@@ -96,11 +96,45 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(invoice.amount_total, 1700.0)
         self._apply(invoice)
         lines = self._credit_lines(invoice)
-        self.assertEqual(
-            sorted(lines.mapped(lambda line: line.tax_ids.name)), ["Tax 10", "Tax 20"]
+        # 340 is 20% of the 1,700 due: 20% of each tax group's base.
+        self.assertRecordValues(
+            lines.sorted(lambda line: line.tax_ids.amount),
+            [
+                {
+                    "tax_ids": self.tax_10.ids,
+                    "price_unit": -200.0,
+                    "price_total": -220.0,
+                },
+                {
+                    "tax_ids": self.tax_20.ids,
+                    "price_unit": -100.0,
+                    "price_total": -120.0,
+                },
+            ],
         )
-        self.assertAlmostEqual(invoice.amount_total, 1360.0, places=1)
-        self.assertAlmostEqual(invoice.referral_credit_amount, 340.0, places=1)
+        self.assertEqual(lines.product_id, self.program.credit_product_id)
+        self.assertRecordValues(
+            invoice,
+            [
+                {
+                    "amount_untaxed": 1200.0,
+                    "amount_tax": 160.0,
+                    "amount_total": 1360.0,
+                    "referral_credit_amount": 340.0,
+                }
+            ],
+        )
+
+    def test_apply_split_lowers_total_by_exact_amount_despite_rounding(self):
+        self._fund(2000.0)
+        for amount in (100.0, 999.99, 0.07):
+            invoice = self._invoice()
+            self._apply(invoice, amount=amount)
+            self.assertEqual(invoice.amount_total, 1700.0 - amount)
+            self.assertEqual(invoice.referral_credit_amount, amount)
+        # Posted, the last one spends exactly what it took off the invoice.
+        invoice.action_post()
+        self.assertEqual(self._debits(invoice).amount, 0.07)
 
     def test_apply_as_payment(self):
         self.program.credit_tax_mode = "payment"
@@ -132,6 +166,14 @@ class TestWalletInvoice(WalletCommon):
         self._apply(invoice, amount=250.0)
         self.assertEqual(self._credit_lines(invoice).price_unit, -250.0)
         self.assertEqual(invoice.amount_total, 1450.0)
+        # The credit applied is replaced: it neither lowers the amount due
+        # nor the default of the next application.
+        wizard = self._apply(invoice)
+        self.assertRecordValues(
+            wizard, [{"amount_due": 1700.0, "balance": 300.0, "amount": 300.0}]
+        )
+        self.assertEqual(self._credit_lines(invoice).price_unit, -300.0)
+        self.assertFalse(self._debits(invoice))
 
     def test_debit_posted_with_invoice_then_released(self):
         self.program.credit_tax_mode = "payment"
@@ -148,12 +190,76 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(self._wallet().balance, 60.0)
         invoice.button_draft()
         self.assertEqual(self._wallet().balance, 160.0)
+        release = self.Transaction.search(
+            [("invoice_id", "=", invoice.id), ("transaction_type", "=", "reversal")]
+        )
+        self.assertRecordValues(
+            release,
+            [{"amount": 100.0, "remaining_amount": 100.0, "state": "posted"}],
+        )
+        # Posted again: debited once more, once.
         invoice.action_post()
         self.assertEqual(self._wallet().balance, 60.0)
         self.assertEqual(len(self._debits(invoice)), 2)
         invoice.button_draft()
         invoice.button_cancel()
+        self.assertEqual(invoice.state, "cancel")
         self.assertEqual(self._wallet().balance, 160.0)
+
+    def test_cancelled_posted_invoice_releases_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=80.0)
+        invoice.action_post()
+        self.assertEqual(self._wallet().balance, 20.0)
+        invoice.button_cancel()
+        self.assertEqual(invoice.state, "cancel")
+        self.assertEqual(self._wallet().balance, 100.0)
+        release = self.Transaction.search(
+            [("invoice_id", "=", invoice.id), ("transaction_type", "=", "reversal")]
+        )
+        self.assertRecordValues(
+            release,
+            [{"amount": 80.0, "reversed_transaction_id": self._debits(invoice).id}],
+        )
+
+    def test_draft_invoice_cancelled_spends_nothing(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=80.0)
+        invoice.button_cancel()
+        self.assertFalse(self.Transaction.search([("invoice_id", "=", invoice.id)]))
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_invoice_in_foreign_currency_converts_credit(self):
+        self.program.credit_tax_mode = "payment"
+        foreign = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("id", "!=", self.currency.id)], limit=1)
+        )
+        foreign.active = True
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": foreign.id,
+                "company_id": self.company.id,
+                "name": fields.Date.context_today(self.Transaction),
+                "rate": 2.0 * self.currency.rate,
+            }
+        )
+        self._fund(100.0)
+        invoice = self._invoice()
+        invoice.currency_id = foreign
+        # 100 of company currency are worth 200 of the invoice's.
+        self.assertEqual(invoice.referral_credit_available, 200.0)
+        wizard = self._apply(invoice, amount=150.0)
+        self.assertEqual(wizard.balance, 200.0)
+        self.assertEqual(invoice.referral_credit_amount, 150.0)
+        invoice.action_post()
+        self.assertEqual(self._debits(invoice).amount, 75.0)
+        self.assertEqual(self._wallet().balance, 25.0)
 
     def test_posting_refused_when_credit_spent_meanwhile(self):
         self.program.credit_tax_mode = "payment"
@@ -182,6 +288,47 @@ class TestWalletInvoice(WalletCommon):
         # Resetting it does not give back what the order spent.
         invoice.button_draft()
         self.assertEqual(self._wallet().balance, 0.0)
+
+    def test_invoice_of_order_with_credit_line_by_hand_not_debited_twice(self):
+        self._fund(150.0)
+        order = self._create_order(self.sponsor)
+        order.order_line.tax_id = self.tax_10
+        credit_line = self.env["sale.order.line"].create(
+            {
+                "order_id": order.id,
+                "product_id": self.program.credit_product_id.id,
+                "product_uom_qty": 1.0,
+                "price_unit": -110.0,
+                "tax_id": [Command.clear()],
+                "referral_credit_wallet_id": self._wallet().id,
+            }
+        )
+        order.action_confirm()
+        order_debit = credit_line._get_referral_credit_debits()
+        if not order_debit:  # the order confirmation spends it (sale orders)
+            order_debit = self._wallet()._debit(
+                110.0, sale_order_line_id=credit_line.id, name="Order credit"
+            )
+        self.assertEqual(self._wallet().balance, 40.0)
+        invoice = order._create_invoices()
+        line = self._credit_lines(invoice)
+        self.assertRecordValues(
+            line,
+            [
+                {
+                    "referral_credit_wallet_id": self._wallet().id,
+                    "sale_line_ids": credit_line.ids,
+                    "price_total": -110.0,
+                }
+            ],
+        )
+        self.assertEqual(invoice.referral_credit_amount, 110.0)
+        invoice.action_post()
+        self.assertFalse(self._debits(invoice))
+        self.assertEqual(self._wallet().balance, 40.0)
+        self.assertEqual(
+            self.Transaction.search([("transaction_type", "=", "debit")]), order_debit
+        )
 
     def _refund(self, invoice, lines=None):
         wizard = (
@@ -235,10 +382,39 @@ class TestWalletInvoice(WalletCommon):
         self.assertFalse(self._credit_lines(refund))
         self.assertEqual(self._wallet().balance, 0.0)
 
-    def _pay(self, invoice):
+    def test_partial_credit_notes_restore_refunded_part_never_more(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        refunds = self.env["account.move"]
+        # Three credit notes each refunding 40 of the credit: 40, 40, then the
+        # 20 left (the invoice consumed 100).
+        for expected_balance in (40.0, 80.0, 100.0):
+            refund = self._draft_refund(invoice)
+            self._credit_lines(refund).price_unit = -40.0
+            refund.action_post()
+            refunds |= refund
+            self.assertEqual(self._wallet().balance, expected_balance)
+        restored = self.Transaction.search(
+            [("invoice_id", "in", refunds.ids), ("transaction_type", "=", "reversal")]
+        )
+        self.assertEqual(restored.sorted("id").mapped("amount"), [40.0, 40.0, 20.0])
+        self.assertEqual(restored.reversed_transaction_id, self._debits(invoice))
+
+    def _draft_refund(self, invoice):
+        wizard = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "reason": "test"})
+        )
+        return self.env["account.move"].browse(wizard.refund_moves()["res_id"])
+
+    def _pay(self, invoice, **values):
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=invoice.ids
-        ).create({})._create_payments()
+        ).create(values)._create_payments()
 
     def test_invoice_paid_trigger(self):
         self.program.reward_trigger = "invoice_paid"
@@ -246,6 +422,9 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(referral.state, "won")
         invoice = order._create_invoices()
         invoice.action_post()
+        self.assertFalse(referral.transaction_ids)
+        self._pay(invoice, amount=400.0)
+        self.assertEqual(invoice.payment_state, "partial")
         self.assertFalse(referral.transaction_ids)
         self._pay(invoice)
         self.assertEqual(invoice.payment_state, "paid")
@@ -264,6 +443,21 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(self._wallet().balance, 0.0)
         self.assertEqual(referral.state, "in_progress")
 
+    def test_two_partial_refunds_of_first_invoice_revoke_reward(self):
+        referral, order = self._reward_referral("Halves Ltd", price=1000.0)
+        invoice = order._create_invoices()
+        invoice.action_post()
+        first = self._draft_refund(invoice)
+        first.invoice_line_ids.price_unit = 500.0
+        first.action_post()
+        self.assertEqual(referral.state, "rewarded")
+        self.assertEqual(self._wallet().balance, 100.0)
+        second = self._draft_refund(invoice)
+        second.invoice_line_ids.price_unit = 500.0
+        second.action_post()
+        self.assertEqual(referral.state, "in_progress")
+        self.assertEqual(self._wallet().balance, 0.0)
+
     def test_billing_user_applies_salesperson_cannot(self):
         self.program.credit_tax_mode = "payment"
         self._fund(100.0)
@@ -274,6 +468,15 @@ class TestWalletInvoice(WalletCommon):
         other = self._invoice()
         with self.assertRefused(AccessError, "not allowed"):
             self._apply(other, amount=10.0, user=self.salesman)
+        wizard = (
+            self.env["referral.credit.apply.wizard"]
+            .with_context(default_move_id=other.id)
+            .create({"amount": 10.0})
+        )
+        with self.assertRefused(AccessError, "not allowed"):
+            wizard.with_user(self.salesman).action_apply()
+        self.assertFalse(self._credit_lines(other))
+        self.assertEqual(self._wallet().balance, 50.0)
 
     def test_wizard_only_on_draft_customer_invoices(self):
         self._fund(100.0)
@@ -293,6 +496,6 @@ class TestWalletInvoice(WalletCommon):
         )
         self.env.flush_all()
         self.env.invalidate_all()
-        with self.assertQueryCount(__system__=68):
+        with self.assertQueryCount(__system__=69):
             wizard.action_apply()
             self.env.flush_all()

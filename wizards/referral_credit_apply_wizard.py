@@ -24,7 +24,11 @@ class ReferralCreditApplyWizard(models.TransientModel):
         compute="_compute_wallet_id",
         help="Balance of the customer's wallet, in the invoice currency.",
     )
-    amount_due = fields.Monetary(related="move_id.amount_residual")
+    amount_due = fields.Monetary(
+        compute="_compute_amount_due",
+        help="Amount due on the invoice before the credit applied on it (the "
+        "credit applied replaces it).",
+    )
     amount = fields.Monetary(
         compute="_compute_amount",
         store=True,
@@ -42,6 +46,14 @@ class ReferralCreditApplyWizard(models.TransientModel):
             wizard.wallet_id = wallet
             wizard.balance = (
                 move._referral_from_company_currency(wallet.balance) if wallet else 0.0
+            )
+
+    @api.depends("move_id")
+    def _compute_amount_due(self):
+        for wizard in self:
+            move = wizard.move_id
+            wizard.amount_due = move.amount_residual - sum(
+                move._get_referral_credit_lines(from_orders=False).mapped("price_total")
             )
 
     @api.depends("balance", "amount_due")
@@ -64,11 +76,7 @@ class ReferralCreditApplyWizard(models.TransientModel):
                     balance=self.wallet_id._format_amount(self.wallet_id.balance),
                 )
             )
-        # Credit lines applied before are replaced: they do not count.
-        due = move.amount_residual - sum(
-            move._get_referral_credit_lines(from_orders=False).mapped("price_total")
-        )
-        if currency.compare_amounts(self.amount, due) > 0:
+        if currency.compare_amounts(self.amount, self.amount_due) > 0:
             raise UserError(
                 self.env._(
                     "The credit cannot exceed the amount due of %(move)s.",
