@@ -103,7 +103,12 @@ class ReferralWalletTransaction(models.Model):
         ondelete="set null",
     )
     sale_order_id = fields.Many2one(
-        related="sale_order_line_id.order_id", store=True, string="Sales Order"
+        "sale.order",
+        string="Sales Order",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="Kept when the order line is deleted, for the audit trail.",
     )
     invoice_id = fields.Many2one(
         "account.move",
@@ -181,9 +186,19 @@ class ReferralWalletTransaction(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        lines = self.env["sale.order.line"].browse(
+            [
+                vals["sale_order_line_id"]
+                for vals in vals_list
+                if vals.get("sale_order_line_id")
+            ]
+        )
+        order_by_line = {line.id: line.order_id.id for line in lines}
         for vals in vals_list:
             if not vals.get("name"):
                 vals["name"] = self._default_name(vals.get("transaction_type"))
+            if vals.get("sale_order_line_id") and not vals.get("sale_order_id"):
+                vals["sale_order_id"] = order_by_line[vals["sale_order_line_id"]]
         return super().create(vals_list)
 
     def write(self, vals):

@@ -309,9 +309,17 @@ class TestWalletSaleOrder(WalletCommon):
         self.assertRecordValues(
             self._wallet().transaction_ids.sorted("id"),
             [
-                {"transaction_type": "credit", "amount": 100.0},
-                {"transaction_type": "debit", "amount": 100.0},
-                {"transaction_type": "reversal", "amount": 100.0},
+                {"transaction_type": "credit", "amount": 100.0, "sale_order_id": False},
+                {
+                    "transaction_type": "debit",
+                    "amount": 100.0,
+                    "sale_order_id": order.id,
+                },
+                {
+                    "transaction_type": "reversal",
+                    "amount": 100.0,
+                    "sale_order_id": order.id,
+                },
             ],
         )
         self.assertEqual(order.state, "sale")
