@@ -383,43 +383,120 @@ class AccountMove(models.Model):
         )
 
     def _release_referral_credit(self):
-        """Reset to draft or cancelled: give back what the invoices spent
-        (credit spent by their orders stays spent with the orders)."""
-        for debit in self._get_referral_debits():
+        """Reset to draft or cancelled: invoices give back what they spent
+        (credit spent by their orders stays spent with the orders), credit
+        notes take back what they restored."""
+        refunds = self.filtered(lambda m: m.move_type == "out_refund")
+        for debit in (self - refunds)._get_referral_debits():
             debit._reverse(
                 invoice_id=debit.invoice_id.id,
                 name=self.env._(
                     "Credit released by %(move)s", move=debit.invoice_id.name
                 ),
             )
+        for refund in refunds.filtered("invoice_line_ids.referral_credit_wallet_id"):
+            for wallet, restored in refund._get_referral_restored_amounts().items():
+                if wallet.currency_id.compare_amounts(restored, 0) > 0:
+                    refund._take_back_referral_credit(wallet, restored)
+
+    def _get_referral_restored_amounts(self):
+        """{wallet: credit this credit note gave back so far, net}."""
+        self.ensure_one()
+        # sudo: the ledger is read whoever resets or posts the credit note.
+        groups = (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            ._read_group(
+                [("invoice_id", "=", self.id), ("state", "=", "posted")],
+                ["wallet_id"],
+                ["signed_amount:sum"],
+            )
+        )
+        return dict(groups)
+
+    def _take_back_referral_credit(self, wallet, amount):
+        """Credit note reset to draft: the credit it restored is spent again
+        (refused when the customer has spent it since)."""
+        self.ensure_one()
+        if wallet.currency_id.compare_amounts(amount, wallet.sudo().balance) > 0:
+            raise UserError(
+                self.env._(
+                    "%(refund)s gave back %(amount)s of referral credit, which "
+                    "%(customer)s has spent since: it cannot be reset to draft "
+                    "or cancelled. Issue an invoice instead.",
+                    refund=self.name,
+                    amount=wallet._format_amount(amount),
+                    customer=wallet.partner_id.display_name,
+                )
+            )
+        # sudo: resetting the credit note takes back the credit it restored;
+        # the ledger is written by the flows, never through access rights.
+        wallet.sudo()._debit(
+            amount,
+            invoice_id=self.id,
+            name=self.env._("Credit taken back by %(refund)s", refund=self.name),
+        )
 
     def _restore_refunded_referral_credit(self):
-        """A posted credit note gives back the credit its invoice consumed,
-        in proportion of the credit lines it refunds."""
+        """A posted credit note gives back the credit its invoice (or the
+        invoice's order) consumed, for the credit lines it refunds; posted
+        again after a reset, what it took back is given back, then adjusted
+        to its credit lines."""
         for refund in self.filtered(
             lambda m: m.move_type == "out_refund" and m.reversed_entry_id
         ):
             lines = refund._get_referral_credit_lines()
             if not lines:
+                # Nothing restored while posted before either (credit lines
+                # cannot change on a posted credit note).
                 continue
-            to_restore = refund._referral_to_company_currency(
-                -sum(lines.mapped("price_total"))
-            )
-            origin_debits = refund.reversed_entry_id._get_referral_debits() | (
-                lines.sale_line_ids._get_referral_credit_debits()
-            )
-            currency = refund.company_id.currency_id
-            for debit in origin_debits:
-                if currency.compare_amounts(to_restore, 0) <= 0:
-                    break
-                reversals = debit._reverse(
-                    amount=currency.round(to_restore),
+            for debit in refund._get_referral_debits():
+                debit._reverse(
                     invoice_id=refund.id,
                     name=self.env._(
                         "Credit restored by %(refund)s", refund=refund.name
                     ),
                 )
-                to_restore -= sum(reversals.mapped("amount"))
+            to_restore = defaultdict(float)
+            for line in lines:
+                to_restore[line.referral_credit_wallet_id] -= line.price_total
+            restored = refund._get_referral_restored_amounts()
+            for wallet in set(to_restore) | set(restored):
+                currency = wallet.currency_id
+                missing = currency.round(
+                    refund._referral_to_company_currency(to_restore[wallet])
+                    - restored.get(wallet, 0.0)
+                )
+                if currency.compare_amounts(missing, 0) < 0:
+                    refund._take_back_referral_credit(wallet, -missing)
+                elif currency.compare_amounts(missing, 0) > 0:
+                    refund._restore_referral_credit_from_origin(
+                        lines.filtered(
+                            lambda line, w=wallet: line.referral_credit_wallet_id == w
+                        ),
+                        missing,
+                    )
+
+    def _restore_referral_credit_from_origin(self, lines, amount):
+        """Give back up to ``amount`` of what the debits of the credit note's
+        origin spent for ``lines``: the invoice's own debits, or those of
+        the order lines they come from; never more than they spent."""
+        self.ensure_one()
+        wallet = lines.referral_credit_wallet_id
+        origin_debits = (
+            self.reversed_entry_id._get_referral_debits()
+            | lines.sale_line_ids._get_referral_credit_debits()
+        ).filtered(lambda debit: debit.wallet_id == wallet)
+        currency = wallet.currency_id
+        for debit in origin_debits:
+            if currency.compare_amounts(amount, 0) <= 0:
+                break
+            reversals = debit._reverse(
+                amount=amount,
+                invoice_id=self.id,
+                name=self.env._("Credit restored by %(refund)s", refund=self.name),
+            )
+            amount = currency.round(amount - sum(reversals.mapped("amount")))
 
     def _revoke_refunded_referral_rewards(self):
         """A referee's first order fully refunded: its sponsor loses the

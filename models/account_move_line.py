@@ -10,6 +10,7 @@ class AccountMoveLine(models.Model):
         "referral.wallet",
         string="Referral Credit Wallet",
         readonly=True,
+        copy=True,
         index="btree_not_null",
         ondelete="restrict",
         help="Wallet this line spends credit from. Kept on credit notes, so "

@@ -403,6 +403,38 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(restored.sorted("id").mapped("amount"), [40.0, 40.0, 20.0])
         self.assertEqual(restored.reversed_transaction_id, self._debits(invoice))
 
+    def test_credit_note_reset_takes_restored_credit_back(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        refund = self._refund(invoice)
+        self.assertEqual(self._wallet().balance, 100.0)
+        refund.button_draft()
+        self.assertEqual(self._wallet().balance, 0.0)
+        # Posted again with less credit refunded: it gives back that much.
+        self._credit_lines(refund).price_unit = -30.0
+        refund.action_post()
+        self.assertEqual(self._wallet().balance, 30.0)
+        refund.button_cancel()
+        self.assertEqual(refund.state, "cancel")
+        self.assertEqual(self._wallet().balance, 0.0)
+        self.assertEqual(self._debits(invoice).amount, 100.0)
+
+    def test_credit_note_reset_refused_when_restored_credit_spent(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice()
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        refund = self._refund(invoice)
+        self._wallet()._debit(60.0, name="Spent elsewhere")
+        with self.assertRefused(UserError, "has spent since"):
+            refund.button_draft()
+        self.assertEqual(refund.state, "posted")
+        self.assertEqual(self._wallet().balance, 40.0)
+
     def _draft_refund(self, invoice):
         wizard = (
             self.env["account.move.reversal"]
