@@ -203,6 +203,9 @@ class ReferralWallet(models.Model):
         self.ensure_one()
         self._lock()
         balance = self._read_posted_balances()[self.id]
+        if 0 < amount - balance <= self.currency_id.rounding:
+            # A cent lost converting an invoice currency back: spend it all.
+            amount = balance
         if self.currency_id.compare_amounts(amount, balance) > 0:
             raise UserError(
                 self.env._(

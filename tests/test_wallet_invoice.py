@@ -327,7 +327,10 @@ class TestWalletInvoice(WalletCommon):
         self.assertFalse(self._debits(invoice))
         self.assertEqual(self._wallet().balance, 40.0)
         self.assertEqual(
-            self.Transaction.search([("transaction_type", "=", "debit")]), order_debit
+            self._wallet().transaction_ids.filtered(
+                lambda t: t.transaction_type == "debit"
+            ),
+            order_debit,
         )
 
     def _refund(self, invoice, lines=None):

@@ -93,9 +93,13 @@ class TestWalletLedger(WalletCommon):
         wallet = self._wallet()
         credit = self._credit(wallet, 50.0)
         with self.assertRefused(UserError, "less than the"):
-            wallet._debit(50.01)
+            wallet._debit(50.02)
         self.assertEqual(credit.remaining_amount, 50.0)
         self.assertEqual(wallet.transaction_ids, credit)
+        # One rounding step over (a currency conversion): the balance is spent.
+        debit = wallet._debit(50.01)
+        self.assertEqual(debit.amount, 50.0)
+        self.assertEqual(wallet.balance, 0.0)
 
     def test_reversals(self):
         wallet = self._wallet()
