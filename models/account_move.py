@@ -239,48 +239,15 @@ class AccountMove(models.Model):
         }
 
     def _get_referral_discountable_per_tax(self, lines):
-        """(discountable, {taxes: amount}) of ``lines``, the way sale_loyalty
-        computes an order's: the untaxed amount per group of non-fixed taxes
-        (price-included taxes kept in), and their total taxes included."""
+        """(discountable, {taxes: amount}) of the invoice ``lines``."""
         self.ensure_one()
-        AccountTax = self.env["account.tax"]
-        base_lines = []
-        for line in lines:
-            base_line = self._prepare_product_base_line_for_taxes_computation(line)
-            base_line["referral_taxes"] = (
-                base_line["tax_ids"]
-                .flatten_taxes_hierarchy()
-                .filtered(lambda t: t.amount_type != "fixed")
-            )
-            base_lines.append(base_line)
-        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
-        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
-
-        def grouping_function(base_line, tax_data):
-            return {
-                "taxes": base_line["referral_taxes"],
-                "skip": tax_data["tax"] not in base_line["referral_taxes"],
-            }
-
-        values_per_key = AccountTax._aggregate_base_lines_aggregated_values(
-            AccountTax._aggregate_base_lines_tax_details(base_lines, grouping_function)
+        return self.env["account.tax"]._referral_discountable_per_tax(
+            [
+                self._prepare_product_base_line_for_taxes_computation(line)
+                for line in lines
+            ],
+            self.company_id,
         )
-        discountable = 0.0
-        per_tax = defaultdict(float)
-        for key, values in values_per_key.items():
-            if key and key["skip"]:
-                continue
-            taxes = key["taxes"] if key else AccountTax
-            discountable += (
-                values["raw_base_amount_currency"] + values["raw_tax_amount_currency"]
-            )
-            per_tax[taxes] += values["raw_base_amount_currency"] + sum(
-                tax_data["raw_tax_amount_currency"]
-                for _base_line, taxes_data in values["base_line_x_taxes_data"]
-                for tax_data in taxes_data
-                if tax_data["tax"].price_include
-            )
-        return discountable, per_tax
 
     def _fit_referral_credit_lines_values(self, vals_list, lines, amount):
         """Rounding each line's price may miss ``amount`` by a cent or two:

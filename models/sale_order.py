@@ -554,27 +554,16 @@ class SaleOrder(models.Model):
         return vals_list
 
     def _referral_discountable_per_tax(self, lines):
-        """Amount of ``lines`` per group of taxes, excluding the taxes that
-        are not included in the price (as sale_loyalty's discountable)."""
-        AccountTax = self.env["account.tax"]
-        base_lines = []
-        for line in lines.filtered(lambda line: not line.display_type):
-            base_line = line._prepare_base_line_for_taxes_computation()
-            base_line["discount_taxes"] = base_line["tax_ids"].flatten_taxes_hierarchy()
-            base_lines.append(base_line)
-        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
-        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
-        per_tax = defaultdict(float)
-        for base_line in base_lines:
-            details = base_line["tax_details"]
-            included = sum(
-                tax_data["raw_tax_amount_currency"]
-                for tax_data in details["taxes_data"]
-                if tax_data["tax"].price_include
-            )
-            taxes = self.fiscal_position_id.map_tax(base_line["discount_taxes"])
-            per_tax[taxes] += details["raw_total_excluded_currency"] + included
-        return per_tax
+        """{taxes: amount} of the order ``lines``, taxes not included in the
+        price left out (as sale_loyalty's discountable)."""
+        self.ensure_one()
+        return self.env["account.tax"]._referral_discountable_per_tax(
+            [
+                line._prepare_base_line_for_taxes_computation()
+                for line in lines.filtered(lambda line: not line.display_type)
+            ],
+            self.company_id,
+        )[1]
 
     def _debit_referral_credit(self):
         """Spend the credit of the confirmed orders' credit lines: one posted
