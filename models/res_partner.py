@@ -56,7 +56,7 @@ class ResPartner(models.Model):
     referral_code = fields.Char(
         default=lambda self: generate_referral_code(),
         copy=False,
-        index=True,
+        # No index=True: the UNIQUE constraint below is its index already.
         readonly=True,
         help="Code the customer shares with the companies it refers; typed on "
         "their first sales order, it links them to this customer.",
