@@ -7,6 +7,10 @@ class PartnerLifecycleHistory(models.Model):
     _name = "partner.lifecycle.history"
     _description = "Customer Lifecycle Stage Change"
     _order = "date desc, id desc"
+    # A row is written once, with its own date and user: the four log columns
+    # (and two foreign keys checked on each of the many rows a full
+    # recompute inserts) would repeat them.
+    _log_access = False
 
     partner_id = fields.Many2one(
         "res.partner", required=True, index=True, ondelete="cascade"

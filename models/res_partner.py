@@ -606,28 +606,21 @@ class ResPartner(models.Model):
         tracking line each unless it is the contact's first stage."""
         if not moves:
             return
-        uid = self.env.uid
-        write_date = self.env.cr.now()
         self.env.execute_query(
             SQL(
                 """
                 INSERT INTO partner_lifecycle_history (
                     partner_id, from_stage_id, to_stage_id, date, automatic,
-                    user_id, first_contact_source_id, company_id,
-                    create_uid, create_date, write_uid, write_date)
+                    user_id, first_contact_source_id, company_id)
                 SELECT v.partner_id, v.from_stage_id, v.to_stage_id, %s, true,
-                       %s, v.source_id, v.company_id, %s, %s, %s, %s
+                       %s, v.source_id, v.company_id
                   FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[],
                               %s::int[])
                        AS v(partner_id, from_stage_id, to_stage_id, source_id,
                             company_id)
                 """,
                 now,
-                uid,
-                uid,
-                write_date,
-                uid,
-                write_date,
+                self.env.uid,
                 [move.partner_id for move in moves],
                 [move.from_stage_id for move in moves],
                 [move.to_stage_id for move in moves],
