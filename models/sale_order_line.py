@@ -71,12 +71,53 @@ class SaleOrderLine(models.Model):
         )
 
     def _release_referral_credit(self):
-        """Give back the credit the debits of these lines spent."""
+        """Give back the credit the debits of these lines spent, except what
+        their posted invoices still grant (net of their posted credit notes):
+        that part comes back with the invoices' credit notes."""
         credit_lines = self.filtered("referral_credit_wallet_id")
-        for debit in credit_lines._get_referral_credit_debits():
-            debit._reverse(
-                name=self.env._(
-                    "Credit released by %(order)s", order=debit.sale_order_id.name
-                ),
-                sale_order_line_id=debit.sale_order_line_id.id,
+        debits = credit_lines._get_referral_credit_debits()
+        for line in credit_lines:
+            line_debits = debits.filtered(
+                lambda debit, line=line: debit.sale_order_line_id == line
             )
+            currency = line.order_id.company_id.currency_id
+            held = line._get_referral_credit_invoiced()
+            for debit in line_debits.sorted("id", reverse=True):
+                # What this debit did not give back yet, beyond what the
+                # invoices hold (the newest debits are released first).
+                outstanding = currency.round(
+                    debit.amount
+                    - sum(
+                        debit.reversal_ids.filtered(
+                            lambda r: r.state == "posted"
+                        ).mapped("amount")
+                    )
+                )
+                kept = min(outstanding, max(held, 0.0))
+                held = currency.round(held - kept)
+                if currency.compare_amounts(outstanding - kept, 0) <= 0:
+                    continue
+                debit._reverse(
+                    amount=currency.round(outstanding - kept),
+                    name=self.env._(
+                        "Credit released by %(order)s",
+                        order=debit.sale_order_id.name,
+                    ),
+                    sale_order_line_id=debit.sale_order_line_id.id,
+                )
+
+    def _get_referral_credit_invoiced(self):
+        """Credit of this credit line that its posted customer invoices grant,
+        net of its posted credit notes, in company currency."""
+        self.ensure_one()
+        invoiced = 0.0
+        for invoice_line in self.sudo().invoice_lines.filtered(
+            lambda aml: aml.move_id.state == "posted"
+        ):
+            move = invoice_line.move_id
+            amount = move._referral_to_company_currency(-invoice_line.price_total)
+            if move.move_type == "out_invoice":
+                invoiced += amount
+            elif move.move_type == "out_refund":
+                invoiced -= amount
+        return self.order_id.company_id.currency_id.round(invoiced)

@@ -289,6 +289,55 @@ class TestWalletInvoice(WalletCommon):
         invoice.button_draft()
         self.assertEqual(self._wallet().balance, 0.0)
 
+    def test_cancelled_order_keeps_credit_its_posted_invoice_spent(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.action_post()
+        # The posted invoice still grants the credit: cancelling its order
+        # does not give it back a second time.
+        order._action_cancel()
+        self.assertEqual(order.state, "cancel")
+        self.assertEqual(self._wallet().balance, 0.0)
+        # Its credit note does.
+        self._refund(invoice)
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_cancelled_order_keeps_credit_its_partly_refunded_invoice_spent(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.action_post()
+        refund = self._draft_refund(invoice)
+        self._credit_lines(refund).price_unit = -40.0
+        refund.action_post()
+        self.assertEqual(self._wallet().balance, 40.0)
+        # The invoice still grants 60 of the credit: the order gives no more
+        # back; the rest comes back with the invoice's next credit note.
+        order._action_cancel()
+        self.assertEqual(self._wallet().balance, 40.0)
+        refund = self._draft_refund(invoice)
+        self._credit_lines(refund).price_unit = -60.0
+        refund.action_post()
+        self.assertEqual(self._wallet().balance, 100.0)
+
+    def test_cancelled_order_with_draft_invoice_releases_credit(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._create_order(self.sponsor)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        order._action_cancel()
+        self.assertEqual(invoice.state, "cancel")
+        self.assertEqual(self._wallet().balance, 100.0)
+
     def test_invoice_of_order_with_credit_line_by_hand_not_debited_twice(self):
         self._fund(150.0)
         order = self._create_order(self.sponsor)
