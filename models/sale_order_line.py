@@ -1,6 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import format_amount
+
+# What a credit line spends: fixed once its order is confirmed and debited.
+CREDIT_LINE_AMOUNT_FIELDS = ("price_unit", "product_uom_qty", "discount", "tax_id")
 
 
 class SaleOrderLine(models.Model):
@@ -19,6 +24,37 @@ class SaleOrderLine(models.Model):
     is_referral_welcome_discount = fields.Boolean(
         string="Referral Welcome Discount", readonly=True, copy=False
     )
+
+    def write(self, vals):
+        if any(fname in vals for fname in CREDIT_LINE_AMOUNT_FIELDS):
+            self._check_referral_credit_amount_unchanged(vals)
+        return super().write(vals)
+
+    def _check_referral_credit_amount_unchanged(self, vals):
+        """The credit a confirmed order's credit line spent was debited at
+        confirmation: its amount no longer changes (removing the line or
+        cancelling the order gives the credit back). Taxes count as changed
+        whenever written."""
+        for line in self.filtered(
+            lambda line: line.referral_credit_wallet_id and line.state == "sale"
+        ):
+            if "tax_id" in vals or any(
+                line._fields[fname].convert_to_cache(vals[fname], line) != line[fname]
+                for fname in CREDIT_LINE_AMOUNT_FIELDS
+                if fname in vals and fname != "tax_id"
+            ):
+                raise UserError(
+                    self.env._(
+                        "%(order)s spent %(amount)s of referral credit on "
+                        "this line when it was confirmed: its price, quantity, "
+                        "discount and taxes can no longer change. Remove the "
+                        "line to give the credit back, or cancel the order.",
+                        order=line.order_id.name,
+                        amount=format_amount(
+                            self.env, -line.price_total, line.currency_id
+                        ),
+                    )
+                )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_release_referral_credit(self):

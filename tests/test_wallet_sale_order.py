@@ -324,6 +324,31 @@ class TestWalletSaleOrder(WalletCommon):
         )
         self.assertEqual(order.state, "sale")
 
+    def test_credit_line_amount_locked_once_confirmed(self):
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        order = self._plan_order(self.sponsor).with_user(self.salesman)
+        order.action_apply_referral_credit()
+        credit_line = self._credit_lines(order)
+        # A quotation's credit line may still be changed.
+        credit_line.price_unit = -80.0
+        order.action_confirm()
+        self.assertEqual(self._wallet().balance, 20.0)
+        for values in (
+            {"price_unit": -50.0},
+            {"product_uom_qty": 2.0},
+            {"discount": 10.0},
+        ):
+            with self.assertRefused(
+                UserError, r"spent \S+\s?80\.00 of referral credit"
+            ):
+                credit_line.write(values)
+        self.assertEqual(credit_line.price_total, -80.0)
+        self.assertEqual(self._wallet().balance, 20.0)
+        # Unchanged values and the other lines are not refused.
+        credit_line.write({"price_unit": -80.0, "name": "Referral credit"})
+        (order.order_line - credit_line).write({"name": "Renewal"})
+
     def test_salesperson_cannot_write_the_ledger(self):
         wallet = self._wallet()
         with self.assertRaises(AccessError):
