@@ -457,7 +457,8 @@ class SaleOrder(models.Model):
             is_referral_welcome_discount=True,
             name=self.env._(
                 "Welcome discount (%(percent)s%%)",
-                percent=f"{program.referee_discount_percent:g}",
+                # Not an f-string: the translation extractor evaluates those.
+                percent=format(program.referee_discount_percent, "g"),
             ),
         )
         self.with_context(referral_skip_auto_apply=True).write(
