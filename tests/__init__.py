@@ -12,3 +12,4 @@ from . import test_wallet_sale_order
 from . import test_wallet_invoice
 from . import test_wallet_flow
 from . import test_wallet_statement
+from . import test_i18n
