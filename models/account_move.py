@@ -1,6 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from collections import defaultdict
 from itertools import product
 
 from odoo import Command, api, fields, models
@@ -44,7 +43,9 @@ class AccountMove(models.Model):
                 (move.partner_id.commercial_partner_id, move.company_id)
             )
             move.referral_credit_available = (
-                move._referral_from_company_currency(wallet.balance) if wallet else 0.0
+                move._referral_from_company_currency(wallet.spendable_balance)
+                if wallet
+                else 0.0
             )
 
     @api.model
@@ -75,22 +76,83 @@ class AccountMove(models.Model):
             "context": {"default_move_id": self.id},
         }
 
+    def write(self, vals):
+        moved = self._referral_lines_leaving_customer(vals)
+        res = super().write(vals)
+        if moved:
+            moved._drop_referral_lines_of_former_customer()
+        if "state" in vals:
+            # Posted, reset to draft, cancelled: what the credit lines spend
+            # (and their orders' and credit notes') follows the state.
+            self.env["referral.ledger"]._sync(move_lines=self.invoice_line_ids)
+        return res
+
+    def copy(self, default=None):
+        """A duplicate never carries referral credit: it is applied again.
+        Credit notes (reversals) keep their invoice's credit lines, so that
+        they give the credit back."""
+        new_moves = super().copy(default)
+        if not (default or {}).get("reversed_entry_id"):
+            credit_lines = new_moves.invoice_line_ids.filtered(
+                "referral_credit_wallet_id"
+            )
+            if credit_lines:
+                credit_lines.move_id.write(
+                    {
+                        "invoice_line_ids": [
+                            Command.unlink(line.id) for line in credit_lines
+                        ]
+                    }
+                )
+        return new_moves
+
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
-        posted._debit_referral_credit()
-        posted._restore_refunded_referral_credit()
         posted._revoke_refunded_referral_rewards()
         return posted
 
-    def button_draft(self):
-        res = super().button_draft()
-        self._release_referral_credit()
-        return res
+    def _referral_lines_leaving_customer(self, vals):
+        """Invoices whose credit lines would belong to another customer or
+        company after writing ``vals``; refused once posted."""
+        if not {"partner_id", "company_id"} & set(vals):
+            return self.browse()
+        partner = self.env["res.partner"].browse(vals.get("partner_id"))
+        company = self.env["res.company"].browse(vals.get("company_id"))
+        moved = self.filtered(
+            lambda m: m._get_referral_credit_lines()
+            and (
+                (partner and partner.commercial_partner_id != m.commercial_partner_id)
+                or (company and company != m.company_id)
+            )
+        )
+        posted = moved.filtered(lambda m: m.state == "posted")
+        if posted:
+            raise UserError(
+                self.env._(
+                    "%(moves)s spend the referral credit of their customer: "
+                    "their customer and company can no longer change. Reset "
+                    "them to draft first.",
+                    moves=", ".join(posted.mapped("name")),
+                )
+            )
+        return moved
 
-    def button_cancel(self):
-        res = super().button_cancel()
-        self._release_referral_credit()
-        return res
+    def _drop_referral_lines_of_former_customer(self):
+        """The customer or company of draft invoices changed: their credit
+        lines spent the former customer's wallet; remove them, say so."""
+        for move in self:
+            lines = move._get_referral_credit_lines()
+            if not lines:
+                continue
+            names = ", ".join(lines.mapped("name"))
+            move.write({"invoice_line_ids": [Command.unlink(ln.id) for ln in lines]})
+            move.message_post(
+                body=self.env._(
+                    "The customer or company changed: the referral credit lines "
+                    "of the former customer were removed (%(lines)s).",
+                    lines=names,
+                )
+            )
 
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()
@@ -148,13 +210,6 @@ class AccountMove(models.Model):
         if from_orders is None:
             return lines
         return lines.filtered(lambda line: bool(line.sale_line_ids) == from_orders)
-
-    def _get_referral_credit_lines_to_debit(self):
-        """Credit lines whose credit the invoices spend: all but those coming
-        from an order credit line already debited at its confirmation."""
-        lines = self._get_referral_credit_lines()
-        debited = lines.sale_line_ids._get_referral_credit_debits().sale_order_line_id
-        return lines.filtered(lambda line: not line.sale_line_ids & debited)
 
     def _get_referral_discountable_lines(self):
         """Product lines the credit is spread over (credit lines applied on
@@ -318,176 +373,27 @@ class AccountMove(models.Model):
         for vals, price in zip(vals_list, best[1], strict=True):
             vals["price_unit"] = price
 
-    def _debit_referral_credit(self):
-        """Spend the credit of posted invoices' credit lines, but for those
-        coming from an order credit line debited at its confirmation."""
-        for move in self.filtered(lambda m: m.move_type == "out_invoice"):
-            amounts = defaultdict(float)
-            for line in move._get_referral_credit_lines_to_debit():
-                amounts[line.referral_credit_wallet_id] -= line.price_total
-            for wallet, amount in amounts.items():
-                # sudo: posting the invoice spends the customer's credit; the
-                # ledger is written by the flows, never through access rights.
-                wallet.sudo()._debit(
-                    move.company_id.currency_id.round(
-                        move._referral_to_company_currency(amount)
-                    ),
-                    invoice_id=move.id,
-                    name=self.env._("Credit spent on %(move)s", move=move.name),
-                )
-
-    def _get_referral_debits(self):
-        return (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            .search(
-                [
-                    ("invoice_id", "in", self.ids),
-                    ("transaction_type", "=", "debit"),
-                    ("state", "=", "posted"),
-                ]
-            )
-        )
-
-    def _release_referral_credit(self):
-        """Reset to draft or cancelled: invoices give back what they spent
-        (credit spent by their orders stays spent with the orders), credit
-        notes take back what they restored."""
-        refunds = self.filtered(lambda m: m.move_type == "out_refund")
-        for debit in (self - refunds)._get_referral_debits():
-            debit._reverse(
-                invoice_id=debit.invoice_id.id,
-                name=self.env._(
-                    "Credit released by %(move)s", move=debit.invoice_id.name
-                ),
-            )
-        for refund in refunds.filtered("invoice_line_ids.referral_credit_wallet_id"):
-            for wallet, restored in refund._get_referral_restored_amounts().items():
-                if wallet.currency_id.compare_amounts(restored, 0) > 0:
-                    refund._take_back_referral_credit(wallet, restored)
-
-    def _get_referral_restored_amounts(self):
-        """{wallet: credit this credit note gave back so far, net}."""
-        self.ensure_one()
-        # sudo: the ledger is read whoever resets or posts the credit note.
-        groups = (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            ._read_group(
-                [("invoice_id", "=", self.id), ("state", "=", "posted")],
-                ["wallet_id"],
-                ["signed_amount:sum"],
-            )
-        )
-        return dict(groups)
-
-    def _take_back_referral_credit(self, wallet, amount):
-        """Credit note reset to draft: the credit it restored is spent again
-        (refused when the customer has spent it since)."""
-        self.ensure_one()
-        if wallet.currency_id.compare_amounts(amount, wallet.sudo().balance) > 0:
-            raise UserError(
-                self.env._(
-                    "%(refund)s gave back %(amount)s of referral credit, which "
-                    "%(customer)s has spent since: it cannot be reset to draft "
-                    "or cancelled. Issue an invoice instead.",
-                    refund=self.name,
-                    amount=wallet._format_amount(amount),
-                    customer=wallet.partner_id.display_name,
-                )
-            )
-        # sudo: resetting the credit note takes back the credit it restored;
-        # the ledger is written by the flows, never through access rights.
-        wallet.sudo()._debit(
-            amount,
-            invoice_id=self.id,
-            name=self.env._("Credit taken back by %(refund)s", refund=self.name),
-        )
-
-    def _restore_refunded_referral_credit(self):
-        """A posted credit note gives back the credit its invoice (or the
-        invoice's order) consumed, for the credit lines it refunds; posted
-        again after a reset, what it took back is given back, then adjusted
-        to its credit lines."""
-        for refund in self.filtered(
-            lambda m: m.move_type == "out_refund" and m.reversed_entry_id
-        ):
-            lines = refund._get_referral_credit_lines()
-            if not lines:
-                # Nothing restored while posted before either (credit lines
-                # cannot change on a posted credit note).
-                continue
-            for debit in refund._get_referral_debits():
-                debit._reverse(
-                    invoice_id=refund.id,
-                    name=self.env._(
-                        "Credit restored by %(refund)s", refund=refund.name
-                    ),
-                )
-            to_restore = defaultdict(float)
-            for line in lines:
-                to_restore[line.referral_credit_wallet_id] -= line.price_total
-            restored = refund._get_referral_restored_amounts()
-            for wallet in set(to_restore) | set(restored):
-                currency = wallet.currency_id
-                missing = currency.round(
-                    refund._referral_to_company_currency(to_restore[wallet])
-                    - restored.get(wallet, 0.0)
-                )
-                if currency.compare_amounts(missing, 0) < 0:
-                    refund._take_back_referral_credit(wallet, -missing)
-                elif currency.compare_amounts(missing, 0) > 0:
-                    refund._restore_referral_credit_from_origin(
-                        lines.filtered(
-                            lambda line, w=wallet: line.referral_credit_wallet_id == w
-                        ),
-                        missing,
-                    )
-
-    def _restore_referral_credit_from_origin(self, lines, amount):
-        """Give back up to ``amount`` of what the debits of the credit note's
-        origin spent for ``lines``: the invoice's own debits, or those of
-        the order lines they come from; never more than they spent."""
-        self.ensure_one()
-        wallet = lines.referral_credit_wallet_id
-        origin_debits = (
-            self.reversed_entry_id._get_referral_debits()
-            | lines.sale_line_ids._get_referral_credit_debits()
-        ).filtered(lambda debit: debit.wallet_id == wallet)
-        currency = wallet.currency_id
-        for debit in origin_debits:
-            if currency.compare_amounts(amount, 0) <= 0:
-                break
-            reversals = debit._reverse(
-                amount=amount,
-                invoice_id=self.id,
-                name=self.env._("Credit restored by %(refund)s", refund=self.name),
-            )
-            amount = currency.round(amount - sum(reversals.mapped("amount")))
-
     def _revoke_refunded_referral_rewards(self):
-        """A referee's first order fully refunded: its sponsor loses the
-        reward."""
-        refunds = self.filtered(
-            lambda m: m.move_type == "out_refund" and m.reversed_entry_id
+        """A referee's first order fully refunded (its posted credit notes
+        cover the order's total and leave nothing invoiced): its sponsor
+        loses the reward. One partial invoice refunded is not enough."""
+        refunds = self.filtered(lambda m: m.move_type == "out_refund")
+        orders = refunds.line_ids.sale_line_ids.order_id | (
+            refunds.reversed_entry_id.line_ids.sale_line_ids.order_id
         )
-        # All the posted credit notes of the invoice count, not only these.
-        fully_refunded = refunds.reversed_entry_id.filtered(
-            lambda inv: inv.payment_state == "reversed"
-            or inv.currency_id.compare_amounts(
-                sum(
-                    inv.reversal_move_ids.filtered(
-                        lambda r: r.move_type == "out_refund" and r.state == "posted"
-                    ).mapped("amount_total")
-                ),
-                inv.amount_total,
-            )
-            >= 0
-        )
-        orders = fully_refunded.line_ids.sale_line_ids.order_id
         if not orders:
             return
         # sudo: the referral belongs to the sponsor's salesperson.
-        self.env["referral.referral"].sudo().search(
-            [("first_order_id", "in", orders.ids), ("state", "in", ("won", "rewarded"))]
-        )._revoke_rewards(self.env._("the referee's first invoice was refunded."))
+        referrals = (
+            self.env["referral.referral"]
+            .sudo()
+            .search(
+                [
+                    ("first_order_id", "in", orders.ids),
+                    ("state", "in", ("won", "rewarded")),
+                ]
+            )
+        )
+        referrals.filtered(
+            lambda r: r.first_order_id._referral_is_fully_refunded()
+        )._revoke_rewards(self.env._("the referee's first order was refunded."))

@@ -12,6 +12,8 @@ from .referral_wallet_transaction import APPROVER_GROUP
 
 ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
 OPEN_STATES = ("new", "in_progress")
+# Fields a won or rewarded referral changes only through its actions.
+LOCKED_WHEN_WON = {"sponsor_id", "referee_id", "program_id", "first_order_id", "state"}
 STATE_DATE_FIELDS = {
     "in_progress": "date_in_progress",
     "won": "date_won",
@@ -161,6 +163,18 @@ class ReferralReferral(models.Model):
         "(pending rewards included).",
     )
 
+    _sql_constraints = [
+        (
+            "single_active_referral",
+            "EXCLUDE USING btree (referee_id WITH =, company_id WITH =) "
+            "WHERE (state IN ({}))".format(
+                ", ".join(f"'{state}'" for state in ACTIVE_STATES)
+            ),
+            "This company has already been referred: open the existing referral "
+            "instead of creating a new one.",
+        ),
+    ]
+
     @api.depends("company_id")
     def _compute_program_id(self):
         Program = self.env["referral.program"]
@@ -228,32 +242,40 @@ class ReferralReferral(models.Model):
                 seen |= partner
                 partner = partner.sponsor_id
 
-    @api.constrains("referee_id", "company_id", "state")
-    def _check_single_active_referral(self):
-        active = self.filtered(lambda r: r.state in ACTIVE_STATES)
-        if not active:
+    @api.model
+    def _check_single_active_referral(self, pairs, exclude_ids=()):
+        """Refuse a second active referral of a referee in a company;
+        ``pairs`` are the (referee id, company id) about to be active. The
+        exclusion constraint holds it against concurrent transactions; this
+        check, run before writing, gives the message."""
+        pairs = [pair for pair in pairs if pair[0]]
+        if not pairs:
             return
+        seen = set()
+        duplicates = {pair for pair in pairs if pair in seen or seen.add(pair)}
         # Referrals of other salespeople count too, whatever the user sees.
-        groups = self.sudo()._read_group(
+        existing = self.sudo().search(
             [
-                ("referee_id", "in", active.referee_id.ids),
-                ("company_id", "in", active.company_id.ids),
+                ("referee_id", "in", [pair[0] for pair in pairs]),
+                ("company_id", "in", [pair[1] for pair in pairs]),
                 ("state", "in", ACTIVE_STATES),
-            ],
-            ["referee_id", "company_id"],
-            ["__count"],
+                ("id", "not in", list(exclude_ids)),
+            ]
         )
-        for referee, company, count in groups:
-            if count > 1:
-                raise ValidationError(
-                    self.env._(
-                        "%(referee)s has already been referred to %(company)s. "
-                        "Open the existing referral instead of creating a new "
-                        "one.",
-                        referee=referee.display_name,
-                        company=company.display_name,
-                    )
+        duplicates |= {(r.referee_id.id, r.company_id.id) for r in existing} & set(
+            pairs
+        )
+        if duplicates:
+            referee_id, company_id = sorted(duplicates)[0]
+            raise ValidationError(
+                self.env._(
+                    "%(referee)s has already been referred to %(company)s. "
+                    "Open the existing referral instead of creating a new "
+                    "one.",
+                    referee=self.env["res.partner"].browse(referee_id).display_name,
+                    company=self.env["res.company"].browse(company_id).display_name,
                 )
+            )
 
     @api.constrains("sponsor_id", "program_id")
     def _check_sponsor_eligible(self):
@@ -327,6 +349,16 @@ class ReferralReferral(models.Model):
         # refused referral, even when the caller catches the error.
         with self.env.cr.savepoint():
             self._resolve_referees(vals_list)
+            self._check_single_active_referral(
+                [
+                    (
+                        vals.get("referee_id"),
+                        vals.get("company_id") or self.env.company.id,
+                    )
+                    for vals in vals_list
+                    if vals.get("state", "new") in ACTIVE_STATES
+                ]
+            )
             referrals = super().create(vals_list)
         referrals._assign_referee_salesperson()
         # The salesperson recording a referral may not be the one it is
@@ -356,14 +388,56 @@ class ReferralReferral(models.Model):
                 )
 
     def write(self, vals):
-        if vals.get("state") in STATE_DATE_FIELDS:
-            date_field = STATE_DATE_FIELDS[vals["state"]]
-            vals.setdefault(date_field, fields.Datetime.now())
         for field in ("sponsor_id", "referee_id"):
             if vals.get(field):
                 partner = self.env["res.partner"].browse(vals[field])
                 vals[field] = partner.commercial_partner_id.id
+        self._check_closed_fields_unchanged(vals)
+        if {"state", "referee_id", "company_id"} & set(vals):
+            self._check_single_active_referral(
+                [
+                    (
+                        vals.get("referee_id") or r.referee_id.id,
+                        vals.get("company_id") or r.company_id.id,
+                    )
+                    for r in self
+                    if vals.get("state", r.state) in ACTIVE_STATES
+                ],
+                exclude_ids=self.ids,
+            )
+        if vals.get("state") in STATE_DATE_FIELDS:
+            date_field = STATE_DATE_FIELDS[vals["state"]]
+            vals.setdefault(date_field, fields.Datetime.now())
         return super().write(vals)
+
+    def _check_closed_fields_unchanged(self, vals):
+        """Won and rewarded referrals change sponsor, referee, program, first
+        order and state only through their actions (which pass the
+        ``referral_action`` context key)."""
+        locked = set(vals) & LOCKED_WHEN_WON
+        if not locked or self.env.context.get("referral_action"):
+            return
+        won = self.filtered(lambda r: r.state in ("won", "rewarded"))
+        changed = won.filtered(
+            lambda r: any(r._value_differs(fname, vals[fname]) for fname in locked)
+        )
+        if changed:
+            raise UserError(
+                self.env._(
+                    "%(referrals)s are won: their sponsor, referred company, "
+                    "program, first order and status change only through their "
+                    "buttons (cancelling the first order reopens them).",
+                    referrals=", ".join(changed.mapped("name")),
+                )
+            )
+
+    def _value_differs(self, fname, value):
+        self.ensure_one()
+        current = self[fname]
+        if self._fields[fname].type == "many2one":
+            current = current.id
+            value = value.id if isinstance(value, models.BaseModel) else value
+        return (current or False) != (value or False)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_won(self):
@@ -596,9 +670,7 @@ class ReferralReferral(models.Model):
         referrals = self.sudo().filtered(
             lambda r: r.state == "won"
             and r.first_order_id
-            and not r.transaction_ids.filtered(
-                lambda t: t.transaction_type == "credit" and t.state != "cancelled"
-            )
+            and not r.transaction_ids._get_live_rewards()
         )
         if not referrals:
             return self.env["referral.wallet.transaction"]
@@ -655,29 +727,36 @@ class ReferralReferral(models.Model):
 
     @api.model
     def _read_earned_this_year(self, wallets):
-        """Credit earned (posted or pending) by ``wallets`` since January 1st."""
+        """Credit earned (posted or pending) by ``wallets`` since January 1st,
+        net of the rewards revoked since."""
         year_start = fields.Date.context_today(self).replace(month=1, day=1)
         earned = dict.fromkeys(wallets.ids, 0.0)
-        for wallet, amount in (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            ._read_group(
-                [
-                    ("wallet_id", "in", wallets.ids),
-                    ("transaction_type", "=", "credit"),
-                    ("state", "in", ("posted", "pending")),
-                    ("date", ">=", year_start),
-                ],
-                ["wallet_id"],
-                ["amount:sum"],
-            )
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        rewards = [
+            ("wallet_id", "in", wallets.ids),
+            ("transaction_type", "=", "credit"),
+            ("state", "in", ("posted", "pending")),
+            ("date", ">=", year_start),
+        ]
+        for wallet, amount in Transaction._read_group(
+            rewards, ["wallet_id"], ["amount:sum"]
         ):
-            earned[wallet.id] = amount
+            earned[wallet.id] += amount
+        for wallet, amount in Transaction._read_group(
+            [
+                ("transaction_type", "=", "reversal"),
+                ("state", "=", "posted"),
+            ]
+            + [("reversed_transaction_id." + leaf[0], *leaf[1:]) for leaf in rewards],
+            ["wallet_id"],
+            ["amount:sum"],
+        ):
+            earned[wallet.id] -= amount
         return earned
 
     def _on_reward_posted(self, transactions):
         """Mark the referrals rewarded and tell their sponsors."""
-        self.sudo().write({"state": "rewarded"})
+        self.sudo().with_context(referral_action=True).write({"state": "rewarded"})
         template = self.env.ref(
             "sale_referral_lifecycle.mail_template_referral_reward",
             raise_if_not_found=False,
@@ -722,9 +801,7 @@ class ReferralReferral(models.Model):
         the sponsor already spent, and reopen the referral."""
         referrals = self.sudo().filtered(lambda r: r.state in ("won", "rewarded"))
         for referral in referrals:
-            rewards = referral.transaction_ids.filtered(
-                lambda t: t.transaction_type == "credit"
-            )
+            rewards = referral.transaction_ids._get_live_rewards()
             rewards.filtered(lambda t: t.state == "pending").write(
                 {"state": "cancelled"}
             )
@@ -741,7 +818,7 @@ class ReferralReferral(models.Model):
                     amount=format_amount(self.env, spent, referral.currency_id),
                 )
             referral.message_post(body=body)
-        referrals.write(
+        referrals.with_context(referral_action=True).write(
             {
                 "state": "in_progress",
                 "first_order_id": False,

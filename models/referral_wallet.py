@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 from odoo.tools import SQL, format_amount
 
 # Transactions that add credit, consumed oldest first.
@@ -28,6 +28,13 @@ class ReferralWallet(models.Model):
         compute="_compute_amounts",
         currency_field="currency_id",
     )
+    spendable_balance = fields.Monetary(
+        string="Spendable Now",
+        compute="_compute_amounts",
+        currency_field="currency_id",
+        help="The balance less the credit past its expiry date that the daily "
+        "job has not removed yet: what documents may spend today.",
+    )
     transaction_count = fields.Integer(compute="_compute_amounts")
     partner_id = fields.Many2one(
         "res.partner",
@@ -51,8 +58,28 @@ class ReferralWallet(models.Model):
         "referral.wallet.transaction", "wallet_id", string="Transactions"
     )
 
-    @api.depends("transaction_ids.state", "transaction_ids.signed_amount")
+    _sql_constraints = [
+        (
+            "partner_company_uniq",
+            "UNIQUE(partner_id, company_id)",
+            "A sponsor has one referral credit wallet per company.",
+        ),
+    ]
+
+    @api.depends(
+        "transaction_ids.state",
+        "transaction_ids.signed_amount",
+        "transaction_ids.remaining_amount",
+    )
     def _compute_amounts(self):
+        Transaction = self.env["referral.wallet.transaction"]
+        overdue = dict(
+            Transaction._read_group(
+                Transaction._overdue_domain(self),
+                ["wallet_id"],
+                ["remaining_amount:sum"],
+            )
+        )
         totals = {
             (wallet.id, state): (amount, count)
             for wallet, state, amount, count in self.env[
@@ -67,27 +94,22 @@ class ReferralWallet(models.Model):
             posted, posted_count = totals.get((wallet.id, "posted"), (0.0, 0))
             pending, pending_count = totals.get((wallet.id, "pending"), (0.0, 0))
             wallet.balance = posted
+            wallet.spendable_balance = wallet.currency_id.round(
+                posted - overdue.get(wallet, 0.0)
+            )
             wallet.pending_amount = pending
             wallet.transaction_count = posted_count + pending_count
 
-    @api.constrains("partner_id", "company_id")
-    def _check_single_wallet(self):
-        for wallet in self:
-            if self.search_count(
-                [
-                    ("partner_id", "=", wallet.partner_id.id),
-                    ("company_id", "=", wallet.company_id.id),
-                    ("id", "!=", wallet.id),
-                ],
-                limit=1,
-            ):
-                raise ValidationError(
-                    self.env._(
-                        "%(partner)s already has a wallet in %(company)s.",
-                        partner=wallet.partner_id.display_name,
-                        company=wallet.company_id.name,
-                    )
+    def write(self, vals):
+        if {"partner_id", "company_id"} & set(vals):
+            self.check_access("write")
+            raise UserError(
+                self.env._(
+                    "A wallet's sponsor and company never change: its ledger "
+                    "belongs to them. Adjust the wallets instead."
                 )
+            )
+        return super().write(vals)
 
     @api.depends("partner_id", "company_id")
     def _compute_display_name(self):
@@ -198,15 +220,15 @@ class ReferralWallet(models.Model):
         )
 
     def _debit(self, amount, transaction_type="debit", **values):
-        """Spend ``amount`` of credit, oldest credit first, after locking the
-        wallet and checking its balance; returns the posted transaction."""
+        """Spend ``amount`` of credit outside any document (a manual
+        adjustment), after locking the wallet and checking its balance;
+        returns the posted transaction. Documents spend through
+        ``referral.ledger``."""
         self.ensure_one()
         self._lock()
+        self._expire_overdue_credits()
         balance = self._read_posted_balances()[self.id]
-        if 0 < amount - balance <= self.currency_id.rounding:
-            # A cent lost converting an invoice currency back: spend it all.
-            amount = balance
-        if self.currency_id.compare_amounts(amount, balance) > 0:
+        if self.currency_id.round(amount - balance) > self.currency_id.rounding:
             raise UserError(
                 self.env._(
                     "%(sponsor)s has %(balance)s of referral credit, less than the "
@@ -216,6 +238,21 @@ class ReferralWallet(models.Model):
                     amount=self._format_amount(amount),
                 )
             )
+        return self._spend(amount, transaction_type=transaction_type, **values)
+
+    def _spend(self, amount, transaction_type="debit", **values):
+        """Post a debit of ``amount``, consuming the oldest expiry first. The
+        caller locked the wallet and checked its balance; a debit one
+        rounding step over the balance (converted back from another
+        currency) spends the balance."""
+        self.ensure_one()
+        currency = self.currency_id
+        balance = self._read_posted_balances()[self.id]
+        if 0 < currency.round(amount - balance) <= currency.rounding:
+            amount = balance
+        amount = currency.round(amount)
+        if currency.compare_amounts(amount, 0) <= 0:
+            return self.env["referral.wallet.transaction"]
         spent_credits = self._consume(amount)
         expiries = spent_credits.mapped("expiry_date")
         return (
@@ -232,6 +269,31 @@ class ReferralWallet(models.Model):
                     "expiry_date": (
                         max(expiries) if expiries and all(expiries) else False
                     ),
+                    **values,
+                }
+            )
+        )
+
+    def _give_back(self, amount, origin_debit=None, **values):
+        """Post a reversal adding ``amount`` back to the wallet, spendable
+        again until the expiry of the debit it gives back (``origin_debit``,
+        when known)."""
+        self.ensure_one()
+        amount = self.currency_id.round(amount)
+        return (
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            .create(
+                {
+                    "wallet_id": self.id,
+                    "transaction_type": "reversal",
+                    "direction": "in",
+                    "amount": amount,
+                    "remaining_amount": amount,
+                    "reversed_transaction_id": origin_debit.id
+                    if origin_debit
+                    else False,
+                    "expiry_date": origin_debit.expiry_date if origin_debit else False,
                     **values,
                 }
             )
@@ -263,6 +325,17 @@ class ReferralWallet(models.Model):
             amount = currency.round(amount - used)
             touched |= credit
         return touched
+
+    def _expire_overdue_credits(self):
+        """Remove the unused part of the credit of these (locked) wallets
+        past its expiry date, so that it is never spent, whether or not the
+        daily job ran; returns the expiry transactions."""
+        if not self:
+            return self.env["referral.wallet.transaction"]
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        Transaction.flush_model(["remaining_amount", "expiry_date"])
+        overdue = Transaction.search(Transaction._overdue_domain(self))
+        return overdue._expire()
 
     def _format_amount(self, amount):
         self.ensure_one()

@@ -117,6 +117,15 @@ class ReferralWalletTransaction(models.Model):
         check_company=True,
         ondelete="restrict",
     )
+    move_line_id = fields.Many2one(
+        "account.move.line",
+        string="Invoice Line",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="Credit line of the invoice or credit note this transaction "
+        "spends or gives back for.",
+    )
     reversed_transaction_id = fields.Many2one(
         "referral.wallet.transaction",
         readonly=True,
@@ -136,7 +145,10 @@ class ReferralWalletTransaction(models.Model):
                 transaction.direction = "in"
             elif transaction.transaction_type in ("debit", "expiry"):
                 transaction.direction = "out"
-            elif transaction.transaction_type == "reversal":
+            elif (
+                transaction.transaction_type == "reversal"
+                and transaction.reversed_transaction_id
+            ):
                 transaction.direction = (
                     "in"
                     if transaction.reversed_transaction_id.direction == "out"
@@ -194,14 +206,22 @@ class ReferralWalletTransaction(models.Model):
             ]
         )
         order_by_line = {line.id: line.order_id.id for line in lines}
+        move_lines = self.env["account.move.line"].browse(
+            [vals["move_line_id"] for vals in vals_list if vals.get("move_line_id")]
+        )
+        move_by_line = {line.id: line.move_id.id for line in move_lines}
         for vals in vals_list:
             if not vals.get("name"):
                 vals["name"] = self._default_name(vals.get("transaction_type"))
             if vals.get("sale_order_line_id") and not vals.get("sale_order_id"):
                 vals["sale_order_id"] = order_by_line[vals["sale_order_line_id"]]
+            if vals.get("move_line_id") and not vals.get("invoice_id"):
+                vals["invoice_id"] = move_by_line[vals["move_line_id"]]
         return super().create(vals_list)
 
     def write(self, vals):
+        # No access right allows writing transactions: say so first.
+        self.check_access("write")
         frozen = self.filtered(lambda t: t.state != "pending")
         if frozen and (set(vals) - LEDGER_FIELDS or not self.env.su):
             raise UserError(
@@ -267,9 +287,39 @@ class ReferralWalletTransaction(models.Model):
         return True
 
     def action_reverse(self):
-        """Reverse what remains of posted transactions (reward approvers)."""
+        """Reverse what remains of posted transactions (reward approvers).
+        What documents spend follows the documents: change or cancel them."""
         self._check_approver()
+        linked = self.filtered(
+            lambda t: t.sale_order_id or t.sale_order_line_id or t.invoice_id
+        )
+        if linked:
+            raise UserError(
+                self.env._(
+                    "%(transactions)s follow their sales orders or invoices: "
+                    "cancel, reset or refund the document to give the credit "
+                    "back, or adjust the wallet.",
+                    transactions=", ".join(linked.mapped("name")),
+                )
+            )
         return self.sudo()._reverse()
+
+    def _get_live_rewards(self):
+        """The rewards among these transactions that still stand: pending, or
+        posted and not revoked (a revoked reward may be earned again)."""
+        return self.filtered(
+            lambda t: t.transaction_type == "credit"
+            and (
+                t.state == "pending"
+                or (
+                    t.state == "posted"
+                    and not t.reversal_ids.filtered(
+                        lambda r: r.state == "posted"
+                        and r.transaction_type == "reversal"
+                    )
+                )
+            )
+        )
 
     def _approval_summary(self):
         return self.env._("Approve the referral reward")
@@ -325,39 +375,51 @@ class ReferralWalletTransaction(models.Model):
         return reversals.with_env(self.env)
 
     @api.model
-    def _cron_expire_credits(self, batch_size=1000):
-        """Daily: remove the unused part of credit past its expiry date with
-        ``expiry`` transactions, one batch of credits per call."""
+    def _overdue_domain(self, wallets=None):
+        """Posted credit with an unused part past its expiry date."""
         domain = [
             ("state", "=", "posted"),
             ("direction", "=", "in"),
             ("remaining_amount", ">", 0),
             ("expiry_date", "<", fields.Date.context_today(self)),
         ]
+        if wallets is not None:
+            domain.append(("wallet_id", "in", wallets.ids))
+        return domain
+
+    def _expire(self):
+        """Remove the unused part of these credits (their wallets are locked)
+        with ``expiry`` transactions; returns them."""
+        # Re-read after the lock: a redemption may have spent them meanwhile.
+        self.invalidate_recordset(["remaining_amount"])
+        expired = self.sudo().filtered(lambda c: c.remaining_amount > 0)
+        vals_list = [
+            {
+                "wallet_id": credit.wallet_id.id,
+                "transaction_type": "expiry",
+                "amount": credit.remaining_amount,
+                "reversed_transaction_id": credit.id,
+                "referral_id": credit.referral_id.id,
+                "name": self.env._(
+                    "Expiry of %(name)s (%(date)s)",
+                    name=credit.name,
+                    date=credit.expiry_date,
+                ),
+            }
+            for credit in expired
+        ]
+        expired.write({"remaining_amount": 0.0})
+        return expired.create(vals_list)
+
+    @api.model
+    def _cron_expire_credits(self, batch_size=1000):
+        """Daily: remove the unused part of credit past its expiry date with
+        ``expiry`` transactions, one batch of credits per call."""
+        domain = self._overdue_domain()
         # sudo: the ledger maintains the remaining amounts of posted credit.
         expired = self.sudo().search(domain, limit=batch_size, order="wallet_id, id")
         expired.wallet_id._lock()
-        # Re-read after the lock: a redemption may have spent them meanwhile.
-        expired.invalidate_recordset(["remaining_amount"])
-        expired = expired.filtered(lambda c: c.remaining_amount > 0)
-        vals_list = []
-        for credit in expired:
-            vals_list.append(
-                {
-                    "wallet_id": credit.wallet_id.id,
-                    "transaction_type": "expiry",
-                    "amount": credit.remaining_amount,
-                    "reversed_transaction_id": credit.id,
-                    "referral_id": credit.referral_id.id,
-                    "name": self.env._(
-                        "Expiry of %(name)s (%(date)s)",
-                        name=credit.name,
-                        date=credit.expiry_date,
-                    ),
-                }
-            )
-        expired.write({"remaining_amount": 0.0})
-        expired.create(vals_list)
+        expired._expire()
         remaining = self.sudo().search_count(domain)
         self.env["ir.cron"]._notify_progress(done=len(expired), remaining=remaining)
         return remaining

@@ -42,7 +42,17 @@ class SaleOrder(models.Model):
     referral_credit_available = fields.Monetary(
         compute="_compute_referral_credit_available",
         currency_field="currency_id",
-        help="Balance of the customer's referral wallet, in the order currency.",
+        help="Referral credit of the customer that is left to apply, in the "
+        "order currency: on a quotation, its wallet's spendable balance less "
+        "the credit already applied on it.",
+    )
+    referral_credit_uncovered = fields.Monetary(
+        string="Credit No Longer Covered",
+        compute="_compute_referral_credit_available",
+        currency_field="currency_id",
+        help="Part of the credit applied on this quotation that the customer's "
+        "wallet no longer holds (spent or expired elsewhere since): Fit "
+        "Referral Credit adjusts the credit lines to what is left.",
     )
     referral_welcome_discount_available = fields.Boolean(
         compute="_compute_referral_welcome_discount_available"
@@ -113,7 +123,14 @@ class SaleOrder(models.Model):
                 )
             )
 
-    @api.depends("partner_id", "company_id", "currency_id")
+    @api.depends(
+        "partner_id",
+        "company_id",
+        "currency_id",
+        "state",
+        "order_line.price_total",
+        "order_line.referral_credit_wallet_id",
+    )
     def _compute_referral_credit_available(self):
         wallets = (
             self.env["referral.wallet"]
@@ -125,14 +142,20 @@ class SaleOrder(models.Model):
                 ]
             )
         )
-        balances = {(w.partner_id, w.company_id): w.balance for w in wallets}
+        balances = {(w.partner_id, w.company_id): w.spendable_balance for w in wallets}
         for order in self:
-            balance = balances.get(
-                (order.partner_id.commercial_partner_id, order.company_id), 0.0
+            balance = order._referral_from_company_currency(
+                balances.get(
+                    (order.partner_id.commercial_partner_id, order.company_id), 0.0
+                )
             )
-            order.referral_credit_available = order._referral_from_company_currency(
-                balance
+            applied = (
+                order.referral_credit_amount
+                if order.state in ("draft", "sent")
+                else 0.0
             )
+            order.referral_credit_available = max(balance - applied, 0.0)
+            order.referral_credit_uncovered = max(applied - balance, 0.0)
 
     @api.depends("partner_id", "company_id", "state", "order_line")
     def _compute_referral_welcome_discount_available(self):
@@ -222,23 +245,30 @@ class SaleOrder(models.Model):
         )
 
     def write(self, vals):
+        moved = self._referral_lines_leaving_customer(vals)
         res = super().write(vals)
+        if moved:
+            moved._drop_referral_lines_of_former_customer()
         if "state" in vals:
+            # What the credit lines spend follows the orders' state.
+            self.env["referral.ledger"]._sync(order_lines=self.order_line)
             # Sent, confirmed, cancelled: the customers' stages may move.
             self.partner_id.sudo()._lifecycle_recompute()
         if "order_line" in vals:
             self._auto_apply_referral_lines()
         return res
 
+    def action_confirm(self):
+        self._check_referral_welcome_discounts()
+        return super().action_confirm()
+
     def _action_confirm(self):
         res = super()._action_confirm()
         self._link_referrals()
-        self._debit_referral_credit()
         return res
 
     def _action_cancel(self):
         res = super()._action_cancel()
-        self.order_line._release_referral_credit()
         # sudo: the referral belongs to the sponsor's salesperson.
         referrals = (
             self.env["referral.referral"]
@@ -255,6 +285,91 @@ class SaleOrder(models.Model):
         )
         return res
 
+    def _get_copiable_order_lines(self):
+        """A copy never carries referral credit nor the welcome discount (as
+        sale_loyalty drops reward lines): they are applied again."""
+        return (
+            super()
+            ._get_copiable_order_lines()
+            .filtered(lambda line: not line._is_referral_line())
+        )
+
+    def _referral_lines_leaving_customer(self, vals):
+        """Orders whose referral lines would belong to another customer or
+        company after writing ``vals``; refused for confirmed orders."""
+        if not {"partner_id", "company_id"} & set(vals):
+            return self.browse()
+        partner = self.env["res.partner"].browse(vals.get("partner_id"))
+        company = self.env["res.company"].browse(vals.get("company_id"))
+        moved = self.filtered(
+            lambda o: o.order_line.filtered(lambda line: line._is_referral_line())
+            and (
+                (
+                    partner
+                    and partner.commercial_partner_id
+                    != o.partner_id.commercial_partner_id
+                )
+                or (company and company != o.company_id)
+            )
+        )
+        confirmed = moved.filtered(lambda o: o.state == "sale")
+        if confirmed:
+            raise UserError(
+                self.env._(
+                    "%(orders)s spend the referral credit of their customer: "
+                    "their customer and company can no longer change. Cancel "
+                    "the order first, or create a new one.",
+                    orders=", ".join(confirmed.mapped("name")),
+                )
+            )
+        return moved
+
+    def _drop_referral_lines_of_former_customer(self):
+        """The customer or company changed: the credit lines spent the former
+        customer's wallet and the welcome discount was its own; remove them
+        and say so on the order."""
+        for order in self:
+            lines = order.order_line.filtered(lambda line: line._is_referral_line())
+            if not lines:
+                continue
+            names = ", ".join(lines.mapped("name"))
+            order.with_context(referral_skip_auto_apply=True).write(
+                {"order_line": [Command.unlink(line.id) for line in lines]}
+            )
+            order.message_post(
+                body=self.env._(
+                    "The customer or company changed: the referral credit and "
+                    "welcome discount lines of the former customer were removed "
+                    "(%(lines)s).",
+                    lines=names,
+                )
+            )
+
+    def _check_referral_welcome_discounts(self):
+        """Only the referee's first confirmed order keeps the welcome
+        discount: the other orders confirmed lose it, with a message."""
+        orders = self.filtered(
+            lambda o: o.order_line.filtered("is_referral_welcome_discount")
+        )
+        first = set()
+        for order in orders.sorted(lambda o: (o.date_order, o.id)):
+            key = (order.partner_id.commercial_partner_id, order.company_id)
+            if key not in first and not order._referral_customer_has_ordered():
+                first.add(key)
+                continue
+            lines = order.order_line.filtered("is_referral_welcome_discount")
+            order.with_context(referral_skip_auto_apply=True).write(
+                {"order_line": [Command.unlink(line.id) for line in lines]}
+            )
+            order.message_post(
+                body=self.env._(
+                    "The welcome discount was removed: it is for the first "
+                    "order of a referred customer, and %(customer)s has "
+                    "already ordered.",
+                    customer=order.partner_id.commercial_partner_id.display_name,
+                )
+            )
+
     # ------------------------------------------------------------------
     # Referral credit and welcome discount
     # ------------------------------------------------------------------
@@ -265,6 +380,14 @@ class SaleOrder(models.Model):
         replaces the previous credit lines."""
         for order in self:
             order._apply_referral_credit()
+        return True
+
+    def action_fit_referral_credit(self):
+        """The way out of a quotation whose credit was spent elsewhere: fit
+        its credit lines to what the wallet holds now, or remove them when
+        nothing is left."""
+        for order in self:
+            order._apply_referral_credit(raise_if_nothing=False, remove_if_nothing=True)
         return True
 
     def action_apply_referral_welcome_discount(self):
@@ -325,9 +448,10 @@ class SaleOrder(models.Model):
                 )
             )
 
-    def _apply_referral_credit(self, raise_if_nothing=True):
+    def _apply_referral_credit(self, raise_if_nothing=True, remove_if_nothing=False):
         """Replace the credit lines of this quotation by lines spending
-        min(wallet balance, order total), taxes included."""
+        min(wallet balance, order total), taxes included; with
+        ``remove_if_nothing``, remove them when the wallet is empty."""
         self.ensure_one()
         program = self._get_referral_program()
         self._check_referral_credit_applicable(program)
@@ -343,6 +467,10 @@ class SaleOrder(models.Model):
                         customer=self.partner_id.commercial_partner_id.display_name,
                         order=self.name,
                     )
+                )
+            if remove_if_nothing and previous:
+                self.with_context(referral_skip_auto_apply=True).write(
+                    {"order_line": [Command.unlink(line.id) for line in previous]}
                 )
             return
         vals_list = self._prepare_referral_credit_lines_values(
@@ -380,7 +508,7 @@ class SaleOrder(models.Model):
         total = sum(lines.mapped("price_total"))
         if not wallet:
             return 0.0
-        balance = self._referral_from_company_currency(wallet.balance)
+        balance = self._referral_from_company_currency(wallet.spendable_balance)
         return self.currency_id.round(min(balance, total))
 
     def _prepare_referral_credit_lines_values(self, program, wallet, amount, lines):
@@ -463,6 +591,25 @@ class SaleOrder(models.Model):
         )
         self.with_context(referral_skip_auto_apply=True).write(
             {"order_line": [Command.create(v) for v in vals_list]}
+        )
+
+    def _referral_is_fully_refunded(self):
+        """The posted credit notes of this order cover its total and leave
+        nothing of it invoiced."""
+        self.ensure_one()
+        moves = self.sudo().invoice_ids.filtered(lambda m: m.state == "posted")
+        invoiced = sum(
+            moves.filtered(lambda m: m.move_type == "out_invoice").mapped(
+                "amount_total"
+            )
+        )
+        refunded = sum(
+            moves.filtered(lambda m: m.move_type == "out_refund").mapped("amount_total")
+        )
+        currency = self.currency_id
+        return bool(refunded) and (
+            currency.compare_amounts(refunded, self.amount_total) >= 0
+            and currency.compare_amounts(invoiced, refunded) <= 0
         )
 
     def _referral_customer_has_ordered(self):
@@ -565,52 +712,6 @@ class SaleOrder(models.Model):
             ],
             self.company_id,
         )[1]
-
-    def _debit_referral_credit(self):
-        """Spend the credit of the confirmed orders' credit lines: one posted
-        debit per credit line (so that removing a line or invoicing it knows
-        exactly what it spent), after locking the wallets and checking that
-        their balances still cover what the quotations applied."""
-        credit_lines = self.order_line.filtered(
-            lambda line: line.referral_credit_wallet_id
-            and line.currency_id.compare_amounts(line.price_total, 0) < 0
-        )
-        if not credit_lines:
-            return
-        amounts = {
-            line: line.order_id._referral_to_company_currency(-line.price_total)
-            for line in credit_lines
-        }
-        # sudo: confirming the order spends the customer's credit; the
-        # ledger is written by the flows, never through access rights.
-        wallets = credit_lines.referral_credit_wallet_id.sudo()
-        wallets._lock()
-        balances = wallets._read_posted_balances()
-        for wallet in wallets:
-            wallet_lines = credit_lines.filtered(
-                lambda line, w=wallet: line.referral_credit_wallet_id == w
-            )
-            needed = sum(amounts[line] for line in wallet_lines)
-            if wallet.currency_id.compare_amounts(needed, balances[wallet.id]) > 0:
-                raise UserError(
-                    self.env._(
-                        "%(orders)s spend %(amount)s of referral credit but "
-                        "%(customer)s has only %(balance)s left. Click Apply "
-                        "Referral Credit again on the quotation to spend what "
-                        "is left, then confirm it.",
-                        orders=", ".join(wallet_lines.order_id.mapped("name")),
-                        amount=wallet._format_amount(needed),
-                        customer=wallet.partner_id.display_name,
-                        balance=wallet._format_amount(balances[wallet.id]),
-                    )
-                )
-        for line in credit_lines:
-            order = line.order_id
-            line.referral_credit_wallet_id.sudo()._debit(
-                order.company_id.currency_id.round(amounts[line]),
-                sale_order_line_id=line.id,
-                name=self.env._("Credit spent on %(order)s", order=order.name),
-            )
 
     def _get_update_prices_lines(self):
         """Updating the prices keeps the referral lines' amounts."""

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import format_amount
 
 # What a credit line spends: fixed once its order is confirmed and debited.
@@ -28,7 +28,17 @@ class SaleOrderLine(models.Model):
     def write(self, vals):
         if any(fname in vals for fname in CREDIT_LINE_AMOUNT_FIELDS):
             self._check_referral_credit_amount_unchanged(vals)
-        return super().write(vals)
+        previous = (
+            self.filtered("referral_credit_wallet_id")
+            if "referral_credit_wallet_id" in vals
+            else self.browse()
+        )
+        res = super().write(vals)
+        if "referral_credit_wallet_id" in vals:
+            self.env["referral.ledger"]._sync(
+                order_lines=(self | previous).filtered(lambda ln: ln.state == "sale")
+            )
+        return res
 
     def _check_referral_credit_amount_unchanged(self, vals):
         """The credit a confirmed order's credit line spent was debited at
@@ -56,10 +66,47 @@ class SaleOrderLine(models.Model):
                     )
                 )
 
+    @api.constrains("referral_credit_wallet_id", "order_id")
+    def _check_referral_credit_wallet(self):
+        """A credit line spends the wallet of its order's customer
+        (commercial entity) in the order's company, never another one."""
+        for line in self.filtered("referral_credit_wallet_id"):
+            wallet = line.referral_credit_wallet_id
+            order = line.order_id
+            if (
+                wallet.partner_id != order.partner_id.commercial_partner_id
+                or wallet.company_id != order.company_id
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(order)s can only spend the referral credit of its "
+                        "customer %(customer)s in %(company)s, not the wallet "
+                        "of %(wallet)s.",
+                        order=order.name,
+                        customer=order.partner_id.commercial_partner_id.display_name,
+                        company=order.company_id.name,
+                        wallet=wallet.sudo().display_name,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        lines = super().create(vals_list)
+        confirmed = lines.filtered(
+            lambda line: line.referral_credit_wallet_id and line.state == "sale"
+        )
+        if confirmed:
+            self.env["referral.ledger"]._sync(order_lines=confirmed)
+        return lines
+
     @api.ondelete(at_uninstall=False)
     def _unlink_release_referral_credit(self):
         """A removed credit line gives its credit back."""
-        self._release_referral_credit()
+        credit_lines = self.filtered("referral_credit_wallet_id")
+        if credit_lines:
+            self.env["referral.ledger"]._sync(
+                order_lines=credit_lines, removed=credit_lines
+            )
 
     def _check_line_unlink(self):
         """A credit line not invoiced yet may be removed from a confirmed
@@ -88,72 +135,3 @@ class SaleOrderLine(models.Model):
         """Lines added by the referral flows (credit or welcome discount)."""
         self.ensure_one()
         return bool(self.referral_credit_wallet_id or self.is_referral_welcome_discount)
-
-    def _get_referral_credit_debits(self):
-        """Posted debits of these credit lines (as superuser: the ledger is
-        not readable line by line through the order's access rights)."""
-        if not self.ids:
-            return self.env["referral.wallet.transaction"]
-        return (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            .search(
-                [
-                    ("sale_order_line_id", "in", self.ids),
-                    ("transaction_type", "=", "debit"),
-                    ("state", "=", "posted"),
-                ]
-            )
-        )
-
-    def _release_referral_credit(self):
-        """Give back the credit the debits of these lines spent, except what
-        their posted invoices still grant (net of their posted credit notes):
-        that part comes back with the invoices' credit notes."""
-        credit_lines = self.filtered("referral_credit_wallet_id")
-        debits = credit_lines._get_referral_credit_debits()
-        for line in credit_lines:
-            line_debits = debits.filtered(
-                lambda debit, line=line: debit.sale_order_line_id == line
-            )
-            currency = line.order_id.company_id.currency_id
-            held = line._get_referral_credit_invoiced()
-            for debit in line_debits.sorted("id", reverse=True):
-                # What this debit did not give back yet, beyond what the
-                # invoices hold (the newest debits are released first).
-                outstanding = currency.round(
-                    debit.amount
-                    - sum(
-                        debit.reversal_ids.filtered(
-                            lambda r: r.state == "posted"
-                        ).mapped("amount")
-                    )
-                )
-                kept = min(outstanding, max(held, 0.0))
-                held = currency.round(held - kept)
-                if currency.compare_amounts(outstanding - kept, 0) <= 0:
-                    continue
-                debit._reverse(
-                    amount=currency.round(outstanding - kept),
-                    name=self.env._(
-                        "Credit released by %(order)s",
-                        order=debit.sale_order_id.name,
-                    ),
-                    sale_order_line_id=debit.sale_order_line_id.id,
-                )
-
-    def _get_referral_credit_invoiced(self):
-        """Credit of this credit line that its posted customer invoices grant,
-        net of its posted credit notes, in company currency."""
-        self.ensure_one()
-        invoiced = 0.0
-        for invoice_line in self.sudo().invoice_lines.filtered(
-            lambda aml: aml.move_id.state == "posted"
-        ):
-            move = invoice_line.move_id
-            amount = move._referral_to_company_currency(-invoice_line.price_total)
-            if move.move_type == "out_invoice":
-                invoiced += amount
-            elif move.move_type == "out_refund":
-                invoiced -= amount
-        return self.order_id.company_id.currency_id.round(invoiced)

@@ -147,6 +147,16 @@ class WalletCommon(ReferralCommon):
             partner or self.sponsor, company or self.company
         )
 
+    def _held(self, lines):
+        """Credit the ledger holds for document ``lines`` (what they spend)."""
+        held, _debits = self.env["referral.ledger"]._read_held(
+            lines.filtered(lambda ln: ln._name == "sale.order.line"),
+            lines.filtered(lambda ln: ln._name == "account.move.line"),
+        )
+        return sum(
+            amount for by_wallet in held.values() for amount in by_wallet.values()
+        )
+
     def _reward_referral(self, name, sponsor=None, price=1200.0, **order_values):
         """A referral of ``sponsor`` for the company ``name``, won by its
         first order (one line at ``price``), confirmed."""

@@ -3,7 +3,7 @@
 import threading
 
 from dateutil.relativedelta import relativedelta
-from psycopg2.errors import SerializationFailure
+from psycopg2.errors import SerializationFailure, UniqueViolation
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -31,7 +31,10 @@ class TestWalletLedger(WalletCommon):
         other = self._wallet(self.sponsor, self.other_company)
         self.assertNotEqual(other, wallet)
         self.assertEqual(other.currency_id, self.other_company.currency_id)
-        with self.assertRefused(ValidationError, "already has a wallet"):
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRefused(UniqueViolation, "referral_wallet_partner_company_uniq"),
+        ):
             self.Wallet.create(
                 {"partner_id": self.sponsor.id, "company_id": self.company.id}
             )
@@ -50,13 +53,19 @@ class TestWalletLedger(WalletCommon):
     def test_posted_transaction_is_immutable(self):
         wallet = self._wallet()
         credit = self._credit(wallet, 100.0)
-        for user in (self.approver, self.env.user):
-            with self.assertRefused(UserError, "cannot be changed"):
+        # Nobody may write or delete transactions: no access right allows it.
+        for user in (self.approver, self.accountant, self.salesman):
+            with self.assertRefused(AccessError, "not allowed"):
                 credit.with_user(user).write({"amount": 1000.0})
-            with self.assertRefused(UserError, "audit trail"):
+            with self.assertRefused(AccessError, "not allowed"):
                 credit.with_user(user).unlink()
-        # Even the ledger field is written by the ledger only (superuser).
+        # Even the flows (superuser) cannot rewrite a posted one.
         with self.assertRefused(UserError, "cannot be changed"):
+            credit.write({"amount": 1000.0})
+        with self.assertRefused(UserError, "audit trail"):
+            credit.unlink()
+        # Even the ledger field is written by the ledger only (superuser).
+        with self.assertRefused(AccessError, "not allowed"):
             credit.with_user(self.approver).write({"remaining_amount": 0.0})
         self.assertRecordValues(credit, [{"amount": 100.0, "remaining_amount": 100.0}])
 

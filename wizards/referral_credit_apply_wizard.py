@@ -45,7 +45,9 @@ class ReferralCreditApplyWizard(models.TransientModel):
             )
             wizard.wallet_id = wallet
             wizard.balance = (
-                move._referral_from_company_currency(wallet.balance) if wallet else 0.0
+                move._referral_from_company_currency(wallet.spendable_balance)
+                if wallet
+                else 0.0
             )
 
     @api.depends("move_id")
@@ -73,7 +75,9 @@ class ReferralCreditApplyWizard(models.TransientModel):
                 self.env._(
                     "The customer has %(balance)s of referral credit: apply at "
                     "most that.",
-                    balance=self.wallet_id._format_amount(self.wallet_id.balance),
+                    balance=self.wallet_id._format_amount(
+                        self.wallet_id.spendable_balance
+                    ),
                 )
             )
         if currency.compare_amounts(self.amount, self.amount_due) > 0:

@@ -1,0 +1,134 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Uniqueness held by the database: two real transactions at the same
+instant, one succeeds, the other gets an integrity error, nothing is
+half-written."""
+
+import threading
+
+from psycopg2 import IntegrityError
+
+from odoo import SUPERUSER_ID, api
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+
+@tagged("post_install", "-at_install")
+class TestLedgerConcurrency(TransactionCase):
+    def setUp(self):
+        super().setUp()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            partners = env["res.partner"].create(
+                [
+                    {"name": "Race Sponsor", "is_company": True},
+                    {"name": "Race Referee", "is_company": True},
+                ]
+            )
+            self.sponsor_id, self.referee_id = partners.ids
+            program = env["referral.program"]._get_company_program(env.company)
+            self.program_id, self.policy = program.id, program.sponsor_policy
+            program.sponsor_policy = "any"
+        self.addCleanup(self._drop_race_data)
+
+    def _drop_race_data(self):
+        partner_ids = (self.sponsor_id, self.referee_id)
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id FROM referral_referral WHERE sponsor_id IN %s",
+                [partner_ids],
+            )
+            referral_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
+            cr.execute(
+                "DELETE FROM mail_activity WHERE res_model = 'referral.referral' "
+                "AND res_id IN %s",
+                [referral_ids],
+            )
+            cr.execute(
+                "DELETE FROM mail_message WHERE model = 'referral.referral' "
+                "AND res_id IN %s",
+                [referral_ids],
+            )
+            cr.execute(
+                "DELETE FROM mail_followers WHERE res_model = 'referral.referral' "
+                "AND res_id IN %s",
+                [referral_ids],
+            )
+            cr.execute("DELETE FROM referral_referral WHERE id IN %s", [referral_ids])
+            cr.execute(
+                "DELETE FROM referral_wallet WHERE partner_id IN %s", [partner_ids]
+            )
+            cr.execute(
+                "DELETE FROM mail_followers WHERE partner_id IN %s", [partner_ids]
+            )
+            cr.execute(
+                "UPDATE res_partner SET user_id = NULL WHERE id IN %s", [partner_ids]
+            )
+            cr.execute("DELETE FROM res_partner WHERE id IN %s", [partner_ids])
+            cr.execute(
+                "UPDATE referral_program SET sponsor_policy = %s WHERE id = %s",
+                [self.policy, self.program_id],
+            )
+
+    def _race(self, operation):
+        """Run ``operation(env)`` in two transactions at once: the second
+        starts while the first, not committed yet, holds its row. Returns
+        the outcome of the second."""
+        outcome, started = {}, threading.Event()
+
+        def second(env):
+            with env.cr, mute_logger("odoo.sql_db"):
+                env.cr.execute("SELECT 1")  # the snapshot predates the commit
+                started.set()
+                try:
+                    operation(env)
+                    env.flush_all()
+                    outcome["done"] = True
+                except IntegrityError as error:
+                    outcome["refused"] = error
+                    env.cr.rollback()
+
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            operation(env)
+            env.flush_all()
+            other_env = api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
+            thread = threading.Thread(target=second, args=(other_env,))
+            thread.start()
+            started.wait(30)
+            thread.join(0.5)
+            self.assertTrue(thread.is_alive(), "the second waits on the first's row")
+        thread.join(60)
+        self.assertFalse(thread.is_alive())
+        return outcome
+
+    def test_two_first_rewards_open_one_wallet(self):
+        def open_wallet(env):
+            env["referral.wallet"]._get_or_create(
+                env["res.partner"].browse(self.sponsor_id), env.company
+            )
+
+        outcome = self._race(open_wallet)
+        self.assertNotIn("done", outcome)
+        self.assertIn("partner_company_uniq", str(outcome["refused"]))
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT COUNT(*) FROM referral_wallet WHERE partner_id = %s",
+                [self.sponsor_id],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
+
+    def test_two_referrals_of_one_referee_at_once(self):
+        def refer(env):
+            env["referral.referral"].create(
+                {"sponsor_id": self.sponsor_id, "referee_id": self.referee_id}
+            )
+
+        outcome = self._race(refer)
+        self.assertNotIn("done", outcome)
+        self.assertIn("single_active_referral", str(outcome["refused"]))
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT COUNT(*) FROM referral_referral WHERE referee_id = %s",
+                [self.referee_id],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
