@@ -1,3 +1,4 @@
+from . import referral_credit_mixin
 from . import account_move
 from . import account_move_line
 from . import account_tax
@@ -13,4 +14,7 @@ from . import referral_wallet_transaction
 from . import res_company
 from . import res_partner
 from . import sale_order
+from . import sale_order_referral
+from . import sale_order_renewal
+from . import sale_order_welcome_discount
 from . import sale_order_line

@@ -1,14 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from itertools import product
-
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _inherit = ["account.move", "referral.credit.mixin"]
+    _name = "account.move"
 
     referral_credit_amount = fields.Monetary(
         string="Referral Credit Applied",
@@ -77,7 +75,7 @@ class AccountMove(models.Model):
         }
 
     def write(self, vals):
-        moved = self._referral_lines_leaving_customer(vals)
+        moved = self._referral_lines_leaving_customer(vals, ("posted",))
         res = super().write(vals)
         if moved:
             moved._drop_referral_lines_of_former_customer()
@@ -111,49 +109,6 @@ class AccountMove(models.Model):
         posted._revoke_refunded_referral_rewards()
         return posted
 
-    def _referral_lines_leaving_customer(self, vals):
-        """Invoices whose credit lines would belong to another customer or
-        company after writing ``vals``; refused once posted."""
-        if not {"partner_id", "company_id"} & set(vals):
-            return self.browse()
-        partner = self.env["res.partner"].browse(vals.get("partner_id"))
-        company = self.env["res.company"].browse(vals.get("company_id"))
-        moved = self.filtered(
-            lambda m: m._get_referral_credit_lines()
-            and (
-                (partner and partner.commercial_partner_id != m.commercial_partner_id)
-                or (company and company != m.company_id)
-            )
-        )
-        posted = moved.filtered(lambda m: m.state == "posted")
-        if posted:
-            raise UserError(
-                self.env._(
-                    "%(moves)s spend the referral credit of their customer: "
-                    "their customer and company can no longer change. Reset "
-                    "them to draft first.",
-                    moves=", ".join(posted.mapped("name")),
-                )
-            )
-        return moved
-
-    def _drop_referral_lines_of_former_customer(self):
-        """The customer or company of draft invoices changed: their credit
-        lines spent the former customer's wallet; remove them, say so."""
-        for move in self:
-            lines = move._get_referral_credit_lines()
-            if not lines:
-                continue
-            names = ", ".join(lines.mapped("name"))
-            move.write({"invoice_line_ids": [Command.unlink(ln.id) for ln in lines]})
-            move.message_post(
-                body=self.env._(
-                    "The customer or company changed: the referral credit lines "
-                    "of the former customer were removed (%(lines)s).",
-                    lines=names,
-                )
-            )
-
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()
         orders = self.filtered(
@@ -184,24 +139,6 @@ class AccountMove(models.Model):
                         move=move.display_name,
                     )
                 )
-
-    def _referral_from_company_currency(self, amount):
-        self.ensure_one()
-        return self.company_id.currency_id._convert(
-            amount,
-            self.currency_id,
-            self.company_id,
-            self.invoice_date or fields.Date.context_today(self),
-        )
-
-    def _referral_to_company_currency(self, amount):
-        self.ensure_one()
-        return self.currency_id._convert(
-            amount,
-            self.company_id.currency_id,
-            self.company_id,
-            self.invoice_date or fields.Date.context_today(self),
-        )
 
     def _get_referral_credit_lines(self, from_orders=None):
         """Credit lines of the invoices; ``from_orders`` True: only those
@@ -236,7 +173,9 @@ class AccountMove(models.Model):
                     company=self.company_id.name,
                 )
             )
-        vals_list = self._prepare_referral_credit_lines_values(program, wallet, amount)
+        vals_list = self._prepare_referral_credit_lines_values(
+            program, wallet, amount, self._get_referral_discountable_lines()
+        )
         previous = self._get_referral_credit_lines(from_orders=False)
         self.write(
             {
@@ -245,133 +184,38 @@ class AccountMove(models.Model):
             }
         )
 
-    def _prepare_referral_credit_lines_values(self, program, wallet, amount):
-        """Values of the lines spending ``amount`` (taxes included, invoice
-        currency) of ``wallet``, per the program's tax treatment: one line
-        without tax (payment), or one line per group of taxes (discount)."""
-        self.ensure_one()
-        values = {"referral_credit_wallet_id": wallet.id}
-        lines = self._get_referral_discountable_lines()
-        discountable, per_tax = self._get_referral_discountable_per_tax(lines)
-        if program.credit_tax_mode == "payment" or self.currency_id.is_zero(
-            discountable
-        ):
-            return [
-                self._prepare_referral_credit_line_values(program, amount, **values)
-            ]
-        factor = amount / discountable
-        vals_list = [
-            self._prepare_referral_credit_line_values(
-                program, base * factor, taxes=taxes, **values
-            )
-            for taxes, base in per_tax.items()
-            if not self.currency_id.is_zero(base)
-        ]
-        self._fit_referral_credit_lines_values(vals_list, lines, amount)
-        return vals_list
+    # ------------------------------------------------------------------
+    # Credit lines (referral.credit.mixin hooks)
+    # ------------------------------------------------------------------
 
-    def _prepare_referral_credit_line_values(
-        self, program, amount, taxes=None, **values
-    ):
-        """One line lowering the invoice by ``amount``: untaxed, or before
-        ``taxes`` when given."""
+    def _referral_credit_date(self):
+        return self.invoice_date
+
+    def _referral_lines_field(self):
+        return "invoice_line_ids"
+
+    def _referral_base_lines(self, lines):
+        return [
+            self._prepare_product_base_line_for_taxes_computation(line)
+            for line in lines
+        ]
+
+    def _referral_base_line_values(self):
+        return {"rate": self.invoice_currency_rate, "sign": self.direction_sign}
+
+    def _prepare_referral_line_values(self, program, price, taxes=None, **values):
         self.ensure_one()
-        name = self.env._("Referral credit")
-        if taxes:
-            name = self.env._(
-                "%(name)s - On products with the following taxes: %(taxes)s",
-                name=name,
-                taxes=", ".join(taxes.mapped("name")),
-            )
-        digits = self.env["decimal.precision"].precision_get("Product Price")
+        taxes = taxes or self.env["account.tax"]
         return {
             "product_id": program.credit_product_id.id,
             "quantity": 1.0,
-            "price_unit": -float_round(amount, precision_digits=digits),
-            "name": name,
-            "tax_ids": [Command.set(taxes.ids if taxes else [])],
+            "price_unit": price,
+            "tax_ids": [Command.set(taxes.ids)],
             **values,
+            "name": self._referral_line_name(
+                values.get("name") or self.env._("Referral credit"), taxes
+            ),
         }
-
-    def _get_referral_discountable_per_tax(self, lines):
-        """(discountable, {taxes: amount}) of the invoice ``lines``."""
-        self.ensure_one()
-        return self.env["account.tax"]._referral_discountable_per_tax(
-            [
-                self._prepare_product_base_line_for_taxes_computation(line)
-                for line in lines
-            ],
-            self.company_id,
-        )
-
-    def _fit_referral_credit_lines_values(self, vals_list, lines, amount):
-        """Rounding each line's price may miss ``amount`` by a cent or two:
-        move the prices of the two largest lines by the smallest step until
-        the credit lines total ``amount`` and the invoice total falls by
-        exactly ``amount``; never spend more than ``amount``."""
-        self.ensure_one()
-        currency = self.currency_id
-        AccountTax = self.env["account.tax"]
-        digits = self.env["decimal.precision"].precision_get("Product Price")
-        step = 10**-digits
-        taxes_list = [
-            self.env["account.tax"].browse(vals["tax_ids"][0][2]) for vals in vals_list
-        ]
-
-        def invoice_total(credit_lines):
-            base_lines = [
-                self._prepare_product_base_line_for_taxes_computation(line)
-                for line in lines
-            ] + credit_lines
-            AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
-            AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
-            return AccountTax._get_tax_totals_summary(
-                base_lines, currency, self.company_id
-            )["total_amount_currency"]
-
-        total_before = invoice_total([])
-
-        def evaluate(prices):
-            credit_lines = [
-                AccountTax._prepare_base_line_for_taxes_computation(
-                    None,
-                    price_unit=price,
-                    quantity=1.0,
-                    tax_ids=taxes,
-                    currency_id=currency,
-                    rate=self.invoice_currency_rate,
-                    sign=self.direction_sign,
-                )
-                for price, taxes in zip(prices, taxes_list, strict=True)
-            ]
-            fall = total_before - invoice_total(credit_lines)
-            spent = -sum(
-                currency.round(line["tax_details"]["raw_total_included_currency"])
-                for line in credit_lines
-            )
-            return (
-                currency.compare_amounts(spent, amount) > 0,
-                abs(currency.round(fall - amount)),
-                abs(currency.round(spent - amount)),
-            )
-
-        prices = [vals["price_unit"] for vals in vals_list]
-        largest = sorted(range(len(prices)), key=lambda i: prices[i])[:2]
-        offsets = (0, -1, 1, -2, 2, -3, 3)
-        best = None
-        for moves in product(offsets, repeat=len(largest)):
-            candidate = list(prices)
-            for index, offset in zip(largest, moves, strict=True):
-                candidate[index] = float_round(
-                    candidate[index] + offset * step, precision_digits=digits
-                )
-            score = evaluate(candidate)
-            if best is None or score < best[0]:
-                best = (score, candidate)
-            if score == (False, 0.0, 0.0):
-                break
-        for vals, price in zip(vals_list, best[1], strict=True):
-            vals["price_unit"] = price
 
     def _revoke_refunded_referral_rewards(self):
         """A referee's first order fully refunded (its posted credit notes

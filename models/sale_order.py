@@ -1,38 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from collections import defaultdict
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError, ValidationError
-
-from .referral_referral import ACTIVE_STATES, OPEN_STATES
+from odoo.exceptions import UserError
 
 
 class SaleOrder(models.Model):
-    _inherit = "sale.order"
+    _inherit = ["sale.order", "referral.credit.mixin"]
+    _name = "sale.order"
 
-    referral_code = fields.Char(
-        copy=False,
-        help="Referral code of the customer who referred this one. On "
-        "confirmation the order is linked to that customer's referral.",
-    )
-    referral_id = fields.Many2one(
-        "referral.referral",
-        readonly=True,
-        copy=False,
-        index="btree_not_null",
-        check_company=True,
-    )
-
-    is_renewal = fields.Boolean(
-        compute="_compute_is_renewal",
-        store=True,
-        readonly=False,
-        tracking=True,
-        copy=False,
-        help="The order holds a subscription product and the customer already "
-        "bought one: referral credit can be spent on it.",
-    )
     referral_credit_amount = fields.Monetary(
         string="Referral Credit Applied",
         compute="_compute_referral_credit_amount",
@@ -54,65 +30,11 @@ class SaleOrder(models.Model):
         "wallet no longer holds (spent or expired elsewhere since): Fit "
         "Referral Credit adjusts the credit lines to what is left.",
     )
-    referral_welcome_discount_available = fields.Boolean(
-        compute="_compute_referral_welcome_discount_available"
-    )
     referral_auto_applied = fields.Boolean(
         copy=False,
         help="The program's automatic credit or welcome discount was applied "
         "once: removing those lines by hand is respected.",
     )
-
-    @api.depends("order_line.product_id", "partner_id", "company_id")
-    def _compute_is_renewal(self):
-        """A subscription order is a renewal when its customer (commercial
-        entity) already had a subscription: a subscription order of the same
-        company confirmed before it, or, for a quotation, a subscription end
-        date (which a confirmed order may have set itself)."""
-        subscription_orders = self.filtered(
-            lambda o: any(
-                line.product_template_id.subscription_months > 0
-                for line in o.order_line
-            )
-        )
-        (self - subscription_orders).is_renewal = False
-        if not subscription_orders:
-            return
-        customers = subscription_orders.partner_id.commercial_partner_id
-        # sudo: the customer's other orders may belong to other salespeople.
-        earlier = defaultdict(list)
-        for previous in (
-            self.env["sale.order"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("state", "=", "sale"),
-                    ("order_line.product_template_id.subscription_months", ">", 0),
-                    ("partner_id", "child_of", customers.ids),
-                    ("company_id", "in", subscription_orders.company_id.ids),
-                ],
-                ["partner_id", "company_id", "date_order"],
-            )
-        ):
-            key = (previous.partner_id.commercial_partner_id, previous.company_id)
-            earlier[key].append(previous)
-        for order in subscription_orders:
-            customer = order.partner_id.commercial_partner_id
-            previous_orders = [
-                previous
-                for previous in earlier[customer, order.company_id]
-                if previous.id != order.id
-            ]
-            if order.state in ("draft", "sent"):
-                order.is_renewal = bool(
-                    previous_orders or customer.subscription_end_date
-                )
-            else:
-                # Confirmed in the same second: the first created came first.
-                order.is_renewal = any(
-                    (previous.date_order, previous.id) < (order.date_order, order.id)
-                    for previous in previous_orders
-                )
 
     @api.depends("order_line.price_total", "order_line.referral_credit_wallet_id")
     def _compute_referral_credit_amount(self):
@@ -157,60 +79,6 @@ class SaleOrder(models.Model):
             order.referral_credit_available = max(balance - applied, 0.0)
             order.referral_credit_uncovered = max(applied - balance, 0.0)
 
-    @api.depends("partner_id", "company_id", "state", "order_line")
-    def _compute_referral_welcome_discount_available(self):
-        referred = self._referred_orders()
-        for order in self:
-            program = order._get_referral_program()
-            order.referral_welcome_discount_available = bool(
-                order in referred
-                and order.state in ("draft", "sent")
-                and program.referee_discount_percent
-                and not order.order_line.filtered("is_referral_welcome_discount")
-            )
-
-    @api.constrains("referral_code", "partner_id")
-    def _check_referral_code(self):
-        orders = self.filtered("referral_code")
-        sponsors = self.env["res.partner"]._find_by_referral_code(
-            orders.mapped("referral_code")
-        )
-        for order in orders:
-            sponsor = sponsors.get(order.referral_code.strip().upper())
-            if not sponsor:
-                raise ValidationError(
-                    self.env._(
-                        "No customer has the referral code %(code)s. Check the "
-                        "code with the customer or leave it empty.",
-                        code=order.referral_code,
-                    )
-                )
-            if sponsor == order.partner_id.commercial_partner_id:
-                raise ValidationError(
-                    self.env._(
-                        "The referral code %(code)s is the customer's own code: "
-                        "a customer cannot refer itself.",
-                        code=order.referral_code,
-                    )
-                )
-            program = (
-                self.env["referral.program"]
-                .sudo()
-                ._get_company_program(order.company_id)
-            )
-            # sudo: eligibility reads the sponsor's orders, whoever owns them.
-            if program and not program._is_sponsor_eligible(sponsor):
-                raise ValidationError(
-                    self.env._(
-                        "%(sponsor)s (code %(code)s) may not sponsor in the "
-                        "program %(program)s: see who may sponsor in the "
-                        "program's settings.",
-                        sponsor=sponsor.display_name,
-                        code=order.referral_code,
-                        program=program.display_name,
-                    )
-                )
-
     @api.model_create_multi
     def create(self, vals_list):
         orders = super().create(vals_list)
@@ -220,32 +88,8 @@ class SaleOrder(models.Model):
         orders._auto_apply_referral_lines()
         return orders
 
-    def _referred_orders(self):
-        """The orders whose customer has an active referral in the order's
-        company (one query)."""
-        if not self:
-            return self
-        # sudo: the referral belongs to the sponsor's salesperson.
-        referred = {
-            (referee.id, company.id)
-            for referee, company in self.env["referral.referral"]
-            .sudo()
-            ._read_group(
-                [
-                    ("referee_id", "in", self.partner_id.commercial_partner_id.ids),
-                    ("company_id", "in", self.company_id.ids),
-                    ("state", "in", ACTIVE_STATES),
-                ],
-                ["referee_id", "company_id"],
-            )
-        }
-        return self.filtered(
-            lambda o: (o.partner_id.commercial_partner_id.id, o.company_id.id)
-            in referred
-        )
-
     def write(self, vals):
-        moved = self._referral_lines_leaving_customer(vals)
+        moved = self._referral_lines_leaving_customer(vals, ("sale",))
         res = super().write(vals)
         if moved:
             moved._drop_referral_lines_of_former_customer()
@@ -294,82 +138,6 @@ class SaleOrder(models.Model):
             .filtered(lambda line: not line._is_referral_line())
         )
 
-    def _referral_lines_leaving_customer(self, vals):
-        """Orders whose referral lines would belong to another customer or
-        company after writing ``vals``; refused for confirmed orders."""
-        if not {"partner_id", "company_id"} & set(vals):
-            return self.browse()
-        partner = self.env["res.partner"].browse(vals.get("partner_id"))
-        company = self.env["res.company"].browse(vals.get("company_id"))
-        moved = self.filtered(
-            lambda o: o.order_line.filtered(lambda line: line._is_referral_line())
-            and (
-                (
-                    partner
-                    and partner.commercial_partner_id
-                    != o.partner_id.commercial_partner_id
-                )
-                or (company and company != o.company_id)
-            )
-        )
-        confirmed = moved.filtered(lambda o: o.state == "sale")
-        if confirmed:
-            raise UserError(
-                self.env._(
-                    "%(orders)s spend the referral credit of their customer: "
-                    "their customer and company can no longer change. Cancel "
-                    "the order first, or create a new one.",
-                    orders=", ".join(confirmed.mapped("name")),
-                )
-            )
-        return moved
-
-    def _drop_referral_lines_of_former_customer(self):
-        """The customer or company changed: the credit lines spent the former
-        customer's wallet and the welcome discount was its own; remove them
-        and say so on the order."""
-        for order in self:
-            lines = order.order_line.filtered(lambda line: line._is_referral_line())
-            if not lines:
-                continue
-            names = ", ".join(lines.mapped("name"))
-            order.with_context(referral_skip_auto_apply=True).write(
-                {"order_line": [Command.unlink(line.id) for line in lines]}
-            )
-            order.message_post(
-                body=self.env._(
-                    "The customer or company changed: the referral credit and "
-                    "welcome discount lines of the former customer were removed "
-                    "(%(lines)s).",
-                    lines=names,
-                )
-            )
-
-    def _check_referral_welcome_discounts(self):
-        """Only the referee's first confirmed order keeps the welcome
-        discount: the other orders confirmed lose it, with a message."""
-        orders = self.filtered(
-            lambda o: o.order_line.filtered("is_referral_welcome_discount")
-        )
-        first = set()
-        for order in orders.sorted(lambda o: (o.date_order, o.id)):
-            key = (order.partner_id.commercial_partner_id, order.company_id)
-            if key not in first and not order._referral_customer_has_ordered():
-                first.add(key)
-                continue
-            lines = order.order_line.filtered("is_referral_welcome_discount")
-            order.with_context(referral_skip_auto_apply=True).write(
-                {"order_line": [Command.unlink(line.id) for line in lines]}
-            )
-            order.message_post(
-                body=self.env._(
-                    "The welcome discount was removed: it is for the first "
-                    "order of a referred customer, and %(customer)s has "
-                    "already ordered.",
-                    customer=order.partner_id.commercial_partner_id.display_name,
-                )
-            )
-
     # ------------------------------------------------------------------
     # Referral credit and welcome discount
     # ------------------------------------------------------------------
@@ -390,34 +158,10 @@ class SaleOrder(models.Model):
             order._apply_referral_credit(raise_if_nothing=False, remove_if_nothing=True)
         return True
 
-    def action_apply_referral_welcome_discount(self):
-        """Give the referred customer its welcome discount, once."""
-        for order in self:
-            order._apply_referral_welcome_discount()
-        return True
-
     def _get_referral_program(self):
         self.ensure_one()
         # sudo: salespeople read the program's settings, not only managers.
         return self.env["referral.program"].sudo()._get_company_program(self.company_id)
-
-    def _referral_from_company_currency(self, amount):
-        self.ensure_one()
-        return self.company_id.currency_id._convert(
-            amount,
-            self.currency_id or self.company_id.currency_id,
-            self.company_id,
-            self.date_order or fields.Date.context_today(self),
-        )
-
-    def _referral_to_company_currency(self, amount):
-        self.ensure_one()
-        return (self.currency_id or self.company_id.currency_id)._convert(
-            amount,
-            self.company_id.currency_id,
-            self.company_id,
-            self.date_order or fields.Date.context_today(self),
-        )
 
     def _check_referral_credit_applicable(self, program):
         """Raise when the credit may not be spent on this order."""
@@ -482,24 +226,6 @@ class SaleOrder(models.Model):
                 + [Command.create(vals) for vals in vals_list]
             }
         )
-        self._fit_referral_credit_lines(amount)
-
-    def _get_referral_credit_wallet(self):
-        """The customer's wallet in the order's company (may be empty)."""
-        self.ensure_one()
-        # sudo: salespeople read wallets; the sudo spares the record rules a
-        # query, the search is limited to this customer and company.
-        return (
-            self.env["referral.wallet"]
-            .sudo()
-            .search(
-                [
-                    ("partner_id", "=", self.partner_id.commercial_partner_id.id),
-                    ("company_id", "=", self.company_id.id),
-                ],
-                limit=1,
-            )
-        )
 
     def _get_referral_credit_amount(self, wallet, lines):
         """Credit to spend on ``lines``, in the order currency: the wallet
@@ -510,88 +236,6 @@ class SaleOrder(models.Model):
             return 0.0
         balance = self._referral_from_company_currency(wallet.spendable_balance)
         return self.currency_id.round(min(balance, total))
-
-    def _prepare_referral_credit_lines_values(self, program, wallet, amount, lines):
-        """Values of the lines spending ``amount`` (taxes included) of
-        ``wallet`` on ``lines``, per the program's tax treatment: one line
-        without tax (payment) or one line per group of taxes (discount)."""
-        self.ensure_one()
-        if program.credit_tax_mode == "payment":
-            return [self._prepare_referral_credit_line_values(program, wallet, amount)]
-        total = sum(lines.mapped("price_total"))
-        return self._prepare_referral_discount_lines_values(
-            program,
-            lines,
-            amount / total,
-            referral_credit_wallet_id=wallet.id,
-        )
-
-    def _prepare_referral_credit_line_values(self, program, wallet, amount):
-        """One line spending ``amount`` of ``wallet``, without tax."""
-        return self._prepare_referral_line_values(
-            program, amount, referral_credit_wallet_id=wallet.id
-        )
-
-    def _fit_referral_credit_lines(self, amount):
-        """Rounding the lines of each tax may make them spend a cent more
-        than ``amount``: take it off the largest line, so that the debit at
-        confirmation never exceeds the credit applied."""
-        self.ensure_one()
-        lines = self.order_line.filtered("referral_credit_wallet_id")
-        excess = self.currency_id.round(-sum(lines.mapped("price_total")) - amount)
-        if self.currency_id.compare_amounts(excess, 0) <= 0:
-            return
-        line = lines.sorted(lambda line: line.price_total)[:1]
-        ratio = line.price_total / line.price_subtotal if line.price_subtotal else 1.0
-        step = self.currency_id.rounding
-        line.price_unit += max(self.currency_id.round(excess / ratio), step)
-        for _attempt in range(3):
-            excess = self.currency_id.round(-sum(lines.mapped("price_total")) - amount)
-            if self.currency_id.compare_amounts(excess, 0) <= 0:
-                break
-            line.price_unit += step
-
-    def _apply_referral_welcome_discount(self, raise_if_nothing=True):
-        self.ensure_one()
-        program = self._get_referral_program()
-        if not self.referral_welcome_discount_available:
-            if raise_if_nothing:
-                raise UserError(
-                    self.env._(
-                        "%(order)s gets no welcome discount: it must be a quotation "
-                        "of a referred customer, in a program with a welcome "
-                        "discount, and the discount is given once.",
-                        order=self.name,
-                    )
-                )
-            return
-        if self._referral_customer_has_ordered():
-            if raise_if_nothing:
-                raise UserError(
-                    self.env._(
-                        "The welcome discount is for the first order of a referred "
-                        "customer; %(customer)s has already ordered.",
-                        customer=self.partner_id.commercial_partner_id.display_name,
-                    )
-                )
-            return
-        lines = self.order_line.filtered(lambda line: not line._is_referral_line())
-        if not lines or not program.credit_product_id:
-            return
-        vals_list = self._prepare_referral_discount_lines_values(
-            program,
-            lines,
-            program.referee_discount_percent / 100,
-            is_referral_welcome_discount=True,
-            name=self.env._(
-                "Welcome discount (%(percent)s%%)",
-                # Not an f-string: the translation extractor evaluates those.
-                percent=format(program.referee_discount_percent, "g"),
-            ),
-        )
-        self.with_context(referral_skip_auto_apply=True).write(
-            {"order_line": [Command.create(v) for v in vals_list]}
-        )
 
     def _referral_is_fully_refunded(self):
         """The posted credit notes of this order cover its total and leave
@@ -610,24 +254,6 @@ class SaleOrder(models.Model):
         return bool(refunded) and (
             currency.compare_amounts(refunded, self.amount_total) >= 0
             and currency.compare_amounts(invoiced, refunded) <= 0
-        )
-
-    def _referral_customer_has_ordered(self):
-        self.ensure_one()
-        return bool(
-            self.sudo().search_count(
-                [
-                    (
-                        "partner_id",
-                        "child_of",
-                        self.partner_id.commercial_partner_id.id,
-                    ),
-                    ("company_id", "=", self.company_id.id),
-                    ("state", "=", "sale"),
-                    ("id", "!=", self.id),
-                ],
-                limit=1,
-            )
         )
 
     def _auto_apply_referral_lines(self):
@@ -665,53 +291,41 @@ class SaleOrder(models.Model):
                     {"referral_auto_applied": True}
                 )
 
-    def _prepare_referral_line_values(self, program, amount, **values):
-        """One line lowering the total by ``amount``, without tax."""
+    # ------------------------------------------------------------------
+    # Credit lines (referral.credit.mixin hooks)
+    # ------------------------------------------------------------------
+
+    def _referral_credit_date(self):
+        return self.date_order
+
+    def _referral_lines_field(self):
+        return "order_line"
+
+    def _referral_base_lines(self, lines):
+        return [
+            line._prepare_base_line_for_taxes_computation()
+            for line in lines.filtered(lambda line: not line.display_type)
+        ]
+
+    def _referral_base_line_values(self):
+        return {"rate": self.currency_rate}
+
+    def _prepare_referral_line_values(self, program, price, taxes=None, **values):
         self.ensure_one()
         product = program.credit_product_id
+        taxes = taxes or self.env["account.tax"]
         return {
             "product_id": product.id,
             "product_uom_qty": 1.0,
             "product_uom": product.uom_id.id,
-            "price_unit": -amount,
-            "tax_id": [Command.clear()],
-            "name": self.env._("Referral credit"),
+            "price_unit": price,
+            "tax_id": [Command.set(taxes.ids)],
             "sequence": max(self.order_line.mapped("sequence"), default=10) + 1,
             **values,
+            "name": self._referral_line_name(
+                values.get("name") or self.env._("Referral credit"), taxes
+            ),
         }
-
-    def _prepare_referral_discount_lines_values(self, program, lines, factor, **values):
-        """Lines lowering ``lines`` by ``factor`` of their total, one per
-        group of taxes, the way sale_loyalty splits discounts: the discount
-        lowers the taxable base of each tax."""
-        self.ensure_one()
-        vals_list = []
-        for taxes, base in self._referral_discountable_per_tax(lines).items():
-            if self.currency_id.is_zero(base):
-                continue
-            name = values.get("name") or self.env._("Referral credit")
-            if taxes:
-                name = self.env._(
-                    "%(name)s - On products with the following taxes: %(taxes)s",
-                    name=name,
-                    taxes=", ".join(taxes.mapped("name")),
-                )
-            vals = self._prepare_referral_line_values(program, base * factor, **values)
-            vals.update(name=name, tax_id=[Command.set(taxes.ids)])
-            vals_list.append(vals)
-        return vals_list
-
-    def _referral_discountable_per_tax(self, lines):
-        """{taxes: amount} of the order ``lines``, taxes not included in the
-        price left out (as sale_loyalty's discountable)."""
-        self.ensure_one()
-        return self.env["account.tax"]._referral_discountable_per_tax(
-            [
-                line._prepare_base_line_for_taxes_computation()
-                for line in lines.filtered(lambda line: not line.display_type)
-            ],
-            self.company_id,
-        )[1]
 
     def _get_update_prices_lines(self):
         """Updating the prices keeps the referral lines' amounts."""
@@ -720,77 +334,3 @@ class SaleOrder(models.Model):
             ._get_update_prices_lines()
             .filtered(lambda line: not line._is_referral_line())
         )
-
-    def _set_referral_source(self):
-        source = self.env.ref(
-            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
-        )
-        if source and self:
-            self.write({"source_id": source.id})
-
-    def _link_referrals(self):
-        """Link confirmed orders to their customer's referral: create the
-        referral a typed code asks for, and mark won the referrals of the
-        customers confirming their first order."""
-        referees = self.partner_id.commercial_partner_id
-        # The referral of a customer belongs to the sponsor's salesperson,
-        # who may not be the one confirming the order.
-        Referral = self.env["referral.referral"].sudo()
-        referrals = Referral.search(
-            [
-                ("referee_id", "in", referees.ids),
-                ("company_id", "in", self.company_id.ids),
-                ("state", "in", ACTIVE_STATES),
-            ]
-        )
-        known = {(r.referee_id, r.company_id) for r in referrals}
-        vals_list = self.filtered("referral_code")._prepare_code_referral_values(known)
-        referrals |= Referral.create(vals_list)
-        open_referrals = referrals.filtered(lambda r: r.state in OPEN_STATES)
-        open_referrals._action_won(self)
-        for order in self.filtered(lambda o: not o.referral_id):
-            order.referral_id = referrals.filtered(
-                lambda r, o=order: (
-                    r.referee_id == o.partner_id.commercial_partner_id
-                    and r.company_id == o.company_id
-                )
-            )[:1]
-        self.filtered(
-            lambda o: o.referral_id and not o.source_id
-        )._set_referral_source()
-
-    def _prepare_code_referral_values(self, known):
-        """Values of the referrals to create for the codes typed on these
-        orders, skipping customers already referred (``known`` holds
-        ``(referee, company)`` pairs)."""
-        sponsors = self.env["res.partner"]._find_by_referral_code(
-            self.mapped("referral_code")
-        )
-        vals_list = []
-        for order in self:
-            referee = order.partner_id.commercial_partner_id
-            if (referee, order.company_id) in known:
-                continue
-            sponsor = sponsors.get(order.referral_code.strip().upper())
-            if not sponsor:
-                # Regenerated or archived since it was typed.
-                raise ValidationError(
-                    self.env._(
-                        "The referral code %(code)s of %(order)s is no longer "
-                        "valid: ask the customer for the current one or clear "
-                        "it.",
-                        code=order.referral_code,
-                        order=order.name,
-                    )
-                )
-            known.add((referee, order.company_id))
-            vals_list.append(
-                {
-                    "sponsor_id": sponsor.id,
-                    "referee_id": referee.id,
-                    "company_id": order.company_id.id,
-                    "source": "code",
-                    "first_order_id": order.id,
-                }
-            )
-        return vals_list

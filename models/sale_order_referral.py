@@ -1,0 +1,166 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from .referral_referral import ACTIVE_STATES, OPEN_STATES
+
+
+class SaleOrder(models.Model):
+    """The order's link to its customer's referral: the code typed by the
+    salesperson, the referral won by the first order, the Referral source."""
+
+    _inherit = "sale.order"
+
+    referral_code = fields.Char(
+        copy=False,
+        help="Referral code of the customer who referred this one. On "
+        "confirmation the order is linked to that customer's referral.",
+    )
+    referral_id = fields.Many2one(
+        "referral.referral",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        check_company=True,
+    )
+
+    @api.constrains("referral_code", "partner_id")
+    def _check_referral_code(self):
+        orders = self.filtered("referral_code")
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            orders.mapped("referral_code")
+        )
+        for order in orders:
+            sponsor = sponsors.get(order.referral_code.strip().upper())
+            if not sponsor:
+                raise ValidationError(
+                    self.env._(
+                        "No customer has the referral code %(code)s. Check the "
+                        "code with the customer or leave it empty.",
+                        code=order.referral_code,
+                    )
+                )
+            if sponsor == order.partner_id.commercial_partner_id:
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s is the customer's own code: "
+                        "a customer cannot refer itself.",
+                        code=order.referral_code,
+                    )
+                )
+            program = (
+                self.env["referral.program"]
+                .sudo()
+                ._get_company_program(order.company_id)
+            )
+            # sudo: eligibility reads the sponsor's orders, whoever owns them.
+            if program and not program._is_sponsor_eligible(sponsor):
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s (code %(code)s) may not sponsor in the "
+                        "program %(program)s: see who may sponsor in the "
+                        "program's settings.",
+                        sponsor=sponsor.display_name,
+                        code=order.referral_code,
+                        program=program.display_name,
+                    )
+                )
+
+    def _referred_orders(self):
+        """The orders whose customer has an active referral in the order's
+        company (one query)."""
+        if not self:
+            return self
+        # sudo: the referral belongs to the sponsor's salesperson.
+        referred = {
+            (referee.id, company.id)
+            for referee, company in self.env["referral.referral"]
+            .sudo()
+            ._read_group(
+                [
+                    ("referee_id", "in", self.partner_id.commercial_partner_id.ids),
+                    ("company_id", "in", self.company_id.ids),
+                    ("state", "in", ACTIVE_STATES),
+                ],
+                ["referee_id", "company_id"],
+            )
+        }
+        return self.filtered(
+            lambda o: (o.partner_id.commercial_partner_id.id, o.company_id.id)
+            in referred
+        )
+
+    def _set_referral_source(self):
+        source = self.env.ref(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        if source and self:
+            self.write({"source_id": source.id})
+
+    def _link_referrals(self):
+        """Link confirmed orders to their customer's referral: create the
+        referral a typed code asks for, and mark won the referrals of the
+        customers confirming their first order."""
+        referees = self.partner_id.commercial_partner_id
+        # The referral of a customer belongs to the sponsor's salesperson,
+        # who may not be the one confirming the order.
+        Referral = self.env["referral.referral"].sudo()
+        referrals = Referral.search(
+            [
+                ("referee_id", "in", referees.ids),
+                ("company_id", "in", self.company_id.ids),
+                ("state", "in", ACTIVE_STATES),
+            ]
+        )
+        known = {(r.referee_id, r.company_id) for r in referrals}
+        vals_list = self.filtered("referral_code")._prepare_code_referral_values(known)
+        referrals |= Referral.create(vals_list)
+        open_referrals = referrals.filtered(lambda r: r.state in OPEN_STATES)
+        open_referrals._action_won(self)
+        for order in self.filtered(lambda o: not o.referral_id):
+            order.referral_id = referrals.filtered(
+                lambda r, o=order: (
+                    r.referee_id == o.partner_id.commercial_partner_id
+                    and r.company_id == o.company_id
+                )
+            )[:1]
+        self.filtered(
+            lambda o: o.referral_id and not o.source_id
+        )._set_referral_source()
+
+    def _prepare_code_referral_values(self, known):
+        """Values of the referrals to create for the codes typed on these
+        orders, skipping customers already referred (``known`` holds
+        ``(referee, company)`` pairs)."""
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            self.mapped("referral_code")
+        )
+        vals_list = []
+        for order in self:
+            referee = order.partner_id.commercial_partner_id
+            if (referee, order.company_id) in known:
+                continue
+            sponsor = sponsors.get(order.referral_code.strip().upper())
+            if not sponsor:
+                # Regenerated or archived since it was typed.
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s of %(order)s is no longer "
+                        "valid: ask the customer for the current one or clear "
+                        "it.",
+                        code=order.referral_code,
+                        order=order.name,
+                    )
+                )
+            known.add((referee, order.company_id))
+            vals_list.append(
+                {
+                    "sponsor_id": sponsor.id,
+                    "referee_id": referee.id,
+                    "company_id": order.company_id.id,
+                    "source": "code",
+                    "first_order_id": order.id,
+                }
+            )
+        return vals_list
