@@ -12,6 +12,8 @@ from .referral_wallet_transaction import APPROVER_GROUP
 
 ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
 OPEN_STATES = ("new", "in_progress")
+# Kanban columns shown even when empty.
+KANBAN_STATES = ("new", "in_progress", "won", "rewarded")
 STATE_DATE_FIELDS = {
     "in_progress": "date_in_progress",
     "won": "date_won",
@@ -61,6 +63,7 @@ class ReferralReferral(models.Model):
         tracking=True,
         copy=False,
         index=True,
+        group_expand="_read_group_state",
     )
     referee_company_name = fields.Char(
         string="Referred Company",
@@ -160,6 +163,16 @@ class ReferralReferral(models.Model):
         help="Credit the sponsor earned for this referral, net of reversals "
         "(pending rewards included).",
     )
+
+    @api.model
+    def _read_group_state(self, states, domain):
+        """Kanban columns in the order of the states: the road to a reward
+        always, even empty, the closed states when they hold referrals."""
+        return [
+            state
+            for state in self._fields["state"].get_values(self.env)
+            if state in KANBAN_STATES or state in states
+        ]
 
     @api.depends("company_id")
     def _compute_program_id(self):
