@@ -5,6 +5,7 @@ from . import mail_activity_plan_template
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history
 from . import product_template
+from . import referral_lost_reason
 from . import referral_program
 from . import referral_referral
 from . import referral_wallet

@@ -12,6 +12,8 @@ from .referral_wallet_transaction import APPROVER_GROUP
 
 ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
 OPEN_STATES = ("new", "in_progress")
+# Closed for the salesperson: nobody has to call anymore.
+CLOSED_STATES = ("won", "rewarded", "lost", "rejected")
 # Kanban columns shown even when empty.
 KANBAN_STATES = ("new", "in_progress", "won", "rewarded")
 STATE_DATE_FIELDS = {
@@ -88,6 +90,14 @@ class ReferralReferral(models.Model):
     date_won = fields.Datetime(string="Won On", copy=False)
     date_rewarded = fields.Datetime(string="Rewarded On", copy=False)
     date_closed = fields.Datetime(string="Closed On", copy=False)
+    lost_reason_id = fields.Many2one(
+        "referral.lost.reason",
+        index="btree_not_null",
+        tracking=True,
+        copy=False,
+        check_company=True,
+        ondelete="restrict",
+    )
     sponsor_id = fields.Many2one(
         "res.partner",
         required=True,
@@ -376,7 +386,14 @@ class ReferralReferral(models.Model):
             if vals.get(field):
                 partner = self.env["res.partner"].browse(vals[field])
                 vals[field] = partner.commercial_partner_id.id
-        return super().write(vals)
+        closing = self.browse()
+        if vals.get("state") in CLOSED_STATES:
+            closing = self.filtered(lambda r: r.state != vals["state"])
+        res = super().write(vals)
+        # sudo: closing a referral cancels the calls planned for it, whoever
+        # they are assigned to (the order confirmed by a colleague wins it).
+        closing.sudo().activity_ids.unlink()
+        return res
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_won(self):
@@ -389,18 +406,45 @@ class ReferralReferral(models.Model):
             )
 
     def action_start(self):
-        self.filtered(lambda r: r.state == "new").write({"state": "in_progress"})
+        """The sponsor was called: the referral is in progress and the
+        sponsor call of its plan is done."""
+        started = self.filtered(lambda r: r.state == "new")
+        started.write({"state": "in_progress"})
+        sponsor_call = self.env.ref(
+            "sale_referral_lifecycle.mail_activity_type_referral_call_sponsor",
+            raise_if_not_found=False,
+        )
+        # sudo: the call may be assigned to the colleague the referral was
+        # routed to; whoever marks the sponsor contacted closes it.
+        calls = started.sudo().activity_ids.filtered(
+            lambda a: a.activity_type_id == sponsor_call
+        )
+        if calls:
+            calls.action_feedback(feedback=self.env._("Sponsor contacted."))
 
-    def action_mark_lost(self):
-        self._close("lost")
+    def action_open_lost_wizard(self):
+        """Mark as Lost: ask the reason first."""
+        self._check_closable()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_lost_wizard"
+        )
+        action["context"] = {"default_referral_ids": self.ids}
+        return action
+
+    def action_mark_lost(self, **additional_values):
+        """Close as lost; ``additional_values``: e.g. ``lost_reason_id``
+        (the Mark as Lost button asks it in ``referral.lost.wizard``)."""
+        self._close("lost", **additional_values)
 
     def action_reject(self):
         self._close("rejected")
 
     def action_reset(self):
-        self.filtered(lambda r: r.state in ("lost", "rejected")).write(
-            {"state": "new", "date_closed": False}
-        )
+        """Reopen lost or rejected referrals and plan their calls again."""
+        reopened = self.filtered(lambda r: r.state in ("lost", "rejected"))
+        reopened.write({"state": "new", "date_closed": False, "lost_reason_id": False})
+        # As on creation: planned whatever the rights of who reopens.
+        reopened.sudo()._launch_activity_plan()
 
     def action_view_first_order(self):
         self.ensure_one()
@@ -411,15 +455,17 @@ class ReferralReferral(models.Model):
             "views": [(False, "form")],
         }
 
-    def _close(self, state):
-        """Close open referrals as ``state`` (lost or rejected) and drop
-        their pending activities: nobody has to call anymore."""
+    def _close(self, state, **additional_values):
+        """Close open referrals as ``state`` (lost or rejected); ``write``
+        drops their pending activities: nobody has to call anymore."""
+        self._check_closable()
+        self.write(dict(additional_values, state=state))
+
+    def _check_closable(self):
         if any(referral.state not in OPEN_STATES for referral in self):
             raise UserError(
                 self.env._("Only new or in-progress referrals can be closed.")
             )
-        self.write({"state": state})
-        self.activity_ids.unlink()
 
     # ------------------------------------------------------------------
     # Referee matching
@@ -533,25 +579,36 @@ class ReferralReferral(models.Model):
                 responsible = template._determine_responsible(
                     referral.user_id, referral
                 )["responsible"]
-                responsibles |= responsible or referral.user_id
+                responsible = responsible or referral.user_id or referral.create_uid
+                responsibles |= responsible
                 vals_list.append(
-                    {
-                        "res_model_id": model_id,
-                        "res_id": referral.id,
-                        "activity_type_id": template.activity_type_id.id,
-                        "summary": template.summary,
-                        "note": template.note,
-                        "user_id": (
-                            responsible or referral.user_id or referral.create_uid
-                        ).id,
-                        "date_deadline": referral._get_plan_deadline(template),
-                        "automated": True,
-                    }
+                    dict(
+                        referral._prepare_plan_activity_values(template, responsible),
+                        res_model_id=model_id,
+                    )
                 )
             # Followed first: creating several activities of one user on one
             # record in a batch would subscribe that user twice.
             referral.message_subscribe(partner_ids=responsibles.partner_id.ids)
         return self.env["mail.activity"].create(vals_list)
+
+    def _prepare_plan_activity_values(self, template, responsible):
+        """Values of the activity ``template`` plans for ``responsible``. An
+        empty summary or note is the activity type's, translated in the
+        responsible's language (plan templates are not translatable)."""
+        self.ensure_one()
+        activity_type = template.activity_type_id.with_context(
+            lang=responsible.lang or self.env.lang
+        )
+        return {
+            "res_id": self.id,
+            "activity_type_id": activity_type.id,
+            "summary": template.summary or activity_type.summary,
+            "note": template.note or activity_type.default_note,
+            "user_id": responsible.id,
+            "date_deadline": self._get_plan_deadline(template),
+            "automated": True,
+        }
 
     def _get_plan_deadline(self, template):
         """Deadline of ``template``: a delay in days after the plan date
