@@ -225,6 +225,7 @@ class ResPartner(models.Model):
 
     def action_refer_company(self):
         self.ensure_one()
+        self._check_referral_sponsor(self.env.company)
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "sale_referral_lifecycle.action_referral_create_wizard"
         )

@@ -15,3 +15,4 @@ from . import test_wallet_statement
 from . import test_i18n
 from . import test_referral_views
 from . import test_referral_activities
+from . import test_referral_sponsor_refusal
