@@ -22,7 +22,9 @@ class TestReferralSponsorRefusal(ReferralCommon):
         self.assertFalse(partner.referral_sponsor_refusal)
         action = partner.action_refer_company()
         self.assertEqual(action["res_model"], "referral.create.wizard")
-        self.assertEqual(self._open_wizard(self.sponsor_contact).sponsor_id, self.sponsor)
+        self.assertEqual(
+            self._open_wizard(self.sponsor_contact).sponsor_id, self.sponsor
+        )
 
     def test_prospect_refused_with_the_reason_before_the_wizard_opens(self):
         prospect = self._create_customer("Not Yet Customer", user_id=self.salesman.id)

@@ -48,9 +48,7 @@ class TestReferralTour(HttpCase):
         sponsor = self.env["res.partner"].create(
             {"name": "Tour Wallet Sponsor", "is_company": True}
         )
-        wallet = self.env["referral.wallet"]._get_or_create(
-            sponsor, self.env.company
-        )
+        wallet = self.env["referral.wallet"]._get_or_create(sponsor, self.env.company)
         wallet._credit(75.0, name="Reward for the tour")
         # A layout chosen: no document layout dialog before the report.
         self.env.company.external_report_layout_id = self.env.ref(

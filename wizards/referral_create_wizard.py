@@ -45,9 +45,9 @@ class ReferralCreateWizard(models.TransientModel):
             company = self.env["res.company"].browse(
                 values.get("company_id") or self.env.company.id
             )
-            self.env["res.partner"].browse(values["sponsor_id"])._check_referral_sponsor(
-                company
-            )
+            self.env["res.partner"].browse(
+                values["sponsor_id"]
+            )._check_referral_sponsor(company)
         return values
 
     @api.depends("sponsor_id")
