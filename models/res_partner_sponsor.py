@@ -19,12 +19,9 @@ class ResPartner(models.Model):  # pylint: disable=consider-merging-classes-inhe
         "company's referral program; empty when it may.",
     )
 
+    # Read on the contact form only: no dependencies, whose inverses would
+    # cost a query on every order confirmation (stages move then).
     @api.depends_context("company")
-    @api.depends(
-        "active",
-        "commercial_partner_id.active",
-        "commercial_partner_id.lifecycle_stage_id",
-    )
     def _compute_referral_sponsor_refusal(self):
         refusals = self._get_referral_sponsor_refusals(self.env.company)
         for partner in self:

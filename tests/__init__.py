@@ -16,3 +16,5 @@ from . import test_i18n
 from . import test_referral_views
 from . import test_referral_activities
 from . import test_referral_sponsor_refusal
+from . import test_partner_lifecycle_recompute
+from . import test_lifecycle_reports
