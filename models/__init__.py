@@ -14,4 +14,5 @@ from . import res_company
 from . import res_partner
 from . import res_partner_sponsor
 from . import sale_order
+from . import sale_order_referral_code
 from . import sale_order_line

@@ -332,6 +332,9 @@ class ReferralReferral(models.Model):
     def create(self, vals_list):
         Partner = self.env["res.partner"]
         for vals in vals_list:
+            # Odoo's import (base_import) tells its rows by this context key.
+            if self.env.context.get("import_file"):
+                vals.setdefault("source", "import")
             if vals.get("sponsor_id"):
                 sponsor = Partner.browse(vals["sponsor_id"])
                 vals["sponsor_id"] = sponsor.commercial_partner_id.id
@@ -550,18 +553,21 @@ class ReferralReferral(models.Model):
             (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
                 {"user_id": user.id}
             )
-        first_contacts = self.sudo().referee_id.filtered(
-            lambda p: not p.first_contact_date
-        )
+        referees = self.sudo().referee_id
+        source = self.env.ref("sale_referral_lifecycle.utm_source_referral")
+        first_contacts = referees.filtered(lambda p: not p.first_contact_date)
         if first_contacts:
             first_contacts.write(
                 {
                     "first_contact_date": fields.Date.context_today(self),
-                    "first_contact_source_id": self.env.ref(
-                        "sale_referral_lifecycle.utm_source_referral"
-                    ).id,
+                    "first_contact_source_id": source.id,
                 }
             )
+        # A quotation sent before the referral (a code typed on it) dated the
+        # first contact without knowing its channel: the referral is it.
+        (referees - first_contacts).filtered(
+            lambda p: not p.first_contact_source_id
+        ).write({"first_contact_source_id": source.id})
 
     # ------------------------------------------------------------------
     # Activities
