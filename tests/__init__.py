@@ -19,3 +19,4 @@ from . import test_referral_sponsor_refusal
 from . import test_partner_lifecycle_recompute
 from . import test_lifecycle_reports
 from . import test_sale_order_referral_code
+from . import test_demo_command
