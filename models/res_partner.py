@@ -141,8 +141,7 @@ class ResPartner(models.Model):
         readonly=True,
         copy=False,
         aggregator="avg",
-        help="Days from the first contact to the first confirmed order; empty "
-        "until the contact confirms one (averages count converted contacts only).",
+        help="Days from the first contact to the first confirmed order.",
     )
     subscription_end_date = fields.Date(
         readonly=True,

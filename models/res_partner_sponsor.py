@@ -6,11 +6,11 @@ from odoo.exceptions import UserError
 
 # One concern per file: res_partner.py (referral code, balance and the
 # lifecycle engine) is well over the size of a file already.
-class ResPartner(models.Model):  # pylint: disable=consider-merging-classes-inherited
+class ResPartner(models.Model):
     """Whether a contact may sponsor in the current company's program: the
     Refer a Company button and wizard say why not before anything is typed."""
 
-    _inherit = "res.partner"
+    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
 
     referral_sponsor_refusal = fields.Char(
         string="Cannot Sponsor",

@@ -10,8 +10,8 @@ def normalize_referral_code(code):
 
 # One concern per file: sale_order.py holds the order's referral credit; this
 # one the referral code typed on the order.
-class SaleOrder(models.Model):  # pylint: disable=consider-merging-classes-inherited
-    _inherit = "sale.order"
+class SaleOrder(models.Model):
+    _inherit = "sale.order"  # pylint: disable=consider-merging-classes-inherited
 
     referral_code_sponsor_id = fields.Many2one(
         "res.partner",
