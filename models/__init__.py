@@ -7,14 +7,17 @@ from . import partner_lifecycle_stage
 from . import partner_lifecycle_history
 from . import product_template
 from . import referral_ledger
+from . import referral_lost_reason
 from . import referral_program
 from . import referral_referral
 from . import referral_wallet
 from . import referral_wallet_transaction
 from . import res_company
 from . import res_partner
+from . import res_partner_sponsor
 from . import sale_order
 from . import sale_order_referral
+from . import sale_order_referral_code
 from . import sale_order_renewal
 from . import sale_order_welcome_discount
 from . import sale_order_line

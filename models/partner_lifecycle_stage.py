@@ -4,8 +4,27 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
+
+from .res_partner import LIFECYCLE_CRON_CURSOR
+
+RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
+# Changing them moves contacts: the stages are recomputed at once.
+CRITERIA_FIELDS = {
+    "active",
+    "sequence",
+    "company_id",
+    "min_quotation_count",
+    "min_order_count",
+    "min_recent_order_count",
+    "recent_order_months",
+    "min_revenue",
+    "revenue_months",
+    "max_days_since_last_order",
+    "require_active_subscription",
+    "partner_domain",
+}
 
 
 class StageCriteria(NamedTuple):
@@ -180,6 +199,65 @@ class PartnerLifecycleStage(models.Model):
                         error=error,
                     )
                 ) from error
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        stages = super().create(vals_list)
+        stages._schedule_lifecycle_recompute()
+        return stages
+
+    def write(self, vals):
+        res = super().write(vals)
+        if CRITERIA_FIELDS & vals.keys():
+            self._schedule_lifecycle_recompute()
+        return res
+
+    def action_recompute_now(self):
+        """Recompute every contact's stage now, in the background: the
+        nightly job runs at once from the first contact, in batches."""
+        if not self.env.user.has_group("sales_team.group_sale_manager"):
+            raise UserError(
+                self.env._("Only sales administrators can recompute the stages.")
+            )
+        cron = self.env.ref(RECOMPUTE_CRON, raise_if_not_found=False)
+        if not cron or not cron.sudo().active:
+            raise UserError(
+                self.env._(
+                    "The scheduled action that recomputes the stages is archived "
+                    "or deleted: restore Customer lifecycle: recompute stages in "
+                    "Settings > Technical > Scheduled Actions first."
+                )
+            )
+        self._schedule_lifecycle_recompute()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": self.env._("Recomputing the stages"),
+                "message": self.env._(
+                    "The stages of %(count)s contacts are being recomputed in the "
+                    "background, in batches: contacts move within minutes.",
+                    count=self.env["res.partner"]
+                    .with_context(active_test=False)
+                    .search_count([("parent_id", "=", False)]),
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    @api.model
+    def _schedule_lifecycle_recompute(self):
+        """Run the recompute job now from the first contact: it goes on in
+        batches (``ir.cron._notify_progress``) until every contact is done.
+        Nothing when the job was archived."""
+        cron = self.env.ref(RECOMPUTE_CRON, raise_if_not_found=False)
+        if not cron or not cron.sudo().active:
+            return
+        # sudo: the stages' managers change the job's position and run it;
+        # they do not manage scheduled actions.
+        self.env["ir.config_parameter"].sudo().set_param(LIFECYCLE_CRON_CURSOR, 0)
+        cron.sudo()._trigger()
 
     def _get_partner_domain(self):
         self.ensure_one()

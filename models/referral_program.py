@@ -241,6 +241,56 @@ class ReferralProgram(models.Model):
             )
         )
 
+    def _get_sponsor_refusals(self, partners):
+        """``{commercial entity: why it may not sponsor in this program}``
+        for those of ``partners`` that may not (one query for all)."""
+        self.ensure_one()
+        sponsors = partners.commercial_partner_id
+        refusals = {
+            sponsor: self.env._(
+                "%(sponsor)s is archived and cannot sponsor.",
+                sponsor=sponsor.display_name,
+            )
+            for sponsor in sponsors.filtered(lambda p: not p.active)
+        }
+        candidates = sponsors.filtered("active")
+        if self.sponsor_policy == "stages":
+            for sponsor in candidates.filtered(
+                lambda p: p.lifecycle_stage_id not in self.sponsor_stage_ids
+            ):
+                refusals[sponsor] = self.env._(
+                    "%(sponsor)s may not sponsor yet: in the program "
+                    "%(program)s, only contacts in the lifecycle stages "
+                    "%(stages)s may.",
+                    sponsor=sponsor.display_name,
+                    program=self.display_name,
+                    stages=", ".join(self.sponsor_stage_ids.mapped("display_name")),
+                )
+        elif self.sponsor_policy == "customer":
+            # sudo: whether a customer ordered, whoever its orders belong to.
+            customers = {
+                partner.commercial_partner_id
+                for [partner] in self.env["sale.order"]
+                .sudo()
+                ._read_group(
+                    [
+                        ("partner_id", "child_of", candidates.ids),
+                        ("company_id", "=", self.company_id.id),
+                        ("state", "=", "sale"),
+                    ],
+                    ["partner_id"],
+                )
+            }
+            for sponsor in candidates.filtered(lambda p: p not in customers):
+                refusals[sponsor] = self.env._(
+                    "%(sponsor)s may not sponsor yet: in the program "
+                    "%(program)s, only customers with a confirmed sales order "
+                    "may.",
+                    sponsor=sponsor.display_name,
+                    program=self.display_name,
+                )
+        return refusals
+
     def _compute_reward_amount(self, order, earned_this_year=0.0):
         """Credit the sponsor earns for ``order``, the referee's first order,
         in the company currency; ``earned_this_year`` is what the sponsor

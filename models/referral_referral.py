@@ -14,6 +14,10 @@ ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
 OPEN_STATES = ("new", "in_progress")
 # Fields a won or rewarded referral changes only through its actions.
 LOCKED_WHEN_WON = {"sponsor_id", "referee_id", "program_id", "first_order_id", "state"}
+# Closed for the salesperson: nobody has to call anymore.
+CLOSED_STATES = ("won", "rewarded", "lost", "rejected")
+# Kanban columns shown even when empty.
+KANBAN_STATES = ("new", "in_progress", "won", "rewarded")
 STATE_DATE_FIELDS = {
     "in_progress": "date_in_progress",
     "won": "date_won",
@@ -63,6 +67,7 @@ class ReferralReferral(models.Model):
         tracking=True,
         copy=False,
         index=True,
+        group_expand="_read_group_state",
     )
     referee_company_name = fields.Char(
         string="Referred Company",
@@ -87,6 +92,14 @@ class ReferralReferral(models.Model):
     date_won = fields.Datetime(string="Won On", copy=False)
     date_rewarded = fields.Datetime(string="Rewarded On", copy=False)
     date_closed = fields.Datetime(string="Closed On", copy=False)
+    lost_reason_id = fields.Many2one(
+        "referral.lost.reason",
+        index="btree_not_null",
+        tracking=True,
+        copy=False,
+        check_company=True,
+        ondelete="restrict",
+    )
     sponsor_id = fields.Many2one(
         "res.partner",
         required=True,
@@ -174,6 +187,16 @@ class ReferralReferral(models.Model):
             "instead of creating a new one.",
         ),
     ]
+
+    @api.model
+    def _read_group_state(self, states, domain):
+        """Kanban columns in the order of the states: the road to a reward
+        always, even empty, the closed states when they hold referrals."""
+        return [
+            state
+            for state in self._fields["state"].get_values(self.env)
+            if state in KANBAN_STATES or state in states
+        ]
 
     @api.depends("company_id")
     def _compute_program_id(self):
@@ -331,6 +354,9 @@ class ReferralReferral(models.Model):
     def create(self, vals_list):
         Partner = self.env["res.partner"]
         for vals in vals_list:
+            # Odoo's import (base_import) tells its rows by this context key.
+            if self.env.context.get("import_file"):
+                vals.setdefault("source", "import")
             if vals.get("sponsor_id"):
                 sponsor = Partner.browse(vals["sponsor_id"])
                 vals["sponsor_id"] = sponsor.commercial_partner_id.id
@@ -408,7 +434,14 @@ class ReferralReferral(models.Model):
         if vals.get("state") in STATE_DATE_FIELDS:
             date_field = STATE_DATE_FIELDS[vals["state"]]
             vals.setdefault(date_field, fields.Datetime.now())
-        return super().write(vals)
+        closing = self.browse()
+        if vals.get("state") in CLOSED_STATES:
+            closing = self.filtered(lambda r: r.state != vals["state"])
+        res = super().write(vals)
+        # sudo: closing a referral cancels the calls planned for it, whoever
+        # they are assigned to (the order confirmed by a colleague wins it).
+        closing.sudo().activity_ids.unlink()
+        return res
 
     def _check_closed_fields_unchanged(self, vals):
         """Won and rewarded referrals change sponsor, referee, program, first
@@ -450,18 +483,45 @@ class ReferralReferral(models.Model):
             )
 
     def action_start(self):
-        self.filtered(lambda r: r.state == "new").write({"state": "in_progress"})
+        """The sponsor was called: the referral is in progress and the
+        sponsor call of its plan is done."""
+        started = self.filtered(lambda r: r.state == "new")
+        started.write({"state": "in_progress"})
+        sponsor_call = self.env.ref(
+            "sale_referral_lifecycle.mail_activity_type_referral_call_sponsor",
+            raise_if_not_found=False,
+        )
+        # sudo: the call may be assigned to the colleague the referral was
+        # routed to; whoever marks the sponsor contacted closes it.
+        calls = started.sudo().activity_ids.filtered(
+            lambda a: a.activity_type_id == sponsor_call
+        )
+        if calls:
+            calls.action_feedback(feedback=self.env._("Sponsor contacted."))
 
-    def action_mark_lost(self):
-        self._close("lost")
+    def action_open_lost_wizard(self):
+        """Mark as Lost: ask the reason first."""
+        self._check_closable()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_lost_wizard"
+        )
+        action["context"] = {"default_referral_ids": self.ids}
+        return action
+
+    def action_mark_lost(self, **additional_values):
+        """Close as lost; ``additional_values``: e.g. ``lost_reason_id``
+        (the Mark as Lost button asks it in ``referral.lost.wizard``)."""
+        self._close("lost", **additional_values)
 
     def action_reject(self):
         self._close("rejected")
 
     def action_reset(self):
-        self.filtered(lambda r: r.state in ("lost", "rejected")).write(
-            {"state": "new", "date_closed": False}
-        )
+        """Reopen lost or rejected referrals and plan their calls again."""
+        reopened = self.filtered(lambda r: r.state in ("lost", "rejected"))
+        reopened.write({"state": "new", "date_closed": False, "lost_reason_id": False})
+        # As on creation: planned whatever the rights of who reopens.
+        reopened.sudo()._launch_activity_plan()
 
     def action_view_first_order(self):
         self.ensure_one()
@@ -472,15 +532,17 @@ class ReferralReferral(models.Model):
             "views": [(False, "form")],
         }
 
-    def _close(self, state):
-        """Close open referrals as ``state`` (lost or rejected) and drop
-        their pending activities: nobody has to call anymore."""
+    def _close(self, state, **additional_values):
+        """Close open referrals as ``state`` (lost or rejected); ``write``
+        drops their pending activities: nobody has to call anymore."""
+        self._check_closable()
+        self.write(dict(additional_values, state=state))
+
+    def _check_closable(self):
         if any(referral.state not in OPEN_STATES for referral in self):
             raise UserError(
                 self.env._("Only new or in-progress referrals can be closed.")
             )
-        self.write({"state": state})
-        self.activity_ids.unlink()
 
     # ------------------------------------------------------------------
     # Referee matching
@@ -565,18 +627,21 @@ class ReferralReferral(models.Model):
             (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
                 {"user_id": user.id}
             )
-        first_contacts = self.sudo().referee_id.filtered(
-            lambda p: not p.first_contact_date
-        )
+        referees = self.sudo().referee_id
+        source = self.env.ref("sale_referral_lifecycle.utm_source_referral")
+        first_contacts = referees.filtered(lambda p: not p.first_contact_date)
         if first_contacts:
             first_contacts.write(
                 {
                     "first_contact_date": fields.Date.context_today(self),
-                    "first_contact_source_id": self.env.ref(
-                        "sale_referral_lifecycle.utm_source_referral"
-                    ).id,
+                    "first_contact_source_id": source.id,
                 }
             )
+        # A quotation sent before the referral (a code typed on it) dated the
+        # first contact without knowing its channel: the referral is it.
+        (referees - first_contacts).filtered(
+            lambda p: not p.first_contact_source_id
+        ).write({"first_contact_source_id": source.id})
 
     # ------------------------------------------------------------------
     # Activities
@@ -594,25 +659,36 @@ class ReferralReferral(models.Model):
                 responsible = template._determine_responsible(
                     referral.user_id, referral
                 )["responsible"]
-                responsibles |= responsible or referral.user_id
+                responsible = responsible or referral.user_id or referral.create_uid
+                responsibles |= responsible
                 vals_list.append(
-                    {
-                        "res_model_id": model_id,
-                        "res_id": referral.id,
-                        "activity_type_id": template.activity_type_id.id,
-                        "summary": template.summary,
-                        "note": template.note,
-                        "user_id": (
-                            responsible or referral.user_id or referral.create_uid
-                        ).id,
-                        "date_deadline": referral._get_plan_deadline(template),
-                        "automated": True,
-                    }
+                    dict(
+                        referral._prepare_plan_activity_values(template, responsible),
+                        res_model_id=model_id,
+                    )
                 )
             # Followed first: creating several activities of one user on one
             # record in a batch would subscribe that user twice.
             referral.message_subscribe(partner_ids=responsibles.partner_id.ids)
         return self.env["mail.activity"].create(vals_list)
+
+    def _prepare_plan_activity_values(self, template, responsible):
+        """Values of the activity ``template`` plans for ``responsible``. An
+        empty summary or note is the activity type's, translated in the
+        responsible's language (plan templates are not translatable)."""
+        self.ensure_one()
+        activity_type = template.activity_type_id.with_context(
+            lang=responsible.lang or self.env.lang
+        )
+        return {
+            "res_id": self.id,
+            "activity_type_id": activity_type.id,
+            "summary": template.summary or activity_type.summary,
+            "note": template.note or activity_type.default_note,
+            "user_id": responsible.id,
+            "date_deadline": self._get_plan_deadline(template),
+            "automated": True,
+        }
 
     def _get_plan_deadline(self, template):
         """Deadline of ``template``: a delay in days after the plan date

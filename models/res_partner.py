@@ -225,6 +225,7 @@ class ResPartner(models.Model):
 
     def action_refer_company(self):
         self.ensure_one()
+        self._check_referral_sponsor(self.env.company)
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "sale_referral_lifecycle.action_referral_create_wizard"
         )
@@ -400,10 +401,12 @@ class ResPartner(models.Model):
             "first_contact_medium_id": current["first_contact_medium_id"]
             or (None if known else stats["first_medium_id"]),
             "lifecycle_converted": 100 if stats["order_count"] else 0,
+            # Empty until converted: an average over contacts counts the
+            # converted ones only.
             "lifecycle_days_to_client": (
                 max(0, (first_order.date() - first_contact).days)
                 if first_order and first_contact
-                else 0
+                else None
             ),
         }
 
@@ -629,9 +632,24 @@ class ResPartner(models.Model):
             )
         )
         self.invalidate_model(["lifecycle_history_ids"])
-        # The first stage of a contact is no news for its chatter.
+        # The first stage of a contact is no news for its chatter. Contacts
+        # written in this transaction (Unlock Stage) have their stage change
+        # tracked by the ORM already: logged once.
+        orm_tracked = {
+            partner_id
+            for partner_id, values in self.env.cr.precommit.data.get(
+                f"mail.tracking.{self._name}", {}
+            ).items()
+            if values and "lifecycle_stage_id" in values
+        }
         self._lifecycle_log_tracking(
-            [move for move in moves if move.from_stage_id], now, stage_names
+            [
+                move
+                for move in moves
+                if move.from_stage_id and move.partner_id not in orm_tracked
+            ],
+            now,
+            stage_names,
         )
 
     def _lifecycle_log_tracking(self, moves, now, stage_names):

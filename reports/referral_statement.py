@@ -21,7 +21,11 @@ class ReportReferralStatement(models.AbstractModel):
 
     @api.model
     def _get_report_values(self, docids, data=None):
-        wallets = self.env["referral.wallet"].browse(docids)
+        # Printed from the period wizard, the web client sends the data
+        # without record ids: the data names the wallets.
+        wallets = self.env["referral.wallet"].browse(
+            docids or (data or {}).get("wallet_ids") or []
+        )
         date_from, date_to = self._get_period(data)
         today = fields.Date.context_today(self)
         expiry_limit = today + relativedelta(days=EXPIRY_WARNING_DAYS)

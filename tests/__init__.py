@@ -15,3 +15,11 @@ from . import test_wallet_statement
 from . import test_i18n
 from . import test_wallet_ledger_property
 from . import test_wallet_ledger_scenarios
+from . import test_referral_views
+from . import test_referral_activities
+from . import test_referral_sponsor_refusal
+from . import test_partner_lifecycle_recompute
+from . import test_lifecycle_reports
+from . import test_sale_order_referral_code
+from . import test_demo_command
+from . import test_ledger_concurrency

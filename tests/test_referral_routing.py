@@ -49,13 +49,17 @@ class TestReferralRouting(ReferralCommon):
                     "summary": "Call the sponsor",
                     "user_id": self.salesman.id,
                     "date_deadline": date(2026, 11, 23),
-                    "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
+                    "activity_type_id": self.env.ref(
+                        "sale_referral_lifecycle.mail_activity_type_referral_call_sponsor"
+                    ).id,
                 },
                 {
                     "summary": "Call the prospect",
                     "user_id": self.salesman.id,
                     "date_deadline": date(2026, 11, 24),
-                    "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
+                    "activity_type_id": self.env.ref(
+                        "sale_referral_lifecycle.mail_activity_type_referral_call_prospect"
+                    ).id,
                 },
             ],
         )

@@ -1,6 +1,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from unittest.mock import patch
+
 from odoo.tests import HttpCase, new_test_user, tagged
+
+STATEMENT_MODEL = "report.sale_referral_lifecycle.report_referral_statement"
 
 
 @tagged("post_install", "-at_install")
@@ -37,3 +41,41 @@ class TestReferralTour(HttpCase):
             ["Call the prospect", "Call the sponsor"],
         )
         self.assertEqual(referral.activity_ids.user_id, salesman)
+
+    def test_statement_printed_from_the_wallet_wizard(self):
+        """The period wizard's report action names the wallet and prints its
+        movements (the web client sends the wizard's data without ids)."""
+        sponsor = self.env["res.partner"].create(
+            {"name": "Tour Wallet Sponsor", "is_company": True}
+        )
+        wallet = self.env["referral.wallet"]._get_or_create(sponsor, self.env.company)
+        wallet._credit(75.0, name="Reward for the tour")
+        # A layout chosen: no document layout dialog before the report.
+        self.env.company.external_report_layout_id = self.env.ref(
+            "web.external_layout_standard"
+        )
+        rendered = []
+        Report = self.env.registry[STATEMENT_MODEL]
+        get_values = Report._get_report_values
+
+        def spy(report, docids, data=None):
+            values = get_values(report, docids, data=data)
+            rendered.append(values["docs"].ids)
+            return values
+
+        # Shown in the web client (HTML) whether wkhtmltopdf is installed or
+        # not, so that the tour reads the statement.
+        with (
+            patch.object(
+                type(self.env["ir.actions.report"]),
+                "get_wkhtmltopdf_state",
+                return_value="install",
+            ),
+            patch.object(Report, "_get_report_values", spy),
+        ):
+            self.start_tour(
+                f"/odoo/action-sale_referral_lifecycle.action_referral_wallet/{wallet.id}",
+                "sale_referral_lifecycle_wallet_statement",
+                login="admin",
+            )
+        self.assertIn(wallet.ids, rendered)

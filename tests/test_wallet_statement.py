@@ -149,6 +149,30 @@ class TestWalletStatement(WalletCommon):
         with self.assertRefused(UserError, "start before it ends"):
             wizard.action_print()
 
+    def test_statement_printed_from_the_wizard_as_the_web_client_does(self):
+        """The web client prints a report that has data with the data alone,
+        no record ids (/report/pdf/<report>?options=...): the statement still
+        shows the chosen wallet, and the action names it."""
+        wallet, _old, _soon, later, _spent, _pending = self._history()
+        wizard = (
+            self.env["referral.wallet.statement.wizard"]
+            .with_user(self.salesman)
+            .with_context(active_model="referral.wallet", active_ids=wallet.ids)
+            .create({"date_from": self.today - relativedelta(days=45)})
+        )
+        action = wizard.action_print()
+        self.assertIn(self.sponsor.name, action["name"])
+        content, _type = (
+            self.env["ir.actions.report"]
+            .with_user(self.salesman)
+            ._render_qweb_html(REPORT, None, data=action["data"])
+        )
+        document = lxml_html.fromstring(content)
+        movements = self._named(document, "movement")
+        self.assertEqual(len(movements), 2)
+        self.assertIn(later.name, movements[0])
+        self.assertIn(self.sponsor.name, self._text(document))
+
     def test_statement_period_refused_when_it_ends_before_it_starts(self):
         wallet = self._history()[0]
         with self.assertRefused(UserError, "Choose an earlier start date"):

@@ -646,12 +646,13 @@ def run_demo(ctx, args):
     say(
         "",
         f"Serving {dbname} at http://localhost:{port}  (login admin, password admin)",
-        "Stop with Ctrl-C.",
+        "Stop with Ctrl-C (or SIGTERM).",
         "",
     )
     try:
         status = run_odoo(ctx, serve, CACHE / "demo.log")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
+        # Stopping the demo server is how a demo ends: no make error.
         status = 0
     say(f"Odoo stopped. The database {dbname} stays until the next `make demo`.")
     return status

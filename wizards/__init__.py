@@ -1,4 +1,5 @@
 from . import referral_create_wizard
+from . import referral_lost_wizard
 from . import referral_wallet_adjust_wizard
 from . import referral_wallet_statement_wizard
 from . import referral_credit_apply_wizard

@@ -40,6 +40,14 @@ class ReferralCreateWizard(models.TransientModel):
         ):
             partner = self.env["res.partner"].browse(context["active_id"])
             values["sponsor_id"] = partner.commercial_partner_id.id
+        # Said when the wizard opens, not once it is filled in.
+        if values.get("sponsor_id"):
+            company = self.env["res.company"].browse(
+                values.get("company_id") or self.env.company.id
+            )
+            self.env["res.partner"].browse(
+                values["sponsor_id"]
+            )._check_referral_sponsor(company)
         return values
 
     @api.depends("sponsor_id")

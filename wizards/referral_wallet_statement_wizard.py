@@ -44,12 +44,23 @@ class ReferralWalletStatementWizard(models.TransientModel):
             raise UserError(
                 self.env._("The period must start before it ends: change its dates.")
             )
-        return self.env.ref(
+        action = self.env.ref(
             "sale_referral_lifecycle.action_report_referral_statement"
-        ).report_action(
-            self.wallet_ids,
-            data={
-                "date_from": fields.Date.to_string(self.date_from),
-                "date_to": fields.Date.to_string(self.date_to),
-            },
-        )
+        ).report_action(self.wallet_ids, data=self._prepare_report_data())
+        if len(self.wallet_ids) == 1:
+            action["name"] = self.env._(
+                "Referral credit statement - %(partner)s",
+                partner=self.wallet_ids.partner_id.display_name,
+            )
+        return action
+
+    def _prepare_report_data(self):
+        """Report data of the statement: the web client prints a report with
+        data from these options alone, without record ids, so they name the
+        wallets too."""
+        self.ensure_one()
+        return {
+            "wallet_ids": self.wallet_ids.ids,
+            "date_from": fields.Date.to_string(self.date_from),
+            "date_to": fields.Date.to_string(self.date_to),
+        }
