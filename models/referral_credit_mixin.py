@@ -263,9 +263,9 @@ class ReferralCreditMixin(models.AbstractModel):
         if locked:
             raise UserError(
                 self.env._(
-                    "%(documents)s spend the referral credit of their customer: "
-                    "their customer and company can no longer change. Cancel or "
-                    "reset them first, or create a new one.",
+                    "The customer and company of %(documents)s can no longer "
+                    "change: the referral credit of their customer is spent on "
+                    "them. Cancel or reset them first, or create a new one.",
                     documents=", ".join(locked.mapped("display_name")),
                 )
             )

@@ -301,7 +301,7 @@ class ReferralLedger(models.AbstractModel):
                 raise UserError(
                     self.env._(
                         "%(customer)s has %(balance)s of referral credit, less "
-                        "than the %(amount)s that %(documents)s spend. Lower or "
+                        "than the %(amount)s to spend on %(documents)s. Lower or "
                         "remove the credit applied (on a quotation: Fit Referral "
                         "Credit), then try again.",
                         customer=wallet.partner_id.display_name,
