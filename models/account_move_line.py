@@ -1,7 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
 
 
 class AccountMoveLine(models.Model):
@@ -20,27 +19,7 @@ class AccountMoveLine(models.Model):
 
     @api.constrains("referral_credit_wallet_id", "move_id")
     def _check_referral_credit_wallet(self):
-        """A credit line spends the wallet of its customer (commercial
-        entity) in the invoice's company, never another one."""
-        for line in self.filtered("referral_credit_wallet_id"):
-            wallet = line.referral_credit_wallet_id
-            move = line.move_id
-            if (
-                move.move_type not in ("out_invoice", "out_refund")
-                or wallet.partner_id != move.commercial_partner_id
-                or wallet.company_id != move.company_id
-            ):
-                raise ValidationError(
-                    self.env._(
-                        "%(move)s can only spend the referral credit of its "
-                        "customer %(customer)s in %(company)s, not the wallet "
-                        "of %(wallet)s.",
-                        move=move.display_name,
-                        customer=move.commercial_partner_id.display_name,
-                        company=move.company_id.name,
-                        wallet=wallet.sudo().display_name,
-                    )
-                )
+        self.env["referral.ledger"]._check_line_wallets(self)
 
     @api.model_create_multi
     def create(self, vals_list):

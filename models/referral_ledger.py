@@ -21,7 +21,7 @@ the credit earned, less what expired, plus the manual adjustments.
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 ORDER_LINE = "sale.order.line"
 MOVE_LINE = "account.move.line"
@@ -310,6 +310,35 @@ class ReferralLedger(models.AbstractModel):
                         documents=", ".join(
                             sorted({self._document(line).name for line, _a in lines})
                         ),
+                    )
+                )
+
+    @api.model
+    def _check_line_wallets(self, lines):
+        """A credit line spends the wallet of its document's customer
+        (commercial entity) in the document's company, never another one;
+        invoice credit lines live on customer invoices and credit notes."""
+        for line in lines.filtered("referral_credit_wallet_id"):
+            wallet = line.referral_credit_wallet_id
+            document = self._document(line)
+            customer = document.partner_id.commercial_partner_id
+            if (
+                wallet.partner_id != customer
+                or wallet.company_id != document.company_id
+                or (
+                    line._name == MOVE_LINE
+                    and document.move_type not in ("out_invoice", "out_refund")
+                )
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(document)s can only spend the referral credit of its "
+                        "customer %(customer)s in %(company)s, not the wallet "
+                        "of %(wallet)s.",
+                        document=document.display_name,
+                        customer=customer.display_name,
+                        company=document.company_id.name,
+                        wallet=wallet.sudo().display_name,
                     )
                 )
 

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 from odoo.tools import format_amount
 
 # What a credit line spends: fixed once its order is confirmed and debited.
@@ -68,26 +68,7 @@ class SaleOrderLine(models.Model):
 
     @api.constrains("referral_credit_wallet_id", "order_id")
     def _check_referral_credit_wallet(self):
-        """A credit line spends the wallet of its order's customer
-        (commercial entity) in the order's company, never another one."""
-        for line in self.filtered("referral_credit_wallet_id"):
-            wallet = line.referral_credit_wallet_id
-            order = line.order_id
-            if (
-                wallet.partner_id != order.partner_id.commercial_partner_id
-                or wallet.company_id != order.company_id
-            ):
-                raise ValidationError(
-                    self.env._(
-                        "%(order)s can only spend the referral credit of its "
-                        "customer %(customer)s in %(company)s, not the wallet "
-                        "of %(wallet)s.",
-                        order=order.name,
-                        customer=order.partner_id.commercial_partner_id.display_name,
-                        company=order.company_id.name,
-                        wallet=wallet.sudo().display_name,
-                    )
-                )
+        self.env["referral.ledger"]._check_line_wallets(self)
 
     @api.model_create_multi
     def create(self, vals_list):
