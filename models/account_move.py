@@ -91,17 +91,16 @@ class AccountMove(models.Model):
         they give the credit back."""
         new_moves = super().copy(default)
         if not (default or {}).get("reversed_entry_id"):
-            credit_lines = new_moves.invoice_line_ids.filtered(
-                "referral_credit_wallet_id"
-            )
-            if credit_lines:
-                credit_lines.move_id.write(
-                    {
-                        "invoice_line_ids": [
-                            Command.unlink(line.id) for line in credit_lines
-                        ]
-                    }
-                )
+            for move in new_moves:
+                credit_lines = move._get_referral_credit_lines()
+                if credit_lines:
+                    move.write(
+                        {
+                            "invoice_line_ids": [
+                                Command.unlink(line.id) for line in credit_lines
+                            ]
+                        }
+                    )
         return new_moves
 
     def _post(self, soft=True):
