@@ -18,11 +18,13 @@
         "data/ir_sequence_data.xml",
         "data/product_data.xml",
         "data/mail_template_data.xml",
+        "data/mail_template_portal_data.xml",
         "data/utm_data.xml",
         "data/mail_activity_plan_data.xml",
         "data/referral_program_data.xml",
         "data/partner_lifecycle_stage_data.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_notification_data.xml",
         "views/partner_lifecycle_stage_views.xml",
         "views/partner_lifecycle_history_views.xml",
         "views/product_template_views.xml",
@@ -33,6 +35,8 @@
         "views/res_partner_views.xml",
         "views/sale_order_views.xml",
         "views/account_move_views.xml",
+        "views/referral_review_views.xml",
+        "views/portal_templates.xml",
         "wizards/referral_create_wizard_views.xml",
         "wizards/referral_credit_apply_wizard_views.xml",
         "wizards/referral_wallet_adjust_wizard_views.xml",
@@ -42,6 +46,9 @@
         "views/menus.xml",
     ],
     "assets": {
+        "web.assets_frontend": [
+            "sale_referral_lifecycle/static/src/js/referral_portal.js",
+        ],
         "web.assets_tests": [
             "sale_referral_lifecycle/static/tests/tours/*.js",
         ],

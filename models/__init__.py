@@ -13,3 +13,11 @@ from . import res_company
 from . import res_partner
 from . import sale_order
 from . import sale_order_line
+from . import referral_program_portal
+from . import referral_portal_attempt
+from . import referral_fraud
+from . import referral_portal
+from . import referral_wallet_portal
+from . import res_partner_portal
+from . import referral_notification
+from . import referral_notification_events

@@ -676,19 +676,12 @@ class ReferralReferral(models.Model):
         return earned
 
     def _on_reward_posted(self, transactions):
-        """Mark the referrals rewarded and tell their sponsors."""
+        """Mark the referrals rewarded and tell their sponsors (the email is
+        queued: not rendered within the confirmation or payment)."""
         self.sudo().write({"state": "rewarded"})
-        template = self.env.ref(
-            "sale_referral_lifecycle.mail_template_referral_reward",
-            raise_if_not_found=False,
+        self.env["referral.notification"]._queue(
+            self, "sale_referral_lifecycle.mail_template_referral_reward"
         )
-        if template:
-            for referral in self.sudo():
-                referral.message_post_with_source(
-                    template,
-                    subtype_xmlid="mail.mt_comment",
-                    message_type="comment",
-                )
 
     def _schedule_reward_approval(self):
         """One to-do per reward approver of the company on each referral."""
