@@ -622,7 +622,10 @@ def run_tests(ctx, args):
     ctx.python = test_python(ctx.env)
     if not chrome_found():
         if os.environ.get("REQUIRE_CHROME", "") not in ("", "0"):
-            raise Abort(HOW_TO_GET_CHROMIUM.split("\n", 1)[1] + "REQUIRE_CHROME is set.")
+            raise Abort(
+                "Chromium was not found and REQUIRE_CHROME is set (in CI every "
+                "tour must run).\n" + HOW_TO_GET_CHROMIUM.split("\n", 1)[1]
+            )
         say(HOW_TO_GET_CHROMIUM)
     tags = os.environ.get("TEST_TAGS") or f"/{addon}"
     command = odoo_command(
