@@ -253,10 +253,9 @@ class ReferralPortal(CustomerPortal):
                 referral, errors = Referral._portal_create_referral(
                     sponsor, form, "code", request.httprequest.remote_addr
                 )
+                # The referral links the referee to the sponsor: its first
+                # confirmed order wins it, as an order with the code would.
                 done = bool(referral)
-            if done:
-                # Remembered for the referee's first quotation.
-                request.session["referral_code"] = sponsor.referral_code
         return request.render(
             "sale_referral_lifecycle.referral_link_page",
             {

@@ -38,8 +38,10 @@ class ReferralNotification(models.Model):
     def _queue(self, records, template_xmlid):
         """Queue the email of ``template_xmlid`` for each of ``records`` that
         did not get it yet, and wake the cron up."""
+        if not records:
+            return self.browse()
         template = self.env.ref(template_xmlid, raise_if_not_found=False)
-        if not records or not template:
+        if not template:
             return self.browse()
         Notification = self.sudo()
         done = set(

@@ -197,6 +197,22 @@ class TestReferralPortal(PortalCommon):
         self.assertNotIn("Internal salesperson note", response.text)
         self.assertIn('id="discussion"', response.text)
 
+    def test_referral_to_review_shows_no_fraud_flag(self):
+        referral = self.env["referral.referral"].create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_company_name": "Twin Ltd",
+                "referee_email": "twin@portal-sponsor.example.com",
+            }
+        )
+        self.assertEqual(referral.state, "to_review")
+        self.authenticate("portal_sponsor", "portal_sponsor")
+        for url in ("/my/referrals", f"/my/referrals/{referral.id}"):
+            page = self.url_open(url).text
+            self.assertIn("Twin Ltd", page)
+            self.assertNotIn("To Review", page)
+            self.assertNotIn("email domain", page)
+
     def test_daily_limit_refuses_with_a_clear_message(self):
         self.program.portal_daily_limit = 2
         self.authenticate("portal_sponsor", "portal_sponsor")
