@@ -2,7 +2,7 @@
 
 import re
 
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, JsonRpcException, new_test_user, tagged
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -196,6 +196,37 @@ class TestReferralPortal(PortalCommon):
         self.assertIn("Own Prospect", response.text)
         self.assertNotIn("Internal salesperson note", response.text)
         self.assertIn('id="discussion"', response.text)
+
+    def test_sponsor_adds_a_note_to_its_own_referral_only(self):
+        referral = self.env["referral.referral"].create(
+            {"sponsor_id": self.sponsor.id, "referee_company_name": "Chat Ltd"}
+        )
+        self.authenticate("portal_sponsor", "portal_sponsor")
+        self.make_jsonrpc_request(
+            "/mail/message/post",
+            {
+                "thread_model": "referral.referral",
+                "thread_id": referral.id,
+                "post_data": {
+                    "body": "They expect your call",
+                    "message_type": "comment",
+                },
+            },
+        )
+        self.assertIn("They expect your call", referral.message_ids[:1].body)
+        self.assertEqual(
+            referral.message_ids[:1].author_id, self.portal_user.partner_id
+        )
+        with self.assertRaisesRegex(JsonRpcException, "(?i)not ?found"):
+            self.make_jsonrpc_request(
+                "/mail/message/post",
+                {
+                    "thread_model": "referral.referral",
+                    "thread_id": self.other_referral.id,
+                    "post_data": {"body": "Intrusion", "message_type": "comment"},
+                },
+            )
+        self.assertNotIn("Intrusion", self.other_referral.message_ids.mapped("body"))
 
     def test_referral_to_review_shows_no_fraud_flag(self):
         referral = self.env["referral.referral"].create(
