@@ -55,23 +55,23 @@ class ReferralPortal(CustomerPortal):
         return form
 
     def _prepare_home_portal_values(self, counters):
+        """Counters of the home entries: 0 hides an entry (portal.js), so a
+        program closed to the portal gives 0, and an open one always shows
+        the Referrals entry (its count as text, "0" included)."""
         values = super()._prepare_home_portal_values(counters)
-        wanted = {"referral_count", "referral_credit"} & set(counters)
-        if wanted:
-            enabled = bool(self._referral_program())
-            if "referral_count" in counters:
-                values["referral_count"] = (
-                    request.env["referral.referral"].search_count(
-                        self._referral_domain()
-                    )
-                    if enabled and request.env["referral.referral"].has_access("read")
-                    else 0
-                )
-            if "referral_credit" in counters:
-                wallet = self._referral_wallet() if enabled else False
-                values["referral_credit"] = (
-                    wallet._format_amount(wallet.balance) if wallet else 0
-                )
+        if not {"referral_count", "referral_credit"} & set(counters):
+            return values
+        Referral = request.env["referral.referral"]
+        enabled = bool(self._referral_program()) and Referral.has_access("read")
+        if "referral_count" in counters:
+            values["referral_count"] = (
+                str(Referral.search_count(self._referral_domain())) if enabled else 0
+            )
+        if "referral_credit" in counters:
+            wallet = self._referral_wallet() if enabled else None
+            values["referral_credit"] = (
+                wallet._format_amount(wallet.balance) if wallet else 0
+            )
         return values
 
     # ------------------------------------------------------------------

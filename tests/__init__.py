@@ -6,6 +6,7 @@ from . import test_partner_referral_code
 from . import test_referral_access
 from . import test_referral_tour
 from . import test_referral_portal
+from . import test_referral_portal_refusals
 from . import test_referral_fraud
 from . import test_referral_emails
 from . import test_referral_tours

@@ -268,6 +268,15 @@ class TestReferralPortal(PortalCommon):
             2,
         )
 
+    def test_home_counters_when_the_program_allows_portal_referrals(self):
+        self.authenticate("portal_sponsor", "portal_sponsor")
+        counters = self.make_jsonrpc_request(
+            "/my/counters", {"counters": ["referral_count", "referral_credit"]}
+        )
+        # "0" as text: the entry shows even before the first referral.
+        self.assertEqual(counters, {"referral_count": "0", "referral_credit": 0})
+        self.assertIn("/my/referrals", self.url_open("/my").text)
+
     def test_portal_disabled_hides_the_pages(self):
         self.program.portal_enabled = False
         self.authenticate("portal_sponsor", "portal_sponsor")
