@@ -49,6 +49,9 @@
         "web.assets_frontend": [
             "sale_referral_lifecycle/static/src/js/referral_portal.js",
         ],
+        "web.assets_backend": [
+            "sale_referral_lifecycle/static/src/js/referral_review_count.js",
+        ],
         "web.assets_tests": [
             "sale_referral_lifecycle/static/tests/tours/*.js",
         ],

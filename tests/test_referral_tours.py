@@ -131,6 +131,15 @@ class TestReferralTours(HttpCase):
         prospect = self.env.ref("sale_referral_lifecycle.stage_prospect")
         client = self.env.ref("sale_referral_lifecycle.stage_client")
         self.assertEqual(Stage.search([], limit=2), suspect | prospect)
+        self.sponsor.vat = "BE0477472701"
+        held = self.env["referral.referral"].create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_company_name": "Twin Tour",
+                "referee_vat": "BE0477472701",
+            }
+        )
+        self.assertEqual(held.state, "to_review")
         self.start_tour(
             "/odoo/action-sale_referral_lifecycle.action_partner_lifecycle_stage",
             "sale_referral_lifecycle_stage_admin",

@@ -5,6 +5,20 @@ import {registry} from "@web/core/registry";
 registry.category("web_tour.tours").add("sale_referral_lifecycle_stage_admin", {
     steps: () => [
         {
+            content: "Open the Referrals menu",
+            trigger: ".o_menu_sections button:contains(Referrals)",
+            run: "click",
+        },
+        {
+            content: "The To Review menu counts the referrals waiting for a review",
+            trigger: ".dropdown-menu .dropdown-item:contains(To Review (1))",
+        },
+        {
+            content: "Close the Referrals menu",
+            trigger: ".o_menu_sections button:contains(Referrals)",
+            run: "click",
+        },
+        {
             content: "The stages are listed in their order",
             trigger: ".o_list_view .o_data_row:first-child td[name=name]:contains(Suspect)",
         },
