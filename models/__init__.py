@@ -21,3 +21,4 @@ from . import referral_wallet_portal
 from . import res_partner_portal
 from . import referral_notification
 from . import referral_notification_events
+from . import sale_order_referral_link

@@ -95,3 +95,25 @@ class TestReferralPortalRefusals(ReferralCommon):
         self._assert_refused(
             self._portal_refer(), "Referrals are not open at the moment."
         )
+
+    def test_link_code_remembered_on_the_first_quotation(self):
+        referral, _errors = self.Referral.sudo()._portal_create_referral(
+            self.sponsor,
+            {
+                "company_name": "Linked Ltd",
+                "contact_name": "Lin Ked",
+                "email": "lin@linked.example.com",
+                "consent": True,
+            },
+            "code",
+            "10.0.0.2",
+        )
+        order = self._create_order(referral.referee_id.child_ids[:1])
+        self.assertEqual(order.referral_code, self.sponsor.referral_code)
+        order.action_confirm()
+        self.assertEqual(order.referral_id, referral)
+        self.assertEqual(referral.state, "rewarded")
+        self.assertEqual(
+            self.Referral.search_count([("referee_id", "=", referral.referee_id.id)]),
+            1,
+        )
