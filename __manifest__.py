@@ -18,6 +18,7 @@
         "data/ir_sequence_data.xml",
         "data/product_data.xml",
         "data/mail_template_data.xml",
+        "data/mail_template_portal_data.xml",
         "data/utm_data.xml",
         "data/mail_activity_type_data.xml",
         "data/mail_activity_plan_data.xml",
@@ -25,6 +26,7 @@
         "data/referral_program_data.xml",
         "data/partner_lifecycle_stage_data.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_notification_data.xml",
         "views/partner_lifecycle_stage_views.xml",
         "views/partner_lifecycle_history_views.xml",
         "views/product_template_views.xml",
@@ -36,6 +38,8 @@
         "views/res_partner_views.xml",
         "views/sale_order_views.xml",
         "views/account_move_views.xml",
+        "views/referral_review_views.xml",
+        "views/portal_templates.xml",
         "wizards/referral_create_wizard_views.xml",
         "wizards/referral_lost_wizard_views.xml",
         "wizards/referral_credit_apply_wizard_views.xml",
@@ -46,6 +50,12 @@
         "views/menus.xml",
     ],
     "assets": {
+        "web.assets_frontend": [
+            "sale_referral_lifecycle/static/src/js/referral_portal.js",
+        ],
+        "web.assets_backend": [
+            "sale_referral_lifecycle/static/src/js/referral_review_count.js",
+        ],
         "web.assets_tests": [
             "sale_referral_lifecycle/static/tests/tours/*.js",
         ],

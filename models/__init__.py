@@ -21,3 +21,12 @@ from . import sale_order_referral_code
 from . import sale_order_renewal
 from . import sale_order_welcome_discount
 from . import sale_order_line
+from . import referral_program_portal
+from . import referral_portal_attempt
+from . import referral_fraud
+from . import referral_portal
+from . import referral_wallet_portal
+from . import res_partner_portal
+from . import referral_notification
+from . import referral_notification_events
+from . import sale_order_referral_link

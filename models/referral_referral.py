@@ -10,7 +10,11 @@ from odoo.tools import email_normalize, format_amount
 
 from .referral_wallet_transaction import APPROVER_GROUP
 
-ACTIVE_STATES = ("new", "in_progress", "won", "rewarded")
+# A referee has at most one referral in these states per company (a
+# referral held for review, see referral_fraud.py, counts: it blocks a
+# second one); only the accepted ones bring the referee its welcome.
+ACCEPTED_STATES = ("new", "in_progress", "won", "rewarded")
+ACTIVE_STATES = (*ACCEPTED_STATES, "to_review")
 OPEN_STATES = ("new", "in_progress")
 # Fields a won or rewarded referral changes only through its actions.
 LOCKED_WHEN_WON = {"sponsor_id", "referee_id", "program_id", "first_order_id", "state"}
@@ -831,19 +835,12 @@ class ReferralReferral(models.Model):
         return earned
 
     def _on_reward_posted(self, transactions):
-        """Mark the referrals rewarded and tell their sponsors."""
+        """Mark the referrals rewarded and tell their sponsors (the email is
+        queued: not rendered within the confirmation or payment)."""
         self.sudo().with_context(referral_action=True).write({"state": "rewarded"})
-        template = self.env.ref(
-            "sale_referral_lifecycle.mail_template_referral_reward",
-            raise_if_not_found=False,
+        self.env["referral.notification"]._queue(
+            self, "sale_referral_lifecycle.mail_template_referral_reward"
         )
-        if template:
-            for referral in self.sudo():
-                referral.message_post_with_source(
-                    template,
-                    subtype_xmlid="mail.mt_comment",
-                    message_type="comment",
-                )
 
     def _schedule_reward_approval(self):
         """One to-do per reward approver of the company on each referral."""

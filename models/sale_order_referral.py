@@ -3,7 +3,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .referral_referral import ACTIVE_STATES, OPEN_STATES
+from .referral_referral import ACCEPTED_STATES, ACTIVE_STATES, OPEN_STATES
 
 
 class SaleOrder(models.Model):
@@ -82,7 +82,7 @@ class SaleOrder(models.Model):
                 [
                     ("referee_id", "in", self.partner_id.commercial_partner_id.ids),
                     ("company_id", "in", self.company_id.ids),
-                    ("state", "in", ACTIVE_STATES),
+                    ("state", "in", ACCEPTED_STATES),
                 ],
                 ["referee_id", "company_id"],
             )

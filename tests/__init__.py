@@ -5,6 +5,11 @@ from . import test_sale_order_referral
 from . import test_partner_referral_code
 from . import test_referral_access
 from . import test_referral_tour
+from . import test_referral_portal
+from . import test_referral_portal_refusals
+from . import test_referral_fraud
+from . import test_referral_emails
+from . import test_referral_tours
 from . import test_partner_lifecycle
 from . import test_wallet_rewards
 from . import test_wallet_ledger

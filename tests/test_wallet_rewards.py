@@ -113,6 +113,8 @@ class TestWalletRewards(WalletCommon):
 
     def test_sponsor_is_emailed(self):
         referral, _order = self._reward_referral("Mail Ltd")
+        # Queued by the confirmation, rendered by the cron.
+        self.env["referral.notification"]._cron_send()
         message = referral.message_ids.filtered(
             lambda m: m.message_type == "comment" and self.sponsor in m.partner_ids
         )

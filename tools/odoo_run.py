@@ -4,9 +4,14 @@
 
 ``test``  installs the addon in a fresh database, runs its whole test suite
           (at_install and post_install), drops the database, and ends with the
-          line ``N passed, N failed[, N skipped]``. It exits non-zero on a
-          failed or erroring test, on any ERROR or CRITICAL log line, on a
-          WARNING from the addon's own loggers, or when no test ran.
+          line ``N passed, N failed[, N skipped]``. Odoo runs from the virtual
+          environment ``.cache/test-venv`` (this Python's packages plus
+          tools/test-requirements.txt, installed on first use). Without
+          Chromium the UI tours are skipped, with a note on how to get it
+          (``REQUIRE_CHROME=1``, as in .ci/run, makes that an error). It exits
+          non-zero on a failed or erroring test, on any ERROR or CRITICAL log
+          line, on a WARNING from the addon's own loggers, or when no test
+          ran.
 ``demo``  recreates the database ``referral_demo`` (``DEMO_DB``) with demo data
           and the addon installed, then serves it on http://localhost:8069
           (``HTTP_PORT``), login admin, password admin, until Ctrl-C.
@@ -45,6 +50,16 @@ CACHE = ROOT / ".cache"
 DEFAULT_ADDON = "sale_referral_lifecycle"
 ODOO_SERIES = 18
 PGSERVER = "pgserver==0.1.4"
+TEST_VENV = CACHE / "test-venv"
+TEST_REQUIREMENTS = ROOT / "tools" / "test-requirements.txt"
+# Odoo's HttpCase looks for these (odoo/tests/common.py, _find_executable).
+CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+HOW_TO_GET_CHROMIUM = """\
+Chromium was not found: the UI tours will be skipped (counted as skipped).
+To run them, install it, e.g. on Debian or Ubuntu:
+  sudo apt-get update && sudo apt-get install -y chromium
+(`bash .ci/run` installs it by itself when it runs as root in CI).
+"""
 EMBEDDED_DB_USER = "odoo"  # Odoo refuses to connect as "postgres".
 
 HOW_TO_GET_ODOO = """\
@@ -449,9 +464,54 @@ class Postgres:
 # Running Odoo ----------------------------------------------------------------
 
 
+def test_python(env):
+    """The interpreter of ``.cache/test-venv``: a virtual environment over
+    this Python (``--system-site-packages``, so it sees Odoo and its
+    requirements) with the test extras of tools/test-requirements.txt,
+    created or refreshed when that file changes."""
+    python = TEST_VENV / "bin" / "python"
+    digest = hashlib.sha1(TEST_REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    stamp = TEST_VENV / f".installed-{digest}"
+    if stamp.exists() and python.exists():
+        return str(python)
+    say(f"Installing the test requirements into {TEST_VENV} ...")
+    shutil.rmtree(TEST_VENV, ignore_errors=True)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", str(TEST_VENV)],
+            check=True,
+        )
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(TEST_REQUIREMENTS),
+            ],
+            env=env,
+            check=True,
+        )
+    except subprocess.CalledProcessError as error:
+        shutil.rmtree(TEST_VENV, ignore_errors=True)
+        raise Abort(
+            f"Could not create {TEST_VENV} with {TEST_REQUIREMENTS.name}: {error}",
+            status=2,
+        ) from error
+    stamp.touch()
+    return str(python)
+
+
+def chrome_found():
+    return any(shutil.which(name) for name in CHROME_NAMES)
+
+
 def odoo_command(ctx, dbname, *args):
     return [
-        sys.executable,
+        ctx.python,
         "-m",
         "odoo",
         f"--config={config_file()}",
@@ -559,6 +619,14 @@ def run_tests(ctx, args):
     dbname = f"{prefix}{os.getpid()}"
     ctx.pg.drop_database(dbname)
     ctx.pg.create_database(dbname)
+    ctx.python = test_python(ctx.env)
+    if not chrome_found():
+        if os.environ.get("REQUIRE_CHROME", "") not in ("", "0"):
+            raise Abort(
+                "Chromium was not found and REQUIRE_CHROME is set (in CI every "
+                "tour must run).\n" + HOW_TO_GET_CHROMIUM.split("\n", 1)[1]
+            )
+        say(HOW_TO_GET_CHROMIUM)
     tags = os.environ.get("TEST_TAGS") or f"/{addon}"
     command = odoo_command(
         ctx,
@@ -663,6 +731,7 @@ class Context:
         self.env = env
         self.addons_path = addons
         self.pg = pg
+        self.python = sys.executable  # the test venv's for make test
         self.last_line = None
 
 

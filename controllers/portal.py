@@ -1,0 +1,272 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import fields, http
+from odoo.exceptions import AccessError, MissingError, UserError
+from odoo.http import request
+
+from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+from ..models.referral_portal import PORTAL_FORM_FIELDS
+
+
+class ReferralPortal(CustomerPortal):
+    """Portal pages of sponsors (their referrals and credit wallet) and the
+    public referral link. Thin: access checks here, everything else in
+    ``referral.referral`` and ``referral.wallet``."""
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    def _referral_sponsor(self):
+        """The portal user's commercial entity: whose referrals and wallet
+        the pages show."""
+        return request.env.user.partner_id.commercial_partner_id
+
+    def _referral_program(self):
+        return request.env["referral.referral"]._portal_get_program(
+            self._referral_sponsor().company_id or request.env.company
+        )
+
+    def _referral_domain(self):
+        return [("sponsor_id", "=", self._referral_sponsor().id)]
+
+    def _referral_wallet(self):
+        """The wallet of the user's commercial entity in the current company
+        (read as superuser, filtered on that entity)."""
+        sponsor = self._referral_sponsor()
+        return (
+            request.env["referral.wallet"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", sponsor.id),
+                    ("company_id", "=", (sponsor.company_id or request.env.company).id),
+                ],
+                limit=1,
+            )
+        )
+
+    @staticmethod
+    def _referral_form_values(post):
+        form = {name: (post.get(name) or "").strip() for name in PORTAL_FORM_FIELDS}
+        form["consent"] = bool(post.get("consent"))
+        return form
+
+    def _prepare_home_portal_values(self, counters):
+        """Counters of the home entries: 0 hides an entry (portal.js), so a
+        program closed to the portal gives 0, and an open one always shows
+        the Referrals entry (its count as text, "0" included)."""
+        values = super()._prepare_home_portal_values(counters)
+        if not {"referral_count", "referral_credit"} & set(counters):
+            return values
+        Referral = request.env["referral.referral"]
+        enabled = bool(self._referral_program()) and Referral.has_access("read")
+        if "referral_count" in counters:
+            values["referral_count"] = (
+                str(Referral.search_count(self._referral_domain())) if enabled else 0
+            )
+        if "referral_credit" in counters:
+            wallet = self._referral_wallet() if enabled else None
+            values["referral_credit"] = (
+                wallet._format_amount(wallet.balance) if wallet else 0
+            )
+        return values
+
+    # ------------------------------------------------------------------
+    # /my/referrals
+    # ------------------------------------------------------------------
+
+    def _referral_sortings(self):
+        return {
+            "date": {
+                "label": request.env._("Newest"),
+                "order": "date_referral desc, id desc",
+            },
+            "name": {"label": request.env._("Reference"), "order": "name desc"},
+            "state": {"label": request.env._("Status"), "order": "state, id desc"},
+        }
+
+    def _prepare_referrals_values(self, page=1, sortby=None, form=None, errors=None):
+        Referral = request.env["referral.referral"]
+        sortings = self._referral_sortings()
+        sortby = sortby if sortby in sortings else "date"
+        domain = self._referral_domain()
+        pager = portal_pager(
+            url="/my/referrals",
+            url_args={"sortby": sortby},
+            total=Referral.search_count(domain),
+            page=page,
+            step=self._items_per_page,
+        )
+        sponsor = self._referral_sponsor()
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "page_name": "referrals",
+                "referrals": Referral.search(
+                    domain,
+                    order=sortings[sortby]["order"],
+                    limit=self._items_per_page,
+                    offset=pager["offset"],
+                ),
+                "pager": pager,
+                "sortby": sortby,
+                "searchbar_sortings": sortings,
+                "default_url": "/my/referrals",
+                "program": self._referral_program(),
+                # sudo: the code of the user's own commercial entity.
+                "referral_code": sponsor.sudo().referral_code,
+                "share_url": sponsor.sudo()._get_referral_share_url(),
+                "form": form or {},
+                "errors": errors or {},
+            }
+        )
+        return values
+
+    @http.route(
+        ["/my/referrals", "/my/referrals/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["GET", "POST"],
+    )
+    def portal_my_referrals(self, page=1, sortby=None, **post):
+        if not self._referral_program():
+            return request.redirect("/my")
+        form, errors = {}, {}
+        if request.httprequest.method == "POST":
+            # CSRF: checked by the framework for every POST of type "http".
+            form = self._referral_form_values(post)
+            referral, errors = request.env["referral.referral"]._portal_create_referral(
+                self._referral_sponsor(),
+                form,
+                "portal",
+                request.httprequest.remote_addr,
+            )
+            if referral:
+                return request.redirect(f"/my/referrals/{referral.id}?sent=1")
+        values = self._prepare_referrals_values(page, sortby, form, errors)
+        return request.render("sale_referral_lifecycle.portal_my_referrals", values)
+
+    @http.route(
+        ["/my/referrals/<int:referral_id>"], type="http", auth="user", website=True
+    )
+    def portal_my_referral(self, referral_id, sent=None, **kw):
+        try:
+            referral_sudo = self._document_check_access(
+                "referral.referral", referral_id
+            )
+        except (AccessError, MissingError):
+            raise request.not_found() from None
+        # The record rule already says so; checked again on the record read
+        # as superuser, whatever the rules become.
+        if referral_sudo.sponsor_id != self._referral_sponsor():
+            raise request.not_found()
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {"referral": referral_sudo, "page_name": "referral", "sent": sent}
+        )
+        values = self._get_page_view_values(
+            referral_sudo, None, values, "my_referrals_history", False
+        )
+        return request.render("sale_referral_lifecycle.portal_my_referral", values)
+
+    # ------------------------------------------------------------------
+    # /my/wallet
+    # ------------------------------------------------------------------
+
+    @http.route(
+        ["/my/wallet", "/my/wallet/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+    )
+    def portal_my_wallet(self, page=1, **kw):
+        if not self._referral_program():
+            return request.redirect("/my")
+        wallet = self._referral_wallet()
+        values = self._prepare_portal_layout_values()
+        values.update(wallet._portal_wallet_values(page, self._items_per_page))
+        values.update(
+            {
+                "page_name": "wallet",
+                "wallet": wallet,
+                "pager": portal_pager(
+                    url="/my/wallet",
+                    total=values["movement_count"],
+                    page=page,
+                    step=self._items_per_page,
+                ),
+                "today": fields.Date.context_today(request.env.user),
+            }
+        )
+        return request.render("sale_referral_lifecycle.portal_my_wallet", values)
+
+    @http.route(["/my/wallet/statement"], type="http", auth="user", website=True)
+    def portal_my_wallet_statement(self, date_from=None, date_to=None, **kw):
+        wallet = self._referral_wallet()
+        if not wallet:
+            return request.redirect("/my/wallet")
+        try:
+            pdf = wallet._portal_render_statement(date_from, date_to)
+        except (UserError, ValueError):
+            return request.redirect("/my/wallet?statement_error=1")
+        headers = [
+            ("Content-Type", "application/pdf"),
+            ("Content-Length", len(pdf)),
+            (
+                "Content-Disposition",
+                http.content_disposition("referral-credit-statement.pdf"),
+            ),
+        ]
+        return request.make_response(pdf, headers=headers)
+
+    # ------------------------------------------------------------------
+    # Public referral link /r/<code>
+    # ------------------------------------------------------------------
+
+    @http.route(
+        ["/r/<string:code>"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET", "POST"],
+        sitemap=False,
+    )
+    def referral_link(self, code, **post):
+        Referral = request.env["referral.referral"]
+        sponsor = request.env["res.partner"].sudo()._portal_find_link_sponsor(code)
+        if not sponsor or not Referral._portal_get_program(
+            sponsor.company_id or request.env.company
+        ):
+            raise request.not_found()
+        form, errors, done = {}, {}, False
+        if request.httprequest.method == "POST":
+            form = self._referral_form_values(post)
+            if post.get("website_url"):
+                # Honeypot: a field people never see, filled by robots only.
+                # Answered as a success, with nothing recorded.
+                done = True
+            else:
+                referral, errors = Referral._portal_create_referral(
+                    sponsor, form, "code", request.httprequest.remote_addr
+                )
+                # The referral links the referee to the sponsor: its first
+                # confirmed order wins it, as an order with the code would.
+                done = bool(referral)
+        return request.render(
+            "sale_referral_lifecycle.referral_link_page",
+            {
+                # Only the company's name: never its people or addresses.
+                "sponsor_name": sponsor.name,
+                "code": code,
+                "program": Referral._portal_get_program(
+                    sponsor.company_id or request.env.company
+                ),
+                "form": form,
+                "errors": errors,
+                "done": done,
+            },
+        )

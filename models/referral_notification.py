@@ -1,0 +1,100 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import api, fields, models
+
+
+class ReferralNotification(models.Model):
+    """An email of the referral program waiting to be rendered and sent: the
+    business flows (an order confirmed, a reward posted) only queue it; a cron
+    renders it later and hands it to the mail queue. One row per template and
+    record: an email is never sent twice for the same event (e.g. a credit's
+    expiry reminder)."""
+
+    _name = "referral.notification"
+    _description = "Referral Email to Send"
+    _order = "id"
+
+    template_id = fields.Many2one(
+        "mail.template", required=True, ondelete="cascade", index=True
+    )
+    res_model = fields.Char(required=True)
+    res_id = fields.Many2oneReference(model_field="res_model", required=True)
+    state = fields.Selection(
+        [("queued", "Queued"), ("sent", "Sent")],
+        default="queued",
+        required=True,
+        index=True,
+    )
+
+    _sql_constraints = [
+        (
+            "template_record_unique",
+            "UNIQUE(template_id, res_model, res_id)",
+            "An email is queued only once per template and record.",
+        )
+    ]
+
+    @api.model
+    def _queue(self, records, template_xmlid):
+        """Queue the email of ``template_xmlid`` for each of ``records`` that
+        did not get it yet, and wake the cron up."""
+        if not records:
+            return self.browse()
+        template = self.env.ref(template_xmlid, raise_if_not_found=False)
+        if not template:
+            return self.browse()
+        Notification = self.sudo()
+        done = set(
+            Notification.search(
+                [
+                    ("template_id", "=", template.id),
+                    ("res_model", "=", records._name),
+                    ("res_id", "in", records.ids),
+                ]
+            ).mapped("res_id")
+        )
+        notifications = Notification.create(
+            [
+                {
+                    "template_id": template.id,
+                    "res_model": records._name,
+                    "res_id": record_id,
+                }
+                for record_id in records.ids
+                if record_id not in done
+            ]
+        )
+        if notifications:
+            self.env.ref(
+                "sale_referral_lifecycle.ir_cron_send_referral_notifications"
+            ).sudo()._trigger()
+        return notifications
+
+    @api.model
+    def _cron_send(self, batch_size=200):
+        """Render the queued emails: posted on the record's chatter when it
+        has one (the sponsor sees it in its portal), else a plain email; the
+        mail queue sends them."""
+        queued = self.sudo().search([("state", "=", "queued")], limit=batch_size)
+        for notification in queued:
+            notification._send()
+        queued.write({"state": "sent"})
+        if len(queued) == batch_size:
+            self.env.ref(
+                "sale_referral_lifecycle.ir_cron_send_referral_notifications"
+            ).sudo()._trigger()
+
+    def _send(self):
+        self.ensure_one()
+        record = self.env[self.res_model].sudo().browse(self.res_id).exists()
+        if not record:
+            return
+        template = self.template_id.sudo()
+        if hasattr(record, "message_post_with_source") and template.partner_to:
+            record.with_context(mail_notify_force_send=False).message_post_with_source(
+                template,
+                subtype_xmlid="mail.mt_comment",
+                message_type="comment",
+            )
+        else:
+            template.send_mail(record.id, force_send=False)

@@ -1,0 +1,69 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from dateutil.relativedelta import relativedelta
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import WalletCommon
+
+
+@tagged("post_install", "-at_install")
+class TestReferralEmails(WalletCommon):
+    def _sponsor_messages(self, record, subject):
+        return record.message_ids.filtered(
+            lambda m: m.message_type == "comment"
+            and self.sponsor in m.partner_ids
+            and subject in (m.subject or "")
+        )
+
+    def test_credit_email_queued_by_the_confirmation(self):
+        referral, _order = self._reward_referral("Queue Ltd")
+        queued = self.env["referral.notification"].search(
+            [("res_model", "=", "referral.referral"), ("res_id", "=", referral.id)]
+        )
+        self.assertEqual(len(queued), 1, "credit earned (it tells the win too)")
+        self.assertEqual(queued.state, "queued")
+        self.assertFalse(self._sponsor_messages(referral, "thank you for referring"))
+        self.env["referral.notification"]._cron_send()
+        self.assertEqual(queued.state, "sent")
+        earned = self._sponsor_messages(referral, "thank you for referring Queue Ltd")
+        self.assertEqual(len(earned), 1)
+        self.assertIn("/my/wallet", earned.body)
+        self.assertIn("120.00", earned.body)
+        self.assertIn(self.currency.symbol, earned.body)
+        self.env["referral.notification"]._cron_send()
+        self.assertEqual(
+            len(self._sponsor_messages(referral, "thank you for referring")), 1
+        )
+
+    def test_won_email_when_the_reward_waits_for_the_payment(self):
+        self.program.reward_trigger = "invoice_paid"
+        referral, _order = self._reward_referral("Later Ltd")
+        self.assertEqual(referral.state, "won")
+        self.assertFalse(self._sponsor_messages(referral, "is now our customer"))
+        self.env["referral.notification"]._cron_send()
+        self.assertEqual(
+            len(self._sponsor_messages(referral, "Later Ltd is now our customer")), 1
+        )
+
+    def test_expiry_reminder_once_per_credit(self):
+        referral, _order = self._reward_referral("Expiring Ltd")
+        credit = referral.transaction_ids.filtered(
+            lambda t: t.transaction_type == "credit"
+        )
+        Notification = self.env["referral.notification"]
+        self.assertFalse(self.Transaction._cron_send_expiry_reminders())
+        later = credit.expiry_date - relativedelta(days=20)
+        with freeze_time(fields.Date.to_string(later)):
+            first = self.Transaction._cron_send_expiry_reminders()
+            second = self.Transaction._cron_send_expiry_reminders()
+        self.assertIn(credit.id, first.mapped("res_id"))
+        self.assertFalse(second, "never twice for the same credit")
+        Notification._cron_send()
+        message = credit.message_ids.filtered(
+            lambda m: "expires on" in (m.subject or "")
+        )
+        self.assertEqual(len(message), 1)
+        self.assertIn(self.sponsor, message.partner_ids)

@@ -1,0 +1,149 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from odoo import Command, fields
+from odoo.tests import HttpCase, new_test_user, tagged
+
+
+@tagged("post_install", "-at_install")
+class TestReferralTours(HttpCase):
+    """Every user flow of the referral program, in Chromium."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.program = cls.env.ref("sale_referral_lifecycle.referral_program_default")
+        cls.program.write(
+            {
+                "sponsor_policy": "any",
+                "portal_enabled": True,
+                "redeem_scope": "any",
+                "credit_tax_mode": "payment",
+            }
+        )
+        cls.salesman = new_test_user(
+            cls.env,
+            login="tour_seller",
+            password="tour_seller",
+            name="Sid Seller",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+        )
+        cls.sponsor = cls.env["res.partner"].create(
+            {
+                "name": "Tour Link Sponsor",
+                "is_company": True,
+                "user_id": cls.salesman.id,
+            }
+        )
+        cls.product = cls.env["product.product"].create(
+            {
+                "name": "Tour plan",
+                "type": "service",
+                "list_price": 1000.0,
+                "invoice_policy": "order",
+                "taxes_id": [Command.clear()],
+            }
+        )
+
+    def _fund(self, amount):
+        wallet = self.env["referral.wallet"]._get_or_create(
+            self.sponsor, self.env.company
+        )
+        wallet.sudo()._credit(amount, name="Tour credit")
+        return wallet
+
+    def test_portal_user_refers_a_company(self):
+        portal = new_test_user(
+            self.env,
+            login="tour_portal",
+            password="tour_portal",
+            name="Polly Portal",
+            groups="base.group_portal",
+        )
+        portal.partner_id.parent_id = self.sponsor
+        self.start_tour(
+            "/my/referrals", "sale_referral_lifecycle_portal_refer", login="tour_portal"
+        )
+        referral = self.env["referral.referral"].search(
+            [("sponsor_id", "=", self.sponsor.id)]
+        )
+        self.assertRecordValues(
+            referral, [{"source": "portal", "user_id": self.salesman.id}]
+        )
+        self.assertEqual(referral.referee_id.name, "Tour Portal Prospect")
+        self.assertEqual(len(referral.activity_ids), 2)
+
+    def test_visitor_uses_a_referral_link(self):
+        self.start_tour(
+            f"/r/{self.sponsor.referral_code}", "sale_referral_lifecycle_referral_link"
+        )
+        referral = self.env["referral.referral"].search(
+            [("sponsor_id", "=", self.sponsor.id)]
+        )
+        self.assertRecordValues(referral, [{"source": "code"}])
+        self.assertEqual(referral.referee_id.name, "Visitor Company")
+
+    def test_salesperson_applies_credit_on_a_renewal_quotation(self):
+        wallet = self._fund(100.0)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.sponsor.id,
+                "user_id": self.salesman.id,
+                "is_renewal": True,
+                "order_line": [Command.create({"product_id": self.product.id})],
+            }
+        )
+        self.start_tour(
+            f"/odoo/action-sale.action_quotations_with_onboarding/{order.id}",
+            "sale_referral_lifecycle_credit_order",
+            login="tour_seller",
+        )
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(wallet.balance, 0.0)
+
+    def test_accountant_applies_credit_on_a_draft_invoice(self):
+        new_test_user(
+            self.env,
+            login="tour_accountant",
+            password="tour_accountant",
+            name="Ada Accountant",
+            groups="account.group_account_invoice",
+        )
+        wallet = self._fund(80.0)
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.sponsor.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [Command.create({"product_id": self.product.id})],
+            }
+        )
+        self.start_tour(
+            f"/odoo/action-account.action_move_out_invoice_type/{invoice.id}",
+            "sale_referral_lifecycle_credit_invoice",
+            login="tour_accountant",
+        )
+        self.assertEqual(invoice.state, "posted")
+        self.assertEqual(wallet.balance, 30.0)
+
+    def test_admin_reorders_stages_and_edits_criteria(self):
+        Stage = self.env["partner.lifecycle.stage"]
+        suspect = self.env.ref("sale_referral_lifecycle.stage_suspect")
+        prospect = self.env.ref("sale_referral_lifecycle.stage_prospect")
+        client = self.env.ref("sale_referral_lifecycle.stage_client")
+        self.assertEqual(Stage.search([], limit=2), suspect | prospect)
+        self.sponsor.vat = "BE0477472701"
+        held = self.env["referral.referral"].create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_company_name": "Twin Tour",
+                "referee_vat": "BE0477472701",
+            }
+        )
+        self.assertEqual(held.state, "to_review")
+        self.start_tour(
+            "/odoo/action-sale_referral_lifecycle.action_partner_lifecycle_stage",
+            "sale_referral_lifecycle_stage_admin",
+            login="admin",
+        )
+        self.assertLess(prospect.sequence, suspect.sequence)
+        self.assertEqual(client.min_order_count, 2)
