@@ -18,6 +18,9 @@ class TestReferralTours(HttpCase):
                 "portal_enabled": True,
                 "redeem_scope": "any",
                 "credit_tax_mode": "payment",
+                # The salesperson applies the credit (demo data applies it
+                # on renewals by itself).
+                "auto_apply_on_renewal": False,
             }
         )
         cls.salesman = new_test_user(
@@ -98,6 +101,26 @@ class TestReferralTours(HttpCase):
             login="tour_seller",
         )
         self.assertEqual(order.state, "sale")
+        self.assertEqual(wallet.balance, 0.0)
+
+    def test_salesperson_fits_credit_spent_elsewhere(self):
+        wallet = self._fund(100.0)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.sponsor.id,
+                "user_id": self.salesman.id,
+                "order_line": [Command.create({"product_id": self.product.id})],
+            }
+        )
+        order.action_apply_referral_credit()
+        wallet.sudo()._debit(60.0, name="Spent elsewhere")
+        self.start_tour(
+            f"/odoo/action-sale.action_quotations_with_onboarding/{order.id}",
+            "sale_referral_lifecycle_credit_fit",
+            login="tour_seller",
+        )
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.referral_credit_amount, 40.0)
         self.assertEqual(wallet.balance, 0.0)
 
     def test_accountant_applies_credit_on_a_draft_invoice(self):
