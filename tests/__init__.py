@@ -13,3 +13,5 @@ from . import test_wallet_invoice
 from . import test_wallet_flow
 from . import test_wallet_statement
 from . import test_i18n
+from . import test_followup_triggers
+from . import test_followup_engine
