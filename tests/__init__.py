@@ -15,3 +15,5 @@ from . import test_wallet_statement
 from . import test_i18n
 from . import test_followup_triggers
 from . import test_followup_engine
+from . import test_followup_ui
+from . import test_followup_concurrency

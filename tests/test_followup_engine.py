@@ -248,6 +248,8 @@ class TestFollowupEngine(FollowupCommon):
             sequence=3,
         )
         order = self._send_quotation(self.customer, datetime(2026, 11, 20, 10))
+        # Sending a quotation recomputed the contact's subscription end.
+        self.customer.subscription_end_date = date(2026, 12, 10)
         self.second.active = False
         self.first.step_ids.delay = -9  # due Dec 1, when the chase is still due
         with freeze_time("2026-12-01 10:00:00"):
