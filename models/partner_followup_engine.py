@@ -112,7 +112,14 @@ class PartnerFollowupEngine(models.AbstractModel):
 
     def _due_step(self, rule, step, partner, occurrence, due_date):
         return DueStep(
-            rule, step, "res.partner", partner.id, occurrence, partner.id, due_date, None
+            rule,
+            step,
+            "res.partner",
+            partner.id,
+            occurrence,
+            partner.id,
+            due_date,
+            None,
         )
 
     def _iter_companies(self, rules, companies):
@@ -351,7 +358,13 @@ class PartnerFollowupEngine(models.AbstractModel):
                 )
             )
             by_key = {
-                (d.due.rule.id, d.due.step.id, d.due.res_model, d.due.res_id, d.due.occurrence): d
+                (
+                    d.due.rule.id,
+                    d.due.step.id,
+                    d.due.res_model,
+                    d.due.res_id,
+                    d.due.occurrence,
+                ): d
                 for d in new
             }
             claimed += [

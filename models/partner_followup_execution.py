@@ -11,6 +11,9 @@ from odoo import models
 from odoo.tools import format_date
 
 
+# The engine is split by concern (detection, execution, source hooks), each
+# file under 400 lines, as the code map asks.
+# pylint: disable=consider-merging-classes-inherited
 class PartnerFollowupEngine(models.AbstractModel):
     _inherit = "partner.followup.engine"
 
@@ -60,7 +63,9 @@ class PartnerFollowupEngine(models.AbstractModel):
         return {
             (model, record.id): record
             for model, res_ids in ids.items()
-            for record in self.env[model].with_context(active_test=False).browse(res_ids)
+            for record in self.env[model]
+            .with_context(active_test=False)
+            .browse(res_ids)
         }
 
     def _prepare_activity_values(self, due, template, record, days):

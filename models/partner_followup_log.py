@@ -64,9 +64,7 @@ class PartnerFollowupLog(models.Model):
     )
     company_id = fields.Many2one("res.company", required=True, index=True)
     activity_ids = fields.One2many("mail.activity", "followup_log_id")
-    document_name = fields.Char(
-        string="Document", compute="_compute_document_name"
-    )
+    document_name = fields.Char(string="Document", compute="_compute_document_name")
 
     _sql_constraints = [
         (

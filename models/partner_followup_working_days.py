@@ -38,7 +38,9 @@ class FollowupWorkingDays:
         intervals = self.calendar._work_intervals_batch(
             start, stop, compute_leaves=True
         )[False]
-        return sorted({begin.astimezone(self.tz).date() for begin, _end, _r in intervals})
+        return sorted(
+            {begin.astimezone(self.tz).date() for begin, _end, _r in intervals}
+        )
 
     def shift(self, day, count, working=True):
         """The date ``count`` days after ``day`` (before when negative):

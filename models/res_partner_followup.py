@@ -3,6 +3,9 @@
 from odoo import api, fields, models
 
 
+# The contact's follow-up fields stay apart from its referral and lifecycle
+# code in res_partner.py: one concern per file.
+# pylint: disable=consider-merging-classes-inherited
 class ResPartner(models.Model):
     _inherit = "res.partner"
 

@@ -19,7 +19,9 @@ class TestFollowupConcurrency(TransactionCase):
     def _committed(self, function):
         with self.registry.cursor() as cr:
             result = function(api.Environment(cr, SUPERUSER_ID, {}))
-            cr.commit()
+            # Another transaction than the test's: committed so that the two
+            # cursors see it, removed by the test at the end.
+            cr.commit()  # pylint: disable=invalid-commit
         return result
 
     def _create_data(self, env):
@@ -39,7 +41,9 @@ class TestFollowupConcurrency(TransactionCase):
                         0,
                         0,
                         {
-                            "activity_type_id": env.ref("mail.mail_activity_data_call").id,
+                            "activity_type_id": env.ref(
+                                "mail.mail_activity_data_call"
+                            ).id,
                             "summary": "Two servers call",
                             "responsible_type": "other",
                             "responsible_id": env.ref("base.user_admin").id,
@@ -55,17 +59,29 @@ class TestFollowupConcurrency(TransactionCase):
                 "delay_type": "calendar",
                 "company_id": env.company.id,
                 "step_ids": [
-                    (0, 0, {"name": "Two servers -10", "delay": -10, "activity_plan_id": plan.id})
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Two servers -10",
+                            "delay": -10,
+                            "activity_plan_id": plan.id,
+                        },
+                    )
                 ],
             }
         )
         return partner.id, plan.id, rule.id
 
     def _remove_data(self, env, partner_id, plan_id, rule_id):
-        env["mail.activity"].search([("res_model", "=", "res.partner"), ("res_id", "=", partner_id)]).unlink()
+        env["mail.activity"].search(
+            [("res_model", "=", "res.partner"), ("res_id", "=", partner_id)]
+        ).unlink()
         env["partner.followup.rule"].browse(rule_id).unlink()  # its log cascades
         env["mail.activity.plan"].browse(plan_id).unlink()
-        env["mail.message"].search([("model", "=", "res.partner"), ("res_id", "=", partner_id)]).unlink()
+        env["mail.message"].search(
+            [("model", "=", "res.partner"), ("res_id", "=", partner_id)]
+        ).unlink()
         env["res.partner"].browse(partner_id).unlink()
 
     def _run_in(self, cr, partner_id, rule_id):
@@ -85,11 +101,11 @@ class TestFollowupConcurrency(TransactionCase):
                 for cr in (cr1, cr2):
                     cr.execute("SELECT count(*) FROM partner_followup_log")
                 first = self._run_in(cr1, partner_id, rule_id)
-                cr1.commit()
+                cr1.commit()  # pylint: disable=invalid-commit
                 try:
                     with mute_logger("odoo.sql_db"):
                         second = self._run_in(cr2, partner_id, rule_id)
-                    cr2.commit()
+                    cr2.commit()  # pylint: disable=invalid-commit
                 except psycopg2.errors.SerializationFailure:
                     # The second server's transaction is refused; the cron
                     # tries again later and finds the step logged.
@@ -108,4 +124,6 @@ class TestFollowupConcurrency(TransactionCase):
 
             self.assertEqual(self._committed(check), (1, 1, Counter()))
         finally:
-            self._committed(lambda env: self._remove_data(env, partner_id, plan_id, rule_id))
+            self._committed(
+                lambda env: self._remove_data(env, partner_id, plan_id, rule_id)
+            )

@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 
 from freezegun import freeze_time
+from psycopg2 import IntegrityError
 
 from odoo import fields
 from odoo.tests import tagged
@@ -55,7 +56,9 @@ class TestFollowupEngine(FollowupCommon):
         self.assertEqual(days.shift(date(2026, 11, 20), 1), date(2026, 11, 23))
         self.assertEqual(days.shift(date(2026, 11, 20), 3), date(2026, 11, 26))
         self.assertEqual(days.shift(date(2026, 11, 30), -2), date(2026, 11, 26))
-        self.assertEqual(days.shift(date(2026, 11, 20), 3, working=False), date(2026, 11, 23))
+        self.assertEqual(
+            days.shift(date(2026, 11, 20), 3, working=False), date(2026, 11, 23)
+        )
         self.assertEqual(days.first_working_day(date(2026, 11, 21)), date(2026, 11, 23))
         # The latest quotation date whose 6th working day is today (Dec 2).
         later = FollowupWorkingDays(self.company, datetime(2026, 12, 2, 10))
@@ -110,7 +113,7 @@ class TestFollowupEngine(FollowupCommon):
             "outcome": "done",
         }
         self.Log.create(values)
-        with self.assertRaises(Exception), self.cr.savepoint():
+        with self.assertRaises(IntegrityError), self.cr.savepoint():
             with self.assertLogs("odoo.sql_db", "ERROR"):
                 self.Log.create(dict(values, outcome="skipped"))
         self.assertEqual(len(self._logs(self.first)), 1)
@@ -126,12 +129,16 @@ class TestFollowupEngine(FollowupCommon):
             }
         )
         other = self._create_customer(
-            "Next Ltd", user_id=self.salesman.id, subscription_end_date=date(2026, 12, 10)
+            "Next Ltd",
+            user_id=self.salesman.id,
+            subscription_end_date=date(2026, 12, 10),
         )
         engine = self.Engine.with_context(ir_cron_progress_id=progress.id)
         with freeze_time("2026-12-01 10:00:00"):
             engine._cron_run_followups(batch_size=1)
-            self.assertEqual(int(Param.get_param(FOLLOWUP_CRON_CURSOR)), self.customer.id)
+            self.assertEqual(
+                int(Param.get_param(FOLLOWUP_CRON_CURSOR)), self.customer.id
+            )
             self.assertEqual(self._outcomes(self.first), ["done"])
             self.assertFalse(self._outcomes(self.first, other))
             self.assertEqual(progress.done, 1)
@@ -199,7 +206,9 @@ class TestFollowupEngine(FollowupCommon):
     def test_no_gap_fires_every_step(self):
         self.company.followup_min_gap_days = 0
         self._run()
-        self.assertEqual(self._outcomes(self.first) + self._outcomes(self.second), ["done", "done"])
+        self.assertEqual(
+            self._outcomes(self.first) + self._outcomes(self.second), ["done", "done"]
+        )
 
     @freeze_time("2026-12-01 10:00:00")
     def test_event_rule_marked_so_ignores_the_gap(self):
@@ -218,7 +227,9 @@ class TestFollowupEngine(FollowupCommon):
         template = self.env.ref(
             "sale_referral_lifecycle.mail_template_followup_renewal_proposal"
         )
-        self.first.step_ids.write({"activity_plan_id": False, "mail_template_id": template.id})
+        self.first.step_ids.write(
+            {"activity_plan_id": False, "mail_template_id": template.id}
+        )
         self.second.step_ids.write({"mail_template_id": template.id})
         self.second.write({"kind": "event", "bypass_gap": True})
         with freeze_time("2026-12-01 10:00:00"):
@@ -260,7 +271,12 @@ class TestFollowupEngine(FollowupCommon):
             self._run()
         self.assertRecordValues(
             self._logs(chase),
-            [{"outcome": "skipped", "reason": "source closed: the quotation was answered"}],
+            [
+                {
+                    "outcome": "skipped",
+                    "reason": "source closed: the quotation was answered",
+                }
+            ],
         )
         self.assertFalse(self._followup_activities(order))
 
@@ -271,7 +287,8 @@ class TestFollowupEngine(FollowupCommon):
         self.customer.followup_blocked = True
         self._run()
         self.assertRecordValues(
-            self._logs(self.first), [{"outcome": "skipped", "reason": "contact blocked"}]
+            self._logs(self.first),
+            [{"outcome": "skipped", "reason": "contact blocked"}],
         )
         self.assertFalse(self._followup_activities(self.customer))
         self.customer.followup_blocked = False
@@ -283,7 +300,8 @@ class TestFollowupEngine(FollowupCommon):
         self.customer.active = False
         self._run()
         self.assertRecordValues(
-            self._logs(self.first), [{"outcome": "skipped", "reason": "contact archived"}]
+            self._logs(self.first),
+            [{"outcome": "skipped", "reason": "contact archived"}],
         )
         self.assertFalse(self.customer.with_context(active_test=False).activity_ids)
 
@@ -340,7 +358,9 @@ class TestFollowupEngine(FollowupCommon):
     def test_conditions_on_stage_salesperson_team_and_filter(self):
         self.second.active = False
         other = self._create_customer(
-            "Other Ltd", user_id=self.salesman_2.id, subscription_end_date=date(2026, 12, 10)
+            "Other Ltd",
+            user_id=self.salesman_2.id,
+            subscription_end_date=date(2026, 12, 10),
         )
         self.first.salesperson_ids = self.salesman
         self.first.partner_domain = "[('name', 'ilike', 'Ltd')]"
@@ -350,7 +370,9 @@ class TestFollowupEngine(FollowupCommon):
         team = self.env["crm.team"].create(
             {"name": "Team Sam", "member_ids": [(6, 0, self.salesman_2.ids)]}
         )
-        self.first.write({"salesperson_ids": [(5, 0, 0)], "team_ids": [(6, 0, team.ids)]})
+        self.first.write(
+            {"salesperson_ids": [(5, 0, 0)], "team_ids": [(6, 0, team.ids)]}
+        )
         self.first.stage_ids = self.env.ref("sale_referral_lifecycle.stage_fan")
         self._run()
         self.assertFalse(self._outcomes(self.first, other))
@@ -386,14 +408,13 @@ class TestFollowupEngine(FollowupCommon):
             company_id=self.other_company.id,
         )
         here = self._send_quotation(self.customer, datetime(2026, 11, 20, 10))
-        there = self._send_quotation(
-            self.customer, datetime(2026, 11, 20, 10)
-        )
+        there = self._send_quotation(self.customer, datetime(2026, 11, 20, 10))
         there.write({"company_id": self.other_company.id})
         with freeze_time("2026-12-01 10:00:00"):
             self._run()
         self.assertRecordValues(
-            self._logs(chase), [{"res_id": there.id, "company_id": self.other_company.id}]
+            self._logs(chase),
+            [{"res_id": there.id, "company_id": self.other_company.id}],
         )
         self.assertNotIn(here.id, self._logs(chase).mapped("res_id"))
 

@@ -113,8 +113,9 @@ class TestFollowupTriggers(FollowupCommon):
         order.action_confirm()
         self.assertFalse(self._followup_activities(order))
         self.assertIn(
-            "Follow-up activities cancelled", order.message_ids[:3].mapped("body")[0]
-            + "".join(order.message_ids[:3].mapped("body"))
+            "Follow-up activities cancelled",
+            order.message_ids[:3].mapped("body")[0]
+            + "".join(order.message_ids[:3].mapped("body")),
         )
 
     def test_cancelling_the_quotation_cancels_its_pending_chase(self):
@@ -227,9 +228,7 @@ class TestFollowupTriggers(FollowupCommon):
             self._logs(rule).mapped("step_id.name"), ["Renewal -45", "Renewal -10"]
         )
         # The proposal went today: the call waits for the gap.
-        self.assertEqual(
-            self._logs(rule).mapped("outcome"), ["done", "postponed"]
-        )
+        self.assertEqual(self._logs(rule).mapped("outcome"), ["done", "postponed"])
         with freeze_time("2027-01-07 10:00:00"):
             self._run()
         self.assertEqual(self._logs(rule).mapped("outcome"), ["done", "done"])
@@ -240,18 +239,24 @@ class TestFollowupTriggers(FollowupCommon):
     def test_a_renewal_ordered_cancels_the_remaining_renewal_steps(self):
         rule = self._renewal_rule()
         with freeze_time("2026-01-15 10:00:00"):
-            self._confirm_order(self.customer, order_line=[
-                (0, 0, {"product_id": self.subscription.id, "product_uom_qty": 1})
-            ])
+            self._confirm_order(
+                self.customer,
+                order_line=[
+                    (0, 0, {"product_id": self.subscription.id, "product_uom_qty": 1})
+                ],
+            )
         end = self.customer.subscription_end_date
         self.assertEqual(end, date(2027, 1, 15))
         self.company.followup_min_gap_days = 0
         with freeze_time("2027-01-05 10:00:00"):
             self._run()
             self.assertTrue(self._followup_activities(self.customer))
-            self._confirm_order(self.customer, order_line=[
-                (0, 0, {"product_id": self.subscription.id, "product_uom_qty": 1})
-            ])
+            self._confirm_order(
+                self.customer,
+                order_line=[
+                    (0, 0, {"product_id": self.subscription.id, "product_uom_qty": 1})
+                ],
+            )
         self.assertEqual(self.customer.subscription_end_date, date(2028, 1, 15))
         self.assertFalse(self._followup_activities(self.customer))
         with freeze_time("2027-01-22 10:00:00"):
@@ -278,7 +283,9 @@ class TestFollowupTriggers(FollowupCommon):
         self.assertEqual(len(self._logs(rule)), 1)
 
     def test_new_referral_form_launches_the_plan_once_and_logs_the_rule(self):
-        rule = self.env.ref("sale_referral_lifecycle.partner_followup_rule_referral_new")
+        rule = self.env.ref(
+            "sale_referral_lifecycle.partner_followup_rule_referral_new"
+        )
         rule.active = True
         referral = self._refer()
         self.assertEqual(len(referral.activity_ids), 2)

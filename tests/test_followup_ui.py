@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from freezegun import freeze_time
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, tagged
 
 from .followup_common import FollowupCommon
@@ -147,14 +147,17 @@ class TestFollowupUi(FollowupCommon):
         self.assertEqual(self.customer.followup_count, 1)
         self.assertEqual(self.customer.followup_next, "Call the contact on 2026-12-01")
         action = self.customer.action_view_followups()
-        self.assertEqual(self.Log.search(action["domain"]), self._logs(self.renewal, partner_id=self.customer.id))
+        self.assertEqual(
+            self.Log.search(action["domain"]),
+            self._logs(self.renewal, partner_id=self.customer.id),
+        )
         self.assertEqual(self.renewal.log_count, len(self._logs(self.renewal)))
         self.assertEqual(
             self.Log.search(self.renewal.action_view_logs()["domain"]),
             self._logs(self.renewal),
         )
 
-    # Access -----------------------------------------------------------------------------
+    # Access ------------------------------------------------------------
 
     def test_salesperson_sees_the_followups_of_own_contacts_only(self):
         self.company.followup_min_gap_days = 0
@@ -195,7 +198,7 @@ class TestFollowupUi(FollowupCommon):
         self.assertEqual(rule.step_ids.name, "Ask for a testimonial")
 
     def test_step_action_must_match_the_rule_record(self):
-        with self.assertRaises(Exception):
+        with self.assertRaises(ValidationError):
             self.renewal.step_ids.activity_plan_id = self.order_plan
         self.assertEqual(self.renewal.step_ids.activity_plan_id, self.partner_plan)
 
@@ -215,6 +218,8 @@ class TestFollowupUi(FollowupCommon):
                 "outcome": "done",
             }
         )
-        self.assertFalse(self.Log.with_user(self.salesman_all).search([("id", "=", log.id)]))
+        self.assertFalse(
+            self.Log.with_user(self.salesman_all).search([("id", "=", log.id)])
+        )
         self.assertEqual(log.document_name, "Followed Ltd")
         self.assertEqual(log.action_open_document()["res_id"], self.customer.id)

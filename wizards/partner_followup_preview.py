@@ -30,15 +30,13 @@ class PartnerFollowupPreview(models.TransientModel):
         if not decisions:
             return Markup("<p>%s</p>") % self.env._("Nobody is due today.")
         outcomes = dict(
-            self.env["partner.followup.log"]._fields["outcome"]._description_selection(
-                self.env
-            )
+            self.env["partner.followup.log"]
+            ._fields["outcome"]
+            ._description_selection(self.env)
         )
         Partner = self.env["res.partner"].with_context(active_test=False)
         rows = Markup().join(
-            Markup(
-                "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
-            )
+            Markup("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>")
             % (
                 Partner.browse(d.due.partner_id).display_name,
                 d.due.step.name,
@@ -69,7 +67,10 @@ class PartnerFollowupPreview(models.TransientModel):
             self.env._("Would be"),
         )
         return (
-            Markup('<table class="table table-sm"><thead>%s</thead><tbody>%s</tbody></table>')
+            Markup(
+                '<table class="table table-sm"><thead>%s</thead>'
+                "<tbody>%s</tbody></table>"
+            )
             % (head, rows)
             + more
         )
