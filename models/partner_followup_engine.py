@@ -289,11 +289,18 @@ class PartnerFollowupEngine(models.AbstractModel):
             return []
         now = fields.Datetime.now()
         uid = self.env.uid
-        Partner = self.env["res.partner"].with_context(active_test=False)
         new = [d for d in decisions if not d.due.log_id]
         again = {d.due.log_id: d for d in decisions if d.due.log_id}
         claimed = []
         if new:
+            # One read of the salespeople, not one per row.
+            partners = (
+                self.env["res.partner"]
+                .with_context(active_test=False)
+                .browse({d.due.partner_id for d in new})
+            )
+            partners.fetch(["user_id"])
+            salespeople = {p.id: p.user_id.id or None for p in partners}
             columns = list(
                 zip(
                     *(
@@ -304,7 +311,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                             d.due.res_id,
                             d.due.occurrence,
                             d.due.partner_id,
-                            Partner.browse(d.due.partner_id).user_id.id or None,
+                            salespeople.get(d.due.partner_id),
                             d.due.due_date,
                             d.scheduled_date,
                             d.outcome,

@@ -20,21 +20,41 @@ class PartnerFollowupEngine(models.AbstractModel):
     def _execute(self, fired, days):
         """``fired``: (decision, log id) pairs whose step fires now."""
         records = self._browse_sources([decision.due for decision, _id in fired])
+        # Read once for the batch: the contacts' salespeople (fallbacks).
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .browse({decision.due.partner_id for decision, _id in fired})
+        )
+        partners.fetch(["user_id"])
+        fallbacks = {}
         activity_vals, notes = [], defaultdict(list)
         mails = defaultdict(list)
         for decision, log_id in fired:
             due = decision.due
             record = records[due.res_model, due.res_id]
-            plan = due.step.activity_plan_id
-            for template in plan.template_ids:
-                vals = self._prepare_activity_values(due, template, record, days)
+            partner = partners.browse(due.partner_id).with_prefetch(partners._ids)
+            for template in due.step.activity_plan_id.template_ids:
+                responsible = template._determine_responsible(due.rule.user_id, record)[
+                    "responsible"
+                ]
+                if not responsible:
+                    key = (partner.user_id, due.rule)
+                    if key not in fallbacks:
+                        fallbacks[key] = self._get_fallback_responsible(
+                            partner, due.rule
+                        )
+                    responsible = fallbacks[key]
+                vals = self._prepare_activity_values(
+                    template, record, responsible, days
+                )
                 vals["followup_log_id"] = log_id
                 activity_vals.append(vals)
                 notes[due].append(
                     self.env._(
                         "activity '%(summary)s' for %(user)s, due on %(date)s",
                         summary=vals["summary"] or template.activity_type_id.name,
-                        user=self.env["res.users"].browse(vals["user_id"]).name,
+                        user=responsible.name,
                         date=format_date(self.env, vals["date_deadline"]),
                     )
                 )
@@ -68,10 +88,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             .browse(res_ids)
         }
 
-    def _prepare_activity_values(self, due, template, record, days):
-        responsible = template._determine_responsible(due.rule.user_id, record)[
-            "responsible"
-        ] or self._get_fallback_responsible(due, record)
+    def _prepare_activity_values(self, template, record, responsible, days):
         return {
             "res_model_id": self.env["ir.model"]._get_id(record._name),
             "res_id": record.id,
@@ -83,18 +100,17 @@ class PartnerFollowupEngine(models.AbstractModel):
             "automated": True,
         }
 
-    def _get_fallback_responsible(self, due, record):
+    def _get_fallback_responsible(self, partner, rule):
         """Nobody designated by the template: the leader of the contact's
         salesperson's team, the rule's fixed responsible, the leader of the
         company's first sales team, the rule's author."""
-        partner = self.env["res.partner"].browse(due.partner_id)
         return (
             partner.user_id.sale_team_id.user_id
-            or due.rule.user_id
+            or rule.user_id
             or self.env["crm.team"]
             .search([("company_id", "in", (False, self.env.company.id))], limit=1)
             .user_id
-            or due.rule.create_uid
+            or rule.create_uid
         )
 
     def _get_activity_deadline(self, template, days):
