@@ -3,7 +3,10 @@
 steps will fall due, log the plan a new referral launched itself, cancel
 the follow-up activities a closed source no longer needs."""
 
+from collections import defaultdict
+
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .partner_followup_engine import Decision, DueStep
 from .partner_followup_working_days import FollowupWorkingDays
@@ -18,6 +21,35 @@ class PartnerFollowupEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     # Cron triggers
     # ------------------------------------------------------------------
+
+    @api.model
+    def _schedule_cron_at_commit(self, trigger, companies, reference_date):
+        """Wake the cron for the rules of ``trigger`` once the transaction
+        commits: one computation for all the sources a request changed."""
+        pending = self.env.cr.precommit.data.setdefault(
+            "partner_followup_triggers", set()
+        )
+        if not pending:
+            self.env.cr.precommit.add(self._schedule_pending_crons)
+        pending.update((trigger, company.id, reference_date) for company in companies)
+
+    def _schedule_pending_crons(self):
+        pending = self.env.cr.precommit.data.pop("partner_followup_triggers", set())
+        # sudo: any salesperson's document wakes the rules admins set up.
+        Rule = self.env["partner.followup.rule"].sudo()
+        for company_id, reference_date in {(c, d) for _t, c, d in pending}:
+            triggers = {
+                t for t, c, d in pending if (c, d) == (company_id, reference_date)
+            }
+            rules = Rule.search(
+                [
+                    ("trigger", "in", list(triggers)),
+                    ("company_id", "in", (False, company_id)),
+                ]
+            )
+            self.sudo()._schedule_cron(
+                rules, self.env["res.company"].browse(company_id), reference_date
+            )
 
     @api.model
     def _schedule_cron(self, rules, company, reference_date):
@@ -106,35 +138,58 @@ class PartnerFollowupEngine(models.AbstractModel):
     # Stop conditions
     # ------------------------------------------------------------------
 
-    def _cancel_followup_activities(self, records, triggers, reason, keep=None):
-        """Source changed: cancel the pending follow-up activities of
-        ``triggers`` scheduled on ``records`` (except those whose log
-        ``keep`` accepts) and say why in their chatter."""
-        if not records:
-            return
-        # sudo: the activities belong to whoever they were assigned to.
-        logs = (
-            self.env["partner.followup.log"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", records._name),
-                    ("res_id", "in", records.ids),
-                    ("rule_id.trigger", "in", triggers),
-                    ("activity_ids", "!=", False),
-                ]
+    @api.model
+    def _cancel_closed_source_activities(self, orders, state):
+        """Orders confirmed or cancelled: cancel the pending chase activities
+        of their quotations (and the calls of a cancelled order); a
+        confirmed renewal moved the subscription end of its customer, whose
+        renewal steps of the previous end date are pointless. One query
+        finds them all."""
+        triggers = (
+            ("quote_sent", "order_confirmed") if state == "cancel" else ("quote_sent",)
+        )
+        partners = orders.partner_id.commercial_partner_id
+        partners.flush_recordset(["subscription_end_date"])
+        self.env["mail.activity"].flush_model(["followup_log_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT a.id, l.res_model, l.res_id, r.trigger
+                  FROM mail_activity a
+                  JOIN partner_followup_log l ON l.id = a.followup_log_id
+                  JOIN partner_followup_rule r ON r.id = l.rule_id
+                 WHERE (l.res_model = 'sale.order' AND l.res_id IN %(orders)s
+                        AND r.trigger IN %(triggers)s)
+                    OR (%(renewal)s AND l.res_model = 'res.partner'
+                        AND l.res_id IN %(partners)s
+                        AND r.trigger = 'subscription_end'
+                        AND l.occurrence IS DISTINCT FROM (
+                            SELECT p.subscription_end_date::text
+                              FROM res_partner p WHERE p.id = l.res_id))
+                """,
+                orders=tuple(orders.ids) or (0,),
+                triggers=triggers,
+                renewal=state == "sale",
+                partners=tuple(partners.ids) or (0,),
             )
         )
-        if keep:
-            logs = logs.filtered(lambda log: not keep(log))
-        activities = logs.activity_ids
-        if not activities:
+        rows = self.env.cr.fetchall()
+        if not rows:
             return
-        bodies = {
-            res_id: self.env._(
-                "Follow-up activities cancelled: %(reason)s", reason=reason
-            )
-            for res_id in activities.mapped("res_id")
+        reasons = {
+            "quote_sent": self.env._("the quotation was confirmed or cancelled."),
+            "order_confirmed": self.env._("the order was cancelled."),
+            "subscription_end": self.env._("the subscription was renewed."),
         }
-        activities.unlink()
-        records.browse(list(bodies)).sudo()._message_log_batch(bodies)
+        # sudo: the activities belong to whoever they were assigned to.
+        self.env["mail.activity"].sudo().browse([row[0] for row in rows]).unlink()
+        bodies = defaultdict(dict)
+        for _id, model, res_id, trigger in rows:
+            bodies[model][res_id] = self.env._(
+                "Follow-up activities cancelled: %(reason)s", reason=reasons[trigger]
+            )
+        for model, model_bodies in bodies.items():
+            self.env[model].browse(list(model_bodies)).sudo()._message_log_batch(
+                model_bodies
+            )
+            self.env[model].invalidate_model(["activity_ids"])

@@ -14,5 +14,8 @@ class ReferralReferral(models.Model):
         rules whose first step is that plan, so that the cron does not launch
         it again; other *New referral* rules fire with the cron, woken now."""
         activities = super()._launch_activity_plan()
-        self.env["partner.followup.engine"].sudo()._log_referral_plans(self, activities)
+        if self:
+            self.env["partner.followup.engine"].sudo()._log_referral_plans(
+                self, activities
+            )
         return activities

@@ -23,39 +23,8 @@ class SaleOrder(models.Model):
         cron triggers for the steps the new state will make due."""
         Engine = self.env["partner.followup.engine"]
         if state in ("sale", "cancel"):
-            Engine._cancel_followup_activities(
-                self,
-                ["quote_sent"],
-                self.env._("the quotation was confirmed or cancelled."),
-            )
-        if state == "cancel":
-            Engine._cancel_followup_activities(
-                self, ["order_confirmed"], self.env._("the order was cancelled.")
-            )
-        if state == "sale":
-            # A renewal moved the subscription end: the steps of the previous
-            # end date are pointless.
-            Engine._cancel_followup_activities(
-                self.partner_id.commercial_partner_id,
-                ["subscription_end"],
-                self.env._("the subscription was renewed."),
-                keep=lambda log: log.occurrence
-                == str(
-                    self.env["res.partner"].browse(log.res_id).subscription_end_date
-                ),
-            )
-        trigger = STATE_TRIGGERS.get(state)
-        if not trigger:
-            return
-        # sudo: any salesperson's order wakes the rules admins set up.
-        Rule = self.env["partner.followup.rule"].sudo()
-        for company in self.company_id:
-            rules = Rule.search(
-                [
-                    ("trigger", "=", trigger),
-                    ("company_id", "in", (False, company.id)),
-                ]
-            )
-            Engine.sudo()._schedule_cron(
-                rules, company, fields.Date.context_today(self)
+            Engine._cancel_closed_source_activities(self, state)
+        if STATE_TRIGGERS.get(state):
+            Engine._schedule_cron_at_commit(
+                STATE_TRIGGERS[state], self.company_id, fields.Date.context_today(self)
             )

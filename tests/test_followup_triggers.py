@@ -133,6 +133,8 @@ class TestFollowupTriggers(FollowupCommon):
         before = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         with freeze_time("2026-11-20 10:00:00"):
             self._send_quotation(self.customer, datetime(2026, 11, 20, 10))
+            # Computed once per transaction, when it commits.
+            self.env.cr.precommit.run()
         triggers = (
             self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - before
         )
