@@ -70,6 +70,14 @@ def parse_args():
         "between 30 days ago and 60 days ahead (default: %(default)s)",
     )
     parser.add_argument(
+        "--prospects",
+        type=float,
+        default=0.35,
+        help="share of the commercial entities without a confirmed order (but "
+        "with a quotation) marked as prospects, the dormant rule's stage "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--batch-size",
         type=int,
         default=20000,
@@ -105,6 +113,7 @@ UPDATE res_partner p
    AND EXISTS (SELECT 1 FROM sale_order so WHERE so.partner_id = p.id)
    AND NOT EXISTS (SELECT 1 FROM sale_order so
                     WHERE so.partner_id = p.id AND so.state = 'sale')
+   AND random() < %(share)s
 """
 
 LAST_ORDER_SQL = """
@@ -131,7 +140,11 @@ def prepare(registry, args):
                 SUBSCRIPTIONS_SQL,
                 {"like": like, "share": args.subscribers},
             ),
-            ("prospects", PROSPECTS_SQL, {"like": like, "prospect": prospect}),
+            (
+                "prospects",
+                PROSPECTS_SQL,
+                {"like": like, "prospect": prospect, "share": args.prospects},
+            ),
             ("last orders", LAST_ORDER_SQL, {}),
             ("statistics", "ANALYZE res_partner, sale_order", {}),
         ):
@@ -252,6 +265,7 @@ class PhaseTimer:
         self.seconds = defaultdict(float)
         self.calls = defaultdict(int)
         self.sizes = defaultdict(int)
+        self.triggers = defaultdict(float)
 
     def _wrap(self, name, method):
         @functools.wraps(method)
@@ -268,8 +282,24 @@ class PhaseTimer:
 
         return timed
 
+    def _wrap_step(self, method):
+        """Detection time per trigger."""
+
+        @functools.wraps(method)
+        def timed(engine, rule, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(engine, rule, *args, **kwargs)
+            finally:
+                self.triggers[rule.trigger] += time.perf_counter() - started
+
+        return timed
+
     def __enter__(self):
-        self.saved = {name: vars(self.model_class).get(name) for name in PHASES}
+        self.saved = {
+            name: vars(self.model_class).get(name) for name in (*PHASES, "_detect_step")
+        }
+        self.model_class._detect_step = self._wrap_step(self.model_class._detect_step)
         for name in PHASES:
             setattr(
                 self.model_class,
@@ -349,6 +379,8 @@ def run_pass(registry, title, args):
         f"  created              {created['logs']:,} log rows, "
         f"{created['activities']:,} activities, {created['emails']:,} emails, "
         f"{created['messages']:,} messages",
+        "  detection by trigger: "
+        + ", ".join(f"{t} {s:.2f} s" for t, s in sorted(phases.triggers.items())),
         "  time by method:",
     )
     for name in PHASES:

@@ -2,14 +2,21 @@
 """Detection: which steps are due, one set-based query per rule, step and
 batch of contacts. Nothing here writes."""
 
-from datetime import timedelta
+from collections import namedtuple
+from datetime import date, datetime, timedelta
 
 from odoo import models
-from odoo.tools import SQL, format_date
+from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
 from .partner_followup_engine import DueStep
 from .partner_followup_rule import TRIGGER_MODELS
+
+# What one detection query covers: commercial entities ``low`` to ``high``,
+# reference dates ``earliest`` to ``latest`` (company's local dates) and the
+# same as naive UTC datetimes, ``start`` included to ``stop`` excluded, for
+# the datetime columns and their indexes.
+DetectionScope = namedtuple("DetectionScope", "low high earliest latest start stop")
 
 OPEN_REFERRAL_STATES = ("new", "in_progress")
 
@@ -44,7 +51,15 @@ class PartnerFollowupEngine(models.AbstractModel):
             earliest = latest - timedelta(
                 days=rule.max_late_days + abs(step.delay) * 2 + 10
             )
-        source = getattr(self, f"_detect_sql_{rule.trigger}")(rule, step, days)
+        scope = DetectionScope(
+            partner_range[0],
+            partner_range[1],
+            earliest or date(1900, 1, 1),
+            latest,
+            days.utc_start(earliest) if earliest else datetime(1900, 1, 1),
+            days.utc_start(latest + timedelta(days=1)),
+        )
+        source = getattr(self, f"_detect_sql_{rule.trigger}")(rule, step, days, scope)
         query = SQL(
             """
             SELECT src.res_id, src.occurrence, src.partner_id, src.ref_date
@@ -143,7 +158,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             "(%s AT TIME ZONE 'UTC' AT TIME ZONE %s)::date", column, days.tz_name
         )
 
-    def _detect_sql_quote_sent(self, rule, step, days):
+    def _detect_sql_quote_sent(self, rule, step, days, scope):
         ref = self._local_date_sql(SQL("so.date_order"), days)
         return SQL(
             """
@@ -152,49 +167,64 @@ class PartnerFollowupEngine(models.AbstractModel):
               FROM sale_order so
               JOIN res_partner cp ON cp.id = so.partner_id
              WHERE so.state = 'sent' AND so.company_id = %(company)s
+               AND so.date_order >= %(start)s AND so.date_order < %(stop)s
+               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
             """,
             ref=ref,
             company=self.env.company.id,
+            **scope._asdict(),
         )
 
-    def _detect_sql_order_confirmed(self, rule, step, days):
-        ref = self._local_date_sql(SQL("so.date_order"), days)
-        first_only = SQL("TRUE")
-        if rule.first_order_only:
-            first_only = SQL(
-                """NOT EXISTS (
-                    SELECT 1 FROM sale_order o2
-                      JOIN res_partner cp2 ON cp2.id = o2.partner_id
-                     WHERE cp2.commercial_partner_id = cp.commercial_partner_id
-                       AND o2.company_id = so.company_id AND o2.state = 'sale'
-                       AND (o2.date_order, o2.id) < (so.date_order, so.id))"""
-            )
-        return SQL(
+    def _detect_sql_order_confirmed(self, rule, step, days, scope):
+        """The confirmed orders of the batch (the first one of each customer,
+        per rule) whose date is in the scope."""
+        orders = SQL(
             """
-            SELECT so.id AS res_id, %(ref)s::text AS occurrence,
-                   cp.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+            SELECT so.id, so.date_order, cp.commercial_partner_id
               FROM sale_order so
               JOIN res_partner cp ON cp.id = so.partner_id
              WHERE so.state = 'sale' AND so.company_id = %(company)s
-               AND %(first_only)s
+               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+            """,
+            company=self.env.company.id,
+            low=scope.low,
+            high=scope.high,
+        )
+        if rule.first_order_only:
+            orders = SQL(
+                """SELECT DISTINCT ON (o.commercial_partner_id) o.*
+                     FROM (%s) o
+                    ORDER BY o.commercial_partner_id, o.date_order, o.id""",
+                orders,
+            )
+        ref = self._local_date_sql(SQL("fo.date_order"), days)
+        return SQL(
+            """
+            SELECT fo.id AS res_id, %(ref)s::text AS occurrence,
+                   fo.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+              FROM (%(orders)s) fo
+             WHERE fo.date_order >= %(start)s AND fo.date_order < %(stop)s
             """,
             ref=ref,
-            company=self.env.company.id,
-            first_only=first_only,
+            orders=orders,
+            start=scope.start,
+            stop=scope.stop,
         )
 
-    def _detect_sql_subscription_end(self, rule, step, days):
+    def _detect_sql_subscription_end(self, rule, step, days, scope):
         return SQL(
             """
             SELECT sp.id AS res_id, sp.subscription_end_date::text AS occurrence,
                    sp.id AS partner_id, sp.subscription_end_date AS ref_date
               FROM res_partner sp
-             WHERE sp.subscription_end_date IS NOT NULL
+             WHERE sp.subscription_end_date BETWEEN %(earliest)s AND %(latest)s
                AND sp.id = sp.commercial_partner_id
-            """
+               AND sp.id BETWEEN %(low)s AND %(high)s
+            """,
+            **scope._asdict(),
         )
 
-    def _detect_sql_stage_entered(self, rule, step, days):
+    def _detect_sql_stage_entered(self, rule, step, days, scope):
         return SQL(
             """
             SELECT h.partner_id AS res_id, h.id::text AS occurrence,
@@ -203,11 +233,14 @@ class PartnerFollowupEngine(models.AbstractModel):
               JOIN res_partner hp ON hp.id = h.partner_id
              WHERE h.to_stage_id = hp.lifecycle_stage_id
                AND hp.id = hp.commercial_partner_id
+               AND h.partner_id BETWEEN %(low)s AND %(high)s
+               AND h.date >= %(start)s AND h.date < %(stop)s
             """,
             ref=self._local_date_sql(SQL("h.date"), days),
+            **scope._asdict(),
         )
 
-    def _detect_sql_referral_new(self, rule, step, days):
+    def _detect_sql_referral_new(self, rule, step, days, scope):
         ref = self._local_date_sql(SQL("r.date_referral"), days)
         return SQL(
             """
@@ -215,27 +248,27 @@ class PartnerFollowupEngine(models.AbstractModel):
                    r.referee_id AS partner_id, %(ref)s AS ref_date
               FROM referral_referral r
              WHERE r.state IN %(states)s AND r.company_id = %(company)s
+               AND r.referee_id BETWEEN %(low)s AND %(high)s
+               AND r.date_referral >= %(start)s AND r.date_referral < %(stop)s
             """,
             ref=ref,
             states=OPEN_REFERRAL_STATES,
             company=self.env.company.id,
+            **scope._asdict(),
         )
 
-    def _detect_sql_dormant(self, rule, step, days):
+    def _detect_sql_dormant(self, rule, step, days, scope):
         """Last sign of life: the contact's creation, its last confirmed order
-        or its last done activity (a message of an activity type)."""
+        or its last done activity (a message of an activity type), read with
+        one pass over the batch's messages."""
         last = SQL(
             """GREATEST(
                 %(created)s,
                 COALESCE(%(ordered)s, '1900-01-01'::date),
-                COALESCE((
-                    SELECT %(message)s FROM mail_message m
-                     WHERE m.model = 'res.partner' AND m.res_id = dp.id
-                       AND m.mail_activity_type_id IS NOT NULL
-                     ORDER BY m.id DESC LIMIT 1), '1900-01-01'::date))""",
+                COALESCE(%(done)s, '1900-01-01'::date))""",
             created=self._local_date_sql(SQL("dp.create_date"), days),
             ordered=self._local_date_sql(SQL("dp.lifecycle_last_order_date"), days),
-            message=self._local_date_sql(SQL("m.date"), days),
+            done=self._local_date_sql(SQL("dm.last"), days),
         )
         return SQL(
             """
@@ -243,12 +276,22 @@ class PartnerFollowupEngine(models.AbstractModel):
                    dl.res_id AS partner_id, dl.ref_date
               FROM (SELECT dp.id AS res_id, %(last)s AS ref_date
                       FROM res_partner dp
-                     WHERE dp.id = dp.commercial_partner_id) dl
+                      LEFT JOIN (
+                           SELECT m.res_id, max(m.date) AS last
+                             FROM mail_message m
+                            WHERE m.model = 'res.partner'
+                              AND m.res_id BETWEEN %(low)s AND %(high)s
+                              AND m.mail_activity_type_id IS NOT NULL
+                            GROUP BY m.res_id) dm ON dm.res_id = dp.id
+                     WHERE dp.id = dp.commercial_partner_id
+                       AND dp.id BETWEEN %(low)s AND %(high)s
+                       AND dp.create_date < %(stop)s) dl
             """,
             last=last,
+            **scope._asdict(),
         )
 
-    def _detect_sql_campaign(self, rule, step, days):
+    def _detect_sql_campaign(self, rule, step, days, scope):
         """Steps after the first: counted from the day the first one fired."""
         first = rule._get_steps()[:1]
         return SQL(
@@ -258,11 +301,14 @@ class PartnerFollowupEngine(models.AbstractModel):
               FROM partner_followup_log cl
              WHERE cl.rule_id = %(rule)s AND cl.step_id = %(first)s
                AND cl.outcome = 'done' AND cl.company_id = %(company)s
+               AND cl.partner_id BETWEEN %(low)s AND %(high)s
+               AND cl.date_done >= %(start)s AND cl.date_done < %(stop)s
             """,
             ref=self._local_date_sql(SQL("cl.date_done"), days),
             rule=rule.id,
             first=first.id,
             company=self.env.company.id,
+            **scope._asdict(),
         )
 
     def _detect_postponed(self, rules, days, partner_range):
@@ -293,89 +339,3 @@ class PartnerFollowupEngine(models.AbstractModel):
             DueStep(Rule.browse(row[1]), Step.browse(row[2]), *row[3:], log_id=row[0])
             for row in rows
         ]
-
-    # ------------------------------------------------------------------
-    # Stop conditions, checked again when a step is due
-    # ------------------------------------------------------------------
-
-    def _check_stop_conditions(self, due):
-        """{due step: reason} for the steps that must not fire: a postponed
-        step whose source closed meanwhile, a later step of a sequence the
-        contact answered."""
-        stopped = {}
-        again = [d for d in due if d.log_id]
-        if again:
-            records = self._browse_sources(again)
-            existing = {
-                (model, record.id)
-                for model in {d.res_model for d in again}
-                for record in self.env[model]
-                .with_context(active_test=False)
-                .browse([d.res_id for d in again if d.res_model == model])
-                .exists()
-            }
-            for step in again:
-                if (step.res_model, step.res_id) not in existing:
-                    stopped[step] = self.env._("source deleted")
-                    continue
-                record = records[step.res_model, step.res_id]
-                reason = self._get_source_closed_reason(step, record)
-                if reason:
-                    stopped[step] = reason
-        replies = self._read_replies(
-            [d for d in due if d not in stopped and d.rule.stop_on_reply]
-        )
-        for step in due:
-            replied = replies.get(
-                (step.rule.id, step.res_model, step.res_id, step.occurrence)
-            )
-            if replied and step not in stopped:
-                stopped[step] = self.env._(
-                    "the contact replied on %(date)s",
-                    date=format_date(self.env, replied),
-                )
-        return stopped
-
-    def _get_source_closed_reason(self, due, record):
-        """Why the source of a step due again no longer wants it, if so."""
-        trigger = due.rule.trigger
-        if trigger == "quote_sent" and record.state != "sent":
-            return self.env._("source closed: the quotation was answered")
-        if trigger == "order_confirmed" and record.state != "sale":
-            return self.env._("source closed: the order was cancelled")
-        if trigger == "referral_new" and record.state not in OPEN_REFERRAL_STATES:
-            return self.env._("source closed: the referral is closed")
-        if trigger == "subscription_end" and (
-            str(record.subscription_end_date) != due.occurrence
-        ):
-            return self.env._("source closed: the subscription was renewed")
-        return False
-
-    def _read_replies(self, due):
-        """{(rule, model, record, occurrence): date} of the first email the
-        contact sent on the contact or on the document after an earlier step
-        of the same sequence."""
-        if not due:
-            return {}
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT l.rule_id, l.res_model, l.res_id, l.occurrence,
-                       min(m.date)
-                  FROM partner_followup_log l
-                  JOIN mail_message m
-                    ON m.message_type = 'email' AND m.date > l.date_done
-                   AND ((m.model = l.res_model AND m.res_id = l.res_id)
-                        OR (m.model = 'res.partner' AND m.res_id = l.partner_id))
-                  JOIN res_partner author ON author.id = m.author_id
-                   AND author.commercial_partner_id = l.partner_id
-                 WHERE l.outcome = 'done'
-                   AND (l.rule_id, l.res_id) IN (
-                        SELECT * FROM unnest(%(rules)s::int[], %(res)s::int[]))
-                 GROUP BY l.rule_id, l.res_model, l.res_id, l.occurrence
-                """,
-                rules=[d.rule.id for d in due],
-                res=[d.res_id for d in due],
-            )
-        )
-        return {tuple(row[:4]): row[4].date() for row in self.env.cr.fetchall()}

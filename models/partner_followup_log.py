@@ -76,13 +76,16 @@ class PartnerFollowupLog(models.Model):
 
     @api.depends("res_model", "res_id")
     def _compute_document_name(self):
-        for log in self:
-            record = (
-                self.env[log.res_model].browse(log.res_id).exists()
-                if log.res_model in self.env
-                else None
+        names = {}
+        for model in set(self.mapped("res_model")) & set(self.env.registry):
+            ids = self.filtered(lambda log, m=model: log.res_model == m).mapped(
+                "res_id"
             )
-            log.document_name = record.display_name if record else False
+            # The document may have been deleted since, or be out of reach.
+            records = self.env[model].browse(ids).exists()._filtered_access("read")
+            names.update({(model, r.id): r.display_name for r in records})
+        for log in self:
+            log.document_name = names.get((log.res_model, log.res_id), False)
 
     def action_open_document(self):
         self.ensure_one()

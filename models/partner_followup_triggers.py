@@ -1,13 +1,15 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""What the sources tell the engine as they change: wake the cron when
-steps will fall due, log the plan a new referral launched itself, cancel
-the follow-up activities a closed source no longer needs."""
+"""What the sources tell the engine: wake the cron when steps will fall
+due, log the plan a new referral launched itself, cancel the follow-up
+activities a closed source no longer needs, and the stop conditions checked
+again when a step is due (source closed, contact replied)."""
 
 from collections import defaultdict
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date
 
+from .partner_followup_detection import OPEN_REFERRAL_STATES
 from .partner_followup_engine import Decision, DueStep
 from .partner_followup_working_days import FollowupWorkingDays
 
@@ -193,3 +195,89 @@ class PartnerFollowupEngine(models.AbstractModel):
                 model_bodies
             )
             self.env[model].invalidate_model(["activity_ids"])
+
+    # ------------------------------------------------------------------
+    # Stop conditions, checked again when a step is due
+    # ------------------------------------------------------------------
+
+    def _check_stop_conditions(self, due):
+        """{due step: reason} for the steps that must not fire: a postponed
+        step whose source closed meanwhile, a later step of a sequence the
+        contact answered."""
+        stopped = {}
+        again = [d for d in due if d.log_id]
+        if again:
+            records = self._browse_sources(again)
+            existing = {
+                (model, record.id)
+                for model in {d.res_model for d in again}
+                for record in self.env[model]
+                .with_context(active_test=False)
+                .browse([d.res_id for d in again if d.res_model == model])
+                .exists()
+            }
+            for step in again:
+                if (step.res_model, step.res_id) not in existing:
+                    stopped[step] = self.env._("source deleted")
+                    continue
+                record = records[step.res_model, step.res_id]
+                reason = self._get_source_closed_reason(step, record)
+                if reason:
+                    stopped[step] = reason
+        replies = self._read_replies(
+            [d for d in due if d not in stopped and d.rule.stop_on_reply]
+        )
+        for step in due:
+            replied = replies.get(
+                (step.rule.id, step.res_model, step.res_id, step.occurrence)
+            )
+            if replied and step not in stopped:
+                stopped[step] = self.env._(
+                    "the contact replied on %(date)s",
+                    date=format_date(self.env, replied),
+                )
+        return stopped
+
+    def _get_source_closed_reason(self, due, record):
+        """Why the source of a step due again no longer wants it, if so."""
+        trigger = due.rule.trigger
+        if trigger == "quote_sent" and record.state != "sent":
+            return self.env._("source closed: the quotation was answered")
+        if trigger == "order_confirmed" and record.state != "sale":
+            return self.env._("source closed: the order was cancelled")
+        if trigger == "referral_new" and record.state not in OPEN_REFERRAL_STATES:
+            return self.env._("source closed: the referral is closed")
+        if trigger == "subscription_end" and (
+            str(record.subscription_end_date) != due.occurrence
+        ):
+            return self.env._("source closed: the subscription was renewed")
+        return False
+
+    def _read_replies(self, due):
+        """{(rule, model, record, occurrence): date} of the first email the
+        contact sent on the contact or on the document after an earlier step
+        of the same sequence."""
+        if not due:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.rule_id, l.res_model, l.res_id, l.occurrence,
+                       min(m.date)
+                  FROM partner_followup_log l
+                  JOIN mail_message m
+                    ON m.message_type = 'email' AND m.date > l.date_done
+                   AND ((m.model = l.res_model AND m.res_id = l.res_id)
+                        OR (m.model = 'res.partner' AND m.res_id = l.partner_id))
+                  JOIN res_partner author ON author.id = m.author_id
+                   AND author.commercial_partner_id = l.partner_id
+                 WHERE l.outcome = 'done'
+                   AND (l.rule_id, l.res_id) IN (
+                        SELECT * FROM unnest(%(rules)s::int[], %(res)s::int[]))
+                 GROUP BY l.rule_id, l.res_model, l.res_id, l.occurrence
+                """,
+                rules=[d.rule.id for d in due],
+                res=[d.res_id for d in due],
+            )
+        )
+        return {tuple(row[:4]): row[4].date() for row in self.env.cr.fetchall()}

@@ -82,6 +82,11 @@ class FollowupWorkingDays:
                 return day
         return self.today - timedelta(days=span)
 
+    def utc_start(self, day):
+        """Naive UTC datetime of the start of ``day`` where the company works:
+        local dates as bounds for datetime columns."""
+        return self.datetime_at(day, hour=0)
+
     def datetime_at(self, day, hour=6):
         """Naive UTC datetime of ``hour`` o'clock on ``day`` where the company
         works: when a step of that day is worth running the cron."""
