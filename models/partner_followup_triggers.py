@@ -81,6 +81,39 @@ class PartnerFollowupEngine(models.AbstractModel):
             cron.sudo()._trigger(sorted(moments))
 
     # ------------------------------------------------------------------
+    # Campaigns: launched by hand
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _launch_campaign(self, rule, partners, occurrence):
+        """First step of the campaign ``rule`` for ``partners`` (commercial
+        entities) now, in the current company; the next steps come with the
+        cron."""
+        self.env.flush_all()
+        company = self.env.company
+        days = FollowupWorkingDays(company, fields.Datetime.now())
+        step = rule._get_steps()[:1]
+        due = [
+            self._due_step(rule, step, partner, occurrence, days.today)
+            for partner in partners
+        ]
+        stats = self._process_due_steps(due, days)
+        self._schedule_cron(rule, company, days.today)
+        return stats
+
+    def _due_step(self, rule, step, partner, occurrence, due_date):
+        return DueStep(
+            rule,
+            step,
+            "res.partner",
+            partner.id,
+            occurrence,
+            partner.id,
+            due_date,
+            None,
+        )
+
+    # ------------------------------------------------------------------
     # New referrals: the form launches the plan itself
     # ------------------------------------------------------------------
 
