@@ -89,7 +89,9 @@ def parse_args():
     parser.add_argument(
         "--keep", action="store_true", help="keep the database at the end"
     )
-    args = parser.parse_args()
+    # make bench gives BENCH_ARGS to every benchmark: leave bench/lifecycle.py
+    # its own options (--tracking-pass, --profile...).
+    args, _others = parser.parse_known_args()
     if args.contacts < 1 or args.orders < 0 or args.batch_size < 1:
         parser.error("--contacts and --batch-size must be positive, --orders >= 0")
     return args
