@@ -9,7 +9,8 @@
 #                configuration, OCA module and .po checks (tools from PyPI,
 #                pinned in tools/lint-requirements.txt, in .cache/lint-venv)
 #   make fix     ruff format + ruff check --fix (rewrites files)
-#   make bench   bench/lifecycle.py, when there is one (never run by make test)
+#   make bench   every bench/*.py benchmark, one after the other (never run by
+#                make test); BENCH_ARGS=... goes to each
 #   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool), built
 #                from a copy named after the addon, whatever the clone's name
 #   make clean   remove .cache/ (venvs, logs, embedded PostgreSQL data)
@@ -78,12 +79,13 @@ $(ADDON_LINK):
 	ln -sfn $(CURDIR) $@
 
 bench:
-	@if [ -f bench/lifecycle.py ]; then \
+	@set -e; found=; for script in bench/*.py; do \
+		[ -f "$$script" ] || continue; found=1; \
+		echo "== $$script"; \
 		$(if $(ODOO_SRC),PYTHONPATH="$(ODOO_SRC)$${PYTHONPATH:+:$$PYTHONPATH}") \
-			$(PYTHON) bench/lifecycle.py $(BENCH_ARGS); \
-	else \
-		echo "No benchmark yet: bench/lifecycle.py does not exist."; \
-	fi
+			$(PYTHON) "$$script" $(BENCH_ARGS); \
+	done; \
+	[ -n "$$found" ] || echo "No benchmark yet: bench/ holds no *.py."
 
 wheel:
 	rm -rf $(CACHE)/build && mkdir -p $(CACHE)/build/$(ADDON)

@@ -61,7 +61,9 @@ def parse_args():
     )
     parser.add_argument("--db", default="srl_bench_ledger")
     parser.add_argument("--keep", action="store_true")
-    return parser.parse_args()
+    # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
+    args, _others = parser.parse_known_args()
+    return args
 
 
 def prepare(registry):

@@ -2,7 +2,15 @@ from . import referral_credit_mixin
 from . import account_move
 from . import account_move_line
 from . import account_tax
+from . import mail_activity
 from . import mail_activity_plan_template
+from . import partner_followup_rule
+from . import partner_followup_step
+from . import partner_followup_log
+from . import partner_followup_engine
+from . import partner_followup_detection
+from . import partner_followup_execution
+from . import partner_followup_triggers
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history
 from . import product_template
@@ -10,9 +18,11 @@ from . import referral_ledger
 from . import referral_lost_reason
 from . import referral_program
 from . import referral_referral
+from . import referral_referral_followup
 from . import referral_wallet
 from . import referral_wallet_transaction
 from . import res_company
+from . import res_config_settings
 from . import res_partner
 from . import res_partner_sponsor
 from . import sale_order
@@ -20,6 +30,8 @@ from . import sale_order_referral
 from . import sale_order_referral_code
 from . import sale_order_renewal
 from . import sale_order_welcome_discount
+from . import res_partner_followup
+from . import sale_order_followup
 from . import sale_order_line
 from . import referral_program_portal
 from . import referral_portal_attempt

@@ -1,10 +1,17 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from odoo import api, models
+from odoo import api, fields, models
 
 
 class ResCompany(models.Model):
     _inherit = "res.company"
+
+    followup_min_gap_days = fields.Integer(
+        string="Follow-up Gap (working days)",
+        default=2,
+        help="A contact gets at most one automated follow-up per this many "
+        "working days: lower priority steps wait, they are not lost. 0: no gap.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

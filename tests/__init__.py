@@ -28,3 +28,7 @@ from . import test_lifecycle_reports
 from . import test_sale_order_referral_code
 from . import test_demo_command
 from . import test_ledger_concurrency
+from . import test_followup_triggers
+from . import test_followup_engine
+from . import test_followup_ui
+from . import test_followup_concurrency

@@ -121,8 +121,9 @@ class TestSaleOrderReferral(ReferralCommon):
         # As measured under make test: 241, + 1 the won referral's pending
         # activities read to drop them, + 3 the referee's first-contact
         # channel written (its quotation dated the first contact without
-        # one), + 1 as the next test.
-        with self.assertQueryCount(__system__=246):
+        # one), + 1 as the next test; + 14 the follow-ups' stop conditions and
+        # cron trigger.
+        with self.assertQueryCount(__system__=260):
             order.action_confirm()
         self.assertEqual(order.referral_id.state, "rewarded")
 
@@ -130,8 +131,9 @@ class TestSaleOrderReferral(ReferralCommon):
         order = self._create_order(self.newcomer)
         self.env.invalidate_all()
         # As measured under make test: 48 alone, 49 after the suites that run
-        # before it (a registry cache they leave cold).
-        with self.assertQueryCount(__system__=49):
+        # before it (a registry cache they leave cold); + 14 the follow-ups' stop
+        # conditions and cron trigger.
+        with self.assertQueryCount(__system__=63):
             order.action_confirm()
         self.assertFalse(order.referral_id)
 
