@@ -299,31 +299,35 @@ class ReferralWallet(models.Model):
             )
         )
 
-    def _consume(self, amount):
+    def _consume(self, amount, chunk=20):
         """Lower the remaining amount of the posted credits, oldest expiry
-        first, by ``amount``; returns the credits touched."""
+        first, by ``amount``; returns the credits touched. Credits are read
+        ``chunk`` at a time: a spending touches a few of them, whatever the
+        size of the ledger."""
         self.ensure_one()
-        inflows = (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            .search(
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        touched = Transaction.browse()
+        currency = self.currency_id
+        while not currency.is_zero(amount):
+            inflows = Transaction.search(
                 [
                     ("wallet_id", "=", self.id),
                     ("state", "=", "posted"),
                     ("remaining_amount", ">", 0),
+                    ("id", "not in", touched.ids),
                 ],
                 order="expiry_date ASC NULLS LAST, date, id",
+                limit=chunk,
             )
-        )
-        touched = inflows.browse()
-        currency = self.currency_id
-        for credit in inflows:
-            if currency.is_zero(amount):
+            if not inflows:
                 break
-            used = min(credit.remaining_amount, amount)
-            credit.remaining_amount = currency.round(credit.remaining_amount - used)
-            amount = currency.round(amount - used)
-            touched |= credit
+            for credit in inflows:
+                if currency.is_zero(amount):
+                    break
+                used = min(credit.remaining_amount, amount)
+                credit.remaining_amount = currency.round(credit.remaining_amount - used)
+                amount = currency.round(amount - used)
+                touched |= credit
         return touched
 
     def _expire_overdue_credits(self):
