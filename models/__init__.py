@@ -18,6 +18,10 @@ from . import referral_ledger
 from . import referral_lost_reason
 from . import referral_program
 from . import referral_referral
+from . import referral_referral_activity
+from . import referral_referral_referee
+from . import referral_referral_reward
+from . import referral_referral_rules
 from . import referral_referral_followup
 from . import referral_wallet
 from . import referral_wallet_transaction
