@@ -97,7 +97,8 @@ class SaleOrder(models.Model):
             # What the credit lines spend follows the orders' state.
             self.env["referral.ledger"]._sync(order_lines=self.order_line)
             # Sent, confirmed, cancelled: the customers' stages may move.
-            self.partner_id.sudo()._lifecycle_recompute()
+            # sudo: the stages follow the orders, whoever changes them.
+            self.env["partner.lifecycle.engine"].sudo()._recompute(self.partner_id)
         if "order_line" in vals:
             self._auto_apply_referral_lines()
         return res

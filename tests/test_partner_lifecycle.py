@@ -7,7 +7,10 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, tagged
 
-from ..models.res_partner import LIFECYCLE_CRON_CURSOR
+from ..models.partner_lifecycle_engine import (
+    COMMERCIAL_ENTITY_DOMAIN,
+    LIFECYCLE_CRON_CURSOR,
+)
 from .common import ReferralCommon
 
 # Queries of one recompute that moves its contacts (with chatter lines).
@@ -167,7 +170,7 @@ class TestPartnerLifecycle(ReferralCommon):
             self._orders(self.customer, 3)
             self.assertEqual(self.customer.lifecycle_stage_id, self.fan)
         with freeze_time("2027-03-01 03:00:00"):
-            self.env["res.partner"]._cron_recompute_lifecycle_stages(batch_size=100000)
+            self.env["partner.lifecycle.engine"]._cron_recompute(batch_size=100000)
             self.assertEqual(self.customer.lifecycle_stage_id, self.loyal)
             last = self.customer.lifecycle_history_ids[:1]
             self.assertRecordValues(
@@ -183,20 +186,21 @@ class TestPartnerLifecycle(ReferralCommon):
 
     def test_cron_processes_batches_and_reports_remaining(self):
         Partner = self.env["res.partner"]
+        Engine = self.env["partner.lifecycle.engine"]
         total = Partner.with_context(active_test=False).search_count(
-            [("parent_id", "=", False)]
+            COMMERCIAL_ENTITY_DOMAIN
         )
-        remaining = Partner._cron_recompute_lifecycle_stages(batch_size=2)
+        remaining = Engine._cron_recompute(batch_size=2)
         self.assertEqual(remaining, total - 2)
         first_two = Partner.with_context(active_test=False).search(
-            [("parent_id", "=", False)], limit=2, order="id"
+            COMMERCIAL_ENTITY_DOMAIN, limit=2, order="id"
         )
         self.assertEqual(
             self.env["ir.config_parameter"].get_param(LIFECYCLE_CRON_CURSOR),
             str(first_two[-1].id),
         )
         while remaining:
-            remaining = Partner._cron_recompute_lifecycle_stages(batch_size=50)
+            remaining = Engine._cron_recompute(batch_size=50)
         self.assertEqual(self.customer.lifecycle_stage_id, self.suspect)
         # The pass is over: the next one starts from the first contact.
         self.assertEqual(
@@ -212,8 +216,8 @@ class TestPartnerLifecycle(ReferralCommon):
         return dict(self.env.cr.fetchall())
 
     def test_cron_writes_only_contacts_that_change(self):
-        Partner = self.env["res.partner"]
-        Partner._cron_recompute_lifecycle_stages(batch_size=100000)
+        Engine = self.env["partner.lifecycle.engine"]
+        Engine._cron_recompute(batch_size=100000)
         self._orders(self.customer, 1)
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         # As if its order came in while the recompute was off.
@@ -223,7 +227,7 @@ class TestPartnerLifecycle(ReferralCommon):
         )
         self.env.invalidate_all()
         before = self._row_versions()
-        Partner._cron_recompute_lifecycle_stages(batch_size=100000)
+        Engine._cron_recompute(batch_size=100000)
         after = self._row_versions()
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         self.assertEqual(
