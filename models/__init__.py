@@ -16,6 +16,7 @@ from . import referral_wallet
 from . import referral_wallet_transaction
 from . import res_company
 from . import res_partner
+from . import res_partner_first_contact
 from . import res_partner_sponsor
 from . import sale_order
 from . import sale_order_referral

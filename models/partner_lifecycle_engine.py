@@ -117,7 +117,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
     def _prepare_values(self, stats, stage_id, now):
         """Values of the ``LIFECYCLE_COLUMNS`` of a commercial entity from its
         ``stats`` (see ``_read_stats``) and its stage: the first contact is
-        set only when unknown."""
+        set only when unknown, its channel too."""
         current = stats["current"]
         known = current["first_contact_date"]
         first_contact = known or stats["first_quotation_day"]
@@ -131,10 +131,12 @@ class PartnerLifecycleEngine(models.AbstractModel):
             "lifecycle_last_order_date": stats["last_order_date"],
             "subscription_end_date": stats["subscription_end_date"],
             "first_contact_date": first_contact,
+            # A contact dated when it was created, without its channel,
+            # takes the channel of its first quotation.
             "first_contact_source_id": current["first_contact_source_id"]
-            or (None if known else stats["first_source_id"]),
+            or stats["first_source_id"],
             "first_contact_medium_id": current["first_contact_medium_id"]
-            or (None if known else stats["first_medium_id"]),
+            or stats["first_medium_id"],
             "lifecycle_converted": 100 if stats["order_count"] else 0,
             # Empty until converted: an average over contacts counts the
             # converted ones only.
@@ -163,7 +165,8 @@ class PartnerLifecycleEngine(models.AbstractModel):
         """Current lifecycle values and order aggregates of the commercial
         entities of the contacts ``partner_ids``, in one query: ``{partner
         id: stats}``. Days (first contact, first order, subscription) are
-        taken in the time zone of each order's company."""
+        taken in the time zone of each order's company, today in the
+        contact's company's (the current company's when it has none)."""
         order_windows = sorted(
             {s.recent_order_months for s in stages if s.min_recent_order_count}
         )
@@ -235,14 +238,20 @@ class PartnerLifecycleEngine(models.AbstractModel):
                      WHERE p.commercial_partner_id IN (SELECT id FROM entity)
                      GROUP BY p.commercial_partner_id
                 )
-                SELECT c.id, c.company_id, c.lifecycle_stage_locked, %(current)s,
-                       o.*
+                SELECT c.id, c.company_id, c.lifecycle_stage_locked,
+                       (%(now)s::timestamp AT TIME ZONE 'UTC'
+                           AT TIME ZONE COALESCE(ctz.tz, 'UTC'))::date,
+                       %(current)s, o.*
                   FROM entity
                   JOIN res_partner c ON c.id = entity.id
+                  LEFT JOIN company_tz ctz
+                         ON ctz.id = COALESCE(c.company_id, %(company)s)
                   LEFT JOIN orders o ON o.id = c.id
                  ORDER BY c.id
                 """,
                 ids=partner_ids,
+                now=now,
+                company=self.env.company.id,
                 subscription_products=self.env["product.product"]
                 .with_context(active_test=False)
                 .search([("subscription_months", ">", 0)])
@@ -256,13 +265,15 @@ class PartnerLifecycleEngine(models.AbstractModel):
         stats = {}
         for row in rows:
             partner_id = row[0]
-            current = dict(zip(LIFECYCLE_COLUMNS, row[3:], strict=False))
-            aggregates = row[3 + len(LIFECYCLE_COLUMNS) + 1 :]
+            current = dict(zip(LIFECYCLE_COLUMNS, row[4:], strict=False))
+            aggregates = row[4 + len(LIFECYCLE_COLUMNS) + 1 :]
             windows = aggregates[9:]
             stats[partner_id] = {
                 "id": partner_id,
                 "company_id": row[1],
                 "locked": row[2],
+                # Today in the time zone of the contact's company.
+                "today": row[3],
                 "current": current,
                 "quotation_count": aggregates[0] or 0,
                 "order_count": aggregates[1] or 0,

@@ -76,7 +76,7 @@ class StageCriteria(NamedTuple):
             )
             and (
                 not self.require_active_subscription
-                or (subscription_end and subscription_end >= now.date())
+                or (subscription_end and subscription_end >= stats["today"])
             )
         )
 
