@@ -9,7 +9,8 @@
 #                configuration, OCA module and .po checks (tools from PyPI,
 #                pinned in tools/lint-requirements.txt, in .cache/lint-venv)
 #   make fix     ruff format + ruff check --fix (rewrites files)
-#   make bench   bench/lifecycle.py, when there is one (never run by make test)
+#   make bench   bench/lifecycle.py, then bench/confirm.py (order confirmation
+#                with and without the addon); never run by make test
 #   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool), built
 #                from a copy named after the addon, whatever the clone's name
 #   make clean   remove .cache/ (venvs, logs, embedded PostgreSQL data)
@@ -83,6 +84,10 @@ bench:
 			$(PYTHON) bench/lifecycle.py $(BENCH_ARGS); \
 	else \
 		echo "No benchmark yet: bench/lifecycle.py does not exist."; \
+	fi
+	@if [ -f bench/confirm.py ]; then \
+		$(if $(ODOO_SRC),PYTHONPATH="$(ODOO_SRC)$${PYTHONPATH:+:$$PYTHONPATH}") \
+			$(PYTHON) bench/confirm.py $(CONFIRM_BENCH_ARGS); \
 	fi
 
 wheel:

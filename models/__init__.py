@@ -5,6 +5,7 @@ from . import account_tax
 from . import mail_activity_plan_template
 from . import partner_lifecycle_engine
 from . import partner_lifecycle_engine_log
+from . import partner_lifecycle_queue
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history
 from . import product_template

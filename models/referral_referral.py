@@ -843,6 +843,8 @@ class ReferralReferral(models.Model):
                     template,
                     subtype_xmlid="mail.mt_comment",
                     message_type="comment",
+                    # The mail queue sends it: not inside the confirmation.
+                    force_send=False,
                 )
 
     def _schedule_reward_approval(self):

@@ -109,6 +109,7 @@ class TestPartnerFirstContact(ReferralCommon):
         self.assertEqual(subsidiary.commercial_partner_id, subsidiary)
         self.assertEqual(subsidiary.lifecycle_stage_id, self.suspect)
         self._create_order(subsidiary).action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertEqual(subsidiary.lifecycle_stage_id, self.prospect)
         self.assertEqual(group.lifecycle_stage_id, self.suspect)
 

@@ -49,6 +49,7 @@ class TestPartnerLifecycle(ReferralCommon):
             if date:
                 order.date_order = date
             orders |= order
+        self._process_lifecycle_queue()
         return orders
 
     def test_new_contact_is_suspect_after_recompute(self):
@@ -59,6 +60,7 @@ class TestPartnerLifecycle(ReferralCommon):
     def test_sent_quotation_makes_prospect(self):
         order = self._create_order(self.customer)
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertEqual(order.state, "sent")
         self.assertEqual(self.customer.lifecycle_stage_id, self.prospect)
         self.assertEqual(self.customer.lifecycle_quotation_count, 1)
@@ -111,6 +113,7 @@ class TestPartnerLifecycle(ReferralCommon):
         order = self._orders(self.customer, 1)
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         order._action_cancel()
+        self._process_lifecycle_queue()
         # It did receive a quotation: back to Prospect, not Suspect.
         self.assertEqual(self.customer.lifecycle_stage_id, self.prospect)
 
@@ -263,7 +266,9 @@ class TestPartnerLifecycle(ReferralCommon):
     def test_history_rows_for_each_move(self):
         order = self._create_order(self.customer)
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         order.action_confirm()
+        self._process_lifecycle_queue()
         history = self.customer.lifecycle_history_ids.sorted("id")
         # Suspect from its creation on.
         self.assertEqual(
@@ -286,6 +291,7 @@ class TestPartnerLifecycle(ReferralCommon):
             self.customer, source_id=source.id, medium_id=medium.id
         )
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertRecordValues(
             self.customer,
             [
@@ -301,6 +307,7 @@ class TestPartnerLifecycle(ReferralCommon):
         self.customer._lifecycle_recompute()
         source = self.env["utm.source"].create({"name": "Trade show"})
         self._create_order(self.customer, source_id=source.id).action_quotation_sent()
+        self._process_lifecycle_queue()
         history = self.customer.lifecycle_history_ids
         self.assertEqual(history.to_stage_id, self.suspect | self.prospect)
         self.assertEqual([h.first_contact_source_id for h in history], [source] * 2)

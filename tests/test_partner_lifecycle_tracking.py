@@ -73,6 +73,7 @@ class TestPartnerLifecycleTracking(ReferralCommon):
         self.assertEqual(by_engine.lifecycle_stage_id, self.suspect)
         orm_message = self._orm_tracked_move(by_orm, self.prospect)
         self._create_order(by_engine).action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertEqual(by_engine.lifecycle_stage_id, self.prospect)
         engine_message = self._tracking_message(by_engine)
         self.assertEqual(len(orm_message), 1)
