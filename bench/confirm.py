@@ -33,7 +33,7 @@ import lifecycle  # noqa: E402  (the sibling benchmark: install helpers)
 odoo_run = lifecycle.odoo_run
 say = odoo_run.say
 ADDON = lifecycle.ADDON
-ODOO_ALONE = "sale_management,account,portal,utm,resource"
+ODOO_ALONE = "sale_management,account,portal,utm,resource,base_import"
 TARGETS = {"plain": (1.25, 4), "referee": (3.0, 30)}
 # Databases whose registry this process opened (the first parses the config).
 OPENED = []
