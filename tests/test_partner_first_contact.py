@@ -1,12 +1,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from datetime import date, datetime
+from types import SimpleNamespace
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
 from odoo.tests import tagged
 
 from .common import ReferralCommon
+
+FIRST_CONTACT_MODULE = (
+    "odoo.addons.sale_referral_lifecycle.models.res_partner_first_contact"
+)
 
 
 @tagged("post_install", "-at_install")
@@ -93,6 +99,22 @@ class TestPartnerFirstContact(ReferralCommon):
                 }
             ],
         )
+
+    def test_channel_from_the_utm_cookies_of_a_portal_request(self):
+        request = SimpleNamespace(
+            cookies={"odoo_utm_source": "Spring mailing", "odoo_utm_medium": "Email"}
+        )
+        with patch(f"{FIRST_CONTACT_MODULE}.request", request):
+            partner = (
+                self.env["res.partner"]
+                .sudo()
+                .create({"name": "Portal Visitor Ltd", "is_company": True})
+            )
+        self.assertEqual(partner.first_contact_source_id.name, "Spring mailing")
+        self.assertEqual(
+            partner.first_contact_medium_id, self.env.ref("utm.utm_medium_email")
+        )
+        self.assertEqual(partner.lifecycle_stage_id, self.suspect)
 
     def test_contact_person_has_no_stage_of_its_own(self):
         company = self._create_customer("Parent Ltd")
