@@ -11,7 +11,14 @@
     "license": "LGPL-3",
     "application": False,
     "installable": True,
-    "depends": ["sale_management", "account", "portal", "utm", "resource"],
+    "depends": [
+        "sale_management",
+        "account",
+        "portal",
+        "utm",
+        "resource",
+        "base_import",
+    ],
     "data": [
         "security/sale_referral_lifecycle_security.xml",
         "security/ir.model.access.csv",

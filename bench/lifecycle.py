@@ -47,22 +47,22 @@ ADDON = odoo_run.DEFAULT_ADDON
 CODE_PREFIX = "B0"
 ORDER_PREFIX = "BENCH/"
 TARGET_SECONDS = 20
-# Methods of res.partner timed one by one (where the time goes).
+# Methods of partner.lifecycle.engine timed one by one (where the time goes).
 PHASES = (
-    "_lifecycle_recompute",
-    "_lifecycle_read_stats",
-    "_lifecycle_match_domains",
-    "_lifecycle_write_stats",
-    "_lifecycle_move",
-    "_lifecycle_log_tracking",
+    "_recompute",
+    "_read_stats",
+    "_match_domains",
+    "_write_stats",
+    "_move",
+    "_log_tracking",
 )
 # What the calls of some of them process: contacts recomputed, contacts
 # written (stage or aggregates changed), moves, moves logged in the chatter.
 PHASE_SIZES = {
-    "_lifecycle_recompute": lambda records, *args: len(records),
-    "_lifecycle_write_stats": lambda records, changes, *args: len(changes),
-    "_lifecycle_move": lambda records, moves, *args: len(moves),
-    "_lifecycle_log_tracking": lambda records, moves, *args: len(moves),
+    "_recompute": lambda engine, partners, *args: len(partners),
+    "_write_stats": lambda engine, changes, *args: len(changes),
+    "_move": lambda engine, moves, *args: len(moves),
+    "_log_tracking": lambda engine, moves, *args: len(moves),
 }
 
 say = odoo_run.say
@@ -381,12 +381,12 @@ def time_raw_aggregate(registry, runs=3):
 
 
 class PhaseTimer:
-    """Wall time and calls of some res.partner methods, by wrapping them on
+    """Wall time and calls of some lifecycle engine methods, by wrapping them on
     the registry's class for the length of a pass (the addon is untouched).
     Nested calls count in each of their callers too."""
 
     def __init__(self, registry, names):
-        self.model_class = registry["res.partner"]
+        self.model_class = registry["partner.lifecycle.engine"]
         self.names = names
         self.seconds = defaultdict(float)
         self.calls = defaultdict(int)
@@ -440,7 +440,7 @@ def cron_loop(registry, batch_size):
             for _call in range(MAX_BATCH_PER_CRON_JOB):
                 call_started = time.perf_counter()
                 before = cr.sql_log_count
-                remaining = env["res.partner"]._cron_recompute_lifecycle_stages(
+                remaining = env["partner.lifecycle.engine"]._cron_recompute(
                     batch_size=batch_size
                 )
                 commit_started = time.perf_counter()
@@ -465,8 +465,8 @@ def run_pass(registry, title, args):
         if profiler:
             profiler.disable()
     after = figures(registry)
-    processed = phases.sizes["_lifecycle_recompute"]
-    written = phases.sizes["_lifecycle_write_stats"]
+    processed = phases.sizes["_recompute"]
+    written = phases.sizes["_write_stats"]
     moves = after["history"] - before["history"]
     messages = after["messages"] - before["messages"]
     say(
@@ -489,7 +489,7 @@ def run_pass(registry, title, args):
                 f"    {name:36s} {phases.seconds[name]:8.2f} s "
                 f"{phases.calls[name]:6d} calls"
             )
-    outside = seconds - phases.seconds["_lifecycle_recompute"] - commit
+    outside = seconds - phases.seconds["_recompute"] - commit
     say(
         f"    {'commit (flushes pending ORM writes)':36s} {commit:8.2f} s",
         f"    {'rest (cron search and count, cursors)':36s} {outside:8.2f} s",
@@ -513,7 +513,9 @@ def print_profile(profiler, top):
 
 def reset_cursor(registry):
     """Next cron call from the first contact (a finished pass already is)."""
-    partner_module = importlib.import_module(f"odoo.addons.{ADDON}.models.res_partner")
+    partner_module = importlib.import_module(
+        f"odoo.addons.{ADDON}.models.partner_lifecycle_engine"
+    )
     with registry.cursor() as cr:
         cr.execute(
             "DELETE FROM ir_config_parameter WHERE key = %s",

@@ -11,6 +11,9 @@ from . import partner_followup_engine
 from . import partner_followup_detection
 from . import partner_followup_execution
 from . import partner_followup_triggers
+from . import partner_lifecycle_engine
+from . import partner_lifecycle_engine_log
+from . import partner_lifecycle_queue
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history
 from . import product_template
@@ -28,6 +31,7 @@ from . import referral_wallet_transaction
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import res_partner_first_contact
 from . import res_partner_sponsor
 from . import sale_order
 from . import sale_order_referral

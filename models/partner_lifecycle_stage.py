@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
-from .res_partner import LIFECYCLE_CRON_CURSOR
+from .partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN, LIFECYCLE_CRON_CURSOR
 
 RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
 # Changing them moves contacts: the stages are recomputed at once.
@@ -49,7 +49,7 @@ class StageCriteria(NamedTuple):
 
     def match(self, stats, now, in_domain):
         """Return whether a contact with aggregates ``stats`` (see
-        ``res.partner._lifecycle_read_stats``) meets all the criteria.
+        ``partner.lifecycle.engine._read_stats``) meets all the criteria.
         ``in_domain``: whether it matches the extra conditions."""
         last_order = stats["last_order_date"]
         subscription_end = stats["subscription_end_date"]
@@ -76,7 +76,7 @@ class StageCriteria(NamedTuple):
             )
             and (
                 not self.require_active_subscription
-                or (subscription_end and subscription_end >= now.date())
+                or (subscription_end and subscription_end >= stats["today"])
             )
         )
 
@@ -240,7 +240,7 @@ class PartnerLifecycleStage(models.Model):
                     "background, in batches: contacts move within minutes.",
                     count=self.env["res.partner"]
                     .with_context(active_test=False)
-                    .search_count([("parent_id", "=", False)]),
+                    .search_count(COMMERCIAL_ENTITY_DOMAIN),
                 ),
                 "next": {"type": "ir.actions.act_window_close"},
             },

@@ -96,8 +96,10 @@ class SaleOrder(models.Model):
         if "state" in vals:
             # What the credit lines spend follows the orders' state.
             self.env["referral.ledger"]._sync(order_lines=self.order_line)
-            # Sent, confirmed, cancelled: the customers' stages may move.
-            self.partner_id.sudo()._lifecycle_recompute()
+            # Sent, confirmed, cancelled: the customers' stages may move,
+            # recomputed by the queue's job within a minute.
+            # sudo: the stages follow the orders, whoever changes them.
+            self.env["partner.lifecycle.queue"].sudo()._enqueue(self.partner_id)
         if "order_line" in vals:
             self._auto_apply_referral_lines()
         return res

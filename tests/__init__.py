@@ -24,6 +24,10 @@ from . import test_referral_views
 from . import test_referral_activities
 from . import test_referral_sponsor_refusal
 from . import test_partner_lifecycle_recompute
+from . import test_partner_lifecycle_tracking
+from . import test_partner_first_contact
+from . import test_partner_lifecycle_queue
+from . import test_lifecycle_import
 from . import test_lifecycle_reports
 from . import test_sale_order_referral_code
 from . import test_demo_command

@@ -93,6 +93,13 @@ class ReferralCommon(TransactionCase):
         return order
 
     @classmethod
+    def _process_lifecycle_queue(cls):
+        """Run the job that recomputes the stages of the contacts whose
+        orders changed state (woken by a trigger within a minute)."""
+        while cls.env["partner.lifecycle.queue"]._cron_process():
+            pass
+
+    @classmethod
     def _create_customer(cls, name, **values):
         return cls.env["res.partner"].create(
             dict({"name": name, "is_company": True}, **values)

@@ -7,7 +7,10 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, tagged
 
-from ..models.res_partner import LIFECYCLE_CRON_CURSOR
+from ..models.partner_lifecycle_engine import (
+    COMMERCIAL_ENTITY_DOMAIN,
+    LIFECYCLE_CRON_CURSOR,
+)
 from .common import ReferralCommon
 
 # Queries of one recompute that moves its contacts (with chatter lines).
@@ -46,6 +49,7 @@ class TestPartnerLifecycle(ReferralCommon):
             if date:
                 order.date_order = date
             orders |= order
+        self._process_lifecycle_queue()
         return orders
 
     def test_new_contact_is_suspect_after_recompute(self):
@@ -56,6 +60,7 @@ class TestPartnerLifecycle(ReferralCommon):
     def test_sent_quotation_makes_prospect(self):
         order = self._create_order(self.customer)
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertEqual(order.state, "sent")
         self.assertEqual(self.customer.lifecycle_stage_id, self.prospect)
         self.assertEqual(self.customer.lifecycle_quotation_count, 1)
@@ -108,6 +113,7 @@ class TestPartnerLifecycle(ReferralCommon):
         order = self._orders(self.customer, 1)
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         order._action_cancel()
+        self._process_lifecycle_queue()
         # It did receive a quotation: back to Prospect, not Suspect.
         self.assertEqual(self.customer.lifecycle_stage_id, self.prospect)
 
@@ -167,7 +173,7 @@ class TestPartnerLifecycle(ReferralCommon):
             self._orders(self.customer, 3)
             self.assertEqual(self.customer.lifecycle_stage_id, self.fan)
         with freeze_time("2027-03-01 03:00:00"):
-            self.env["res.partner"]._cron_recompute_lifecycle_stages(batch_size=100000)
+            self.env["partner.lifecycle.engine"]._cron_recompute(batch_size=100000)
             self.assertEqual(self.customer.lifecycle_stage_id, self.loyal)
             last = self.customer.lifecycle_history_ids[:1]
             self.assertRecordValues(
@@ -183,20 +189,21 @@ class TestPartnerLifecycle(ReferralCommon):
 
     def test_cron_processes_batches_and_reports_remaining(self):
         Partner = self.env["res.partner"]
+        Engine = self.env["partner.lifecycle.engine"]
         total = Partner.with_context(active_test=False).search_count(
-            [("parent_id", "=", False)]
+            COMMERCIAL_ENTITY_DOMAIN
         )
-        remaining = Partner._cron_recompute_lifecycle_stages(batch_size=2)
+        remaining = Engine._cron_recompute(batch_size=2)
         self.assertEqual(remaining, total - 2)
         first_two = Partner.with_context(active_test=False).search(
-            [("parent_id", "=", False)], limit=2, order="id"
+            COMMERCIAL_ENTITY_DOMAIN, limit=2, order="id"
         )
         self.assertEqual(
             self.env["ir.config_parameter"].get_param(LIFECYCLE_CRON_CURSOR),
             str(first_two[-1].id),
         )
         while remaining:
-            remaining = Partner._cron_recompute_lifecycle_stages(batch_size=50)
+            remaining = Engine._cron_recompute(batch_size=50)
         self.assertEqual(self.customer.lifecycle_stage_id, self.suspect)
         # The pass is over: the next one starts from the first contact.
         self.assertEqual(
@@ -212,8 +219,8 @@ class TestPartnerLifecycle(ReferralCommon):
         return dict(self.env.cr.fetchall())
 
     def test_cron_writes_only_contacts_that_change(self):
-        Partner = self.env["res.partner"]
-        Partner._cron_recompute_lifecycle_stages(batch_size=100000)
+        Engine = self.env["partner.lifecycle.engine"]
+        Engine._cron_recompute(batch_size=100000)
         self._orders(self.customer, 1)
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         # As if its order came in while the recompute was off.
@@ -223,7 +230,7 @@ class TestPartnerLifecycle(ReferralCommon):
         )
         self.env.invalidate_all()
         before = self._row_versions()
-        Partner._cron_recompute_lifecycle_stages(batch_size=100000)
+        Engine._cron_recompute(batch_size=100000)
         after = self._row_versions()
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         self.assertEqual(
@@ -259,9 +266,14 @@ class TestPartnerLifecycle(ReferralCommon):
     def test_history_rows_for_each_move(self):
         order = self._create_order(self.customer)
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         order.action_confirm()
+        self._process_lifecycle_queue()
         history = self.customer.lifecycle_history_ids.sorted("id")
-        self.assertEqual(history.mapped("to_stage_id"), self.prospect | self.client)
+        # Suspect from its creation on.
+        self.assertEqual(
+            history.mapped("to_stage_id"), self.suspect | self.prospect | self.client
+        )
         self.assertTrue(all(history.mapped("automatic")))
 
     def test_stage_change_tracked_in_chatter(self):
@@ -279,6 +291,7 @@ class TestPartnerLifecycle(ReferralCommon):
             self.customer, source_id=source.id, medium_id=medium.id
         )
         order.action_quotation_sent()
+        self._process_lifecycle_queue()
         self.assertRecordValues(
             self.customer,
             [
@@ -294,6 +307,7 @@ class TestPartnerLifecycle(ReferralCommon):
         self.customer._lifecycle_recompute()
         source = self.env["utm.source"].create({"name": "Trade show"})
         self._create_order(self.customer, source_id=source.id).action_quotation_sent()
+        self._process_lifecycle_queue()
         history = self.customer.lifecycle_history_ids
         self.assertEqual(history.to_stage_id, self.suspect | self.prospect)
         self.assertEqual([h.first_contact_source_id for h in history], [source] * 2)

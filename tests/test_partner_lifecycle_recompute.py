@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..models.res_partner import LIFECYCLE_CRON_CURSOR
+from ..models.partner_lifecycle_engine import LIFECYCLE_CRON_CURSOR
 from .common import ReferralCommon
 
 
@@ -51,6 +51,7 @@ class TestPartnerLifecycleRecompute(ReferralCommon):
 
     def test_saving_criteria_recomputes_at_once(self):
         self._confirm_order(self.customer)
+        self._process_lifecycle_queue()
         client = self.env.ref("sale_referral_lifecycle.stage_client")
         self.assertEqual(self.customer.lifecycle_stage_id, client)
         before = self._triggers()
