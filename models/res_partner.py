@@ -286,3 +286,10 @@ class ResPartner(models.Model):
         """Move the commercial entities of these contacts to the stage their
         aggregates meet (see ``partner.lifecycle.engine``)."""
         self.env["partner.lifecycle.engine"]._recompute(self)
+
+    @api.model
+    def _cron_recompute_lifecycle_stages(self, batch_size=5000):
+        """Kept for the scheduled action of databases installed before the
+        engine had its own model (its record is ``noupdate``)."""
+        return self.env["partner.lifecycle.engine"]._cron_recompute(batch_size)
+
