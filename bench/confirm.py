@@ -181,33 +181,22 @@ def report(alone, addon):
     say(*lines)
 
 
-def main():
-    args = parse_args()
-    odoo_run.CACHE.mkdir(exist_ok=True)
-    env, odoo_folder = odoo_run.odoo_environment()
-    addons = odoo_run.addons_path(ADDON, odoo_folder)
-    databases = (f"{args.db}_alone", f"{args.db}_addon")
-    with odoo_run.Postgres() as pg:
-        ctx = odoo_run.Context(env, addons, pg)
-        for dbname in databases:
-            lifecycle.refuse_if_in_use(pg, dbname)
-        try:
-            alone = measure(ctx, databases[0], ODOO_ALONE, args, with_addon=False)
-            addon = measure(ctx, databases[1], ADDON, args, with_addon=True)
-            report(alone, addon)
-        finally:
-            for dbname in databases:
-                lifecycle.close_registry(dbname)
-                if args.keep:
-                    say(f"Database {dbname} kept (--keep).")
-                else:
-                    pg.drop_database(dbname)
+def databases(args):
+    return [f"{args.db}_alone", f"{args.db}_addon"]
+
+
+def benchmark(ctx, args):
+    alone_db, addon_db = databases(args)
+    alone = measure(ctx, alone_db, ODOO_ALONE, args, with_addon=False)
+    addon = measure(ctx, addon_db, ADDON, args, with_addon=True)
+    report(alone, addon)
     return 0
 
 
+def main():
+    args = parse_args()
+    return lifecycle.run_main(benchmark, args, databases(args))
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except odoo_run.Abort as abort:
-        sys.stderr.write(f"{abort}\n")
-        sys.exit(abort.status)
+    sys.exit(main())

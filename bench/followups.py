@@ -27,7 +27,6 @@ import contextlib
 import functools
 import importlib
 import os
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -450,33 +449,7 @@ def benchmark(ctx, args):
 
 
 def main():
-    args = parse_args()
-    odoo_run.CACHE.mkdir(exist_ok=True)
-    signal.signal(signal.SIGTERM, odoo_run.on_sigterm)
-    try:
-        env, odoo_folder = odoo_run.odoo_environment()
-        addons = odoo_run.addons_path(ADDON, odoo_folder)
-        with odoo_run.Postgres() as pg:
-            ctx = odoo_run.Context(env, addons, pg)
-            lifecycle.refuse_if_in_use(pg, args.db)
-            try:
-                return benchmark(ctx, args)
-            finally:
-                lifecycle.close_registry(args.db)
-                if args.keep:
-                    say(f"Database {args.db} kept (--keep).")
-                else:
-                    pg.drop_database(args.db)
-                    say(f"Database {args.db} dropped.")
-    except odoo_run.Abort as abort:
-        sys.stderr.write(f"{abort}\n")
-        return abort.status
-    except KeyboardInterrupt:
-        say("Interrupted.")
-        return 130
-    except odoo_run.Terminated:
-        say("Terminated.")
-        return 143
+    return lifecycle.run_main(benchmark, parse_args())
 
 
 if __name__ == "__main__":

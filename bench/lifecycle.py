@@ -616,8 +616,12 @@ def benchmark(ctx, args):
     return 0
 
 
-def main():
-    args = parse_args()
+def run_main(benchmark, args, databases=None):
+    """Run ``benchmark(ctx, args)`` with Odoo and PostgreSQL found as for
+    ``make test``; ``databases`` (default: ``args.db``) are refused when in
+    use, and dropped at the end unless ``args.keep``. Every benchmark of
+    bench/ runs this way; returns the exit status."""
+    databases = databases or [args.db]
     if not (ROOT / "__manifest__.py").is_file():
         say(f"{ROOT} holds no __manifest__.py: it is not an Odoo addon.")
         return 2
@@ -628,16 +632,18 @@ def main():
         addons = odoo_run.addons_path(ADDON, odoo_folder)
         with odoo_run.Postgres() as pg:
             ctx = odoo_run.Context(env, addons, pg)
-            refuse_if_in_use(pg, args.db)
+            for dbname in databases:
+                refuse_if_in_use(pg, dbname)
             try:
                 return benchmark(ctx, args)
             finally:
-                close_registry(args.db)
-                if args.keep:
-                    say(f"Database {args.db} kept (--keep).")
-                else:
-                    pg.drop_database(args.db)
-                    say(f"Database {args.db} dropped.")
+                for dbname in databases:
+                    close_registry(dbname)
+                    if args.keep:
+                        say(f"Database {dbname} kept (--keep).")
+                    else:
+                        pg.drop_database(dbname)
+                        say(f"Database {dbname} dropped.")
     except odoo_run.Abort as abort:
         sys.stderr.write(f"{abort}\n")
         return abort.status
@@ -647,6 +653,10 @@ def main():
     except odoo_run.Terminated:
         say("Terminated.")
         return 143
+
+
+def main():
+    return run_main(benchmark, parse_args())
 
 
 if __name__ == "__main__":
