@@ -174,7 +174,16 @@ class PartnerFollowupEngine(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _cancel_closed_source_activities(self, orders, state):
+    def _cancel_superseded_renewal_activities(self, partners):
+        """The lifecycle job moved the subscription end of ``partners`` (a
+        renewal was confirmed): their renewal steps planned for the previous
+        end date are pointless."""
+        return self._cancel_closed_source_activities(
+            self.env["sale.order"], "sale", partners=partners
+        )
+
+    @api.model
+    def _cancel_closed_source_activities(self, orders, state, partners=None):
         """Orders confirmed or cancelled: cancel the pending chase activities
         of their quotations (and the calls of a cancelled order); a
         confirmed renewal moved the subscription end of its customer, whose
@@ -183,7 +192,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         triggers = (
             ("quote_sent", "order_confirmed") if state == "cancel" else ("quote_sent",)
         )
-        partners = orders.partner_id.commercial_partner_id
+        if partners is None:
+            partners = orders.partner_id.commercial_partner_id
         partners.flush_recordset(["subscription_end_date"])
         self.env["mail.activity"].flush_model(["followup_log_id"])
         self.env.cr.execute(

@@ -292,9 +292,12 @@ class PartnerLifecycleEngine(models.AbstractModel):
                         revenue_windows, windows[len(order_windows) :], strict=False
                     )
                 },
+                # A date given by hand or imported stays while no
+                # subscription order sets one.
                 "subscription_end_date": self._subscription_end(
                     aggregates[7], aggregates[8]
-                ),
+                )
+                or current["subscription_end_date"],
             }
         return stats
 

@@ -79,10 +79,17 @@ class PartnerLifecycleQueue(models.Model):
             )
         )
         if rows:
-            self.env["partner.lifecycle.engine"]._recompute(
+            partners = (
                 self.env["res.partner"]
                 .with_context(active_test=False)
                 .browse(sorted({partner_id for _id, partner_id in rows}))
+            )
+            self.env["partner.lifecycle.engine"]._recompute(partners)
+            # A renewal confirmed moved the subscription end: the follow-ups
+            # planned for the previous one go.
+            partners.invalidate_recordset(["subscription_end_date"])
+            self.env["partner.followup.engine"]._cancel_superseded_renewal_activities(
+                partners
             )
             self.env.execute_query(
                 SQL(

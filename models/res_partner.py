@@ -292,4 +292,3 @@ class ResPartner(models.Model):
         """Kept for the scheduled action of databases installed before the
         engine had its own model (its record is ``noupdate``)."""
         return self.env["partner.lifecycle.engine"]._cron_recompute(batch_size)
-

@@ -76,9 +76,24 @@ class FollowupCommon(ReferralCommon):
             )
         )
 
+    @classmethod
+    def _process_lifecycle_queue(cls):
+        """What the lifecycle queue's job does within a minute of an order's
+        change: stages and subscription ends recomputed."""
+        while cls.env["partner.lifecycle.queue"]._cron_process():
+            pass
+
+    @classmethod
+    def _confirm_order(cls, partner, **values):
+        order = super()._confirm_order(partner, **values)
+        cls._process_lifecycle_queue()
+        return order
+
     def _run(self, **kwargs):
         """The engine on the contacts created by the tests (the demo data's
-        quotations and customers left alone)."""
+        quotations and customers left alone), once the lifecycle queue's job
+        ran."""
+        self._process_lifecycle_queue()
         kwargs.setdefault("partner_range", (self.sponsor.id, MAX_ID))
         return self.Engine._run(**kwargs)
 

@@ -65,6 +65,8 @@ class TestFollowupEngine(FollowupCommon):
         self.assertEqual(later.latest_reference(6), date(2026, 11, 23))
 
     def test_company_day_where_utc_is_still_the_previous_day(self):
+        # The quotation chase alone: no renewal due the same days.
+        self.customer.subscription_end_date = False
         self.calendar.tz = "Pacific/Auckland"
         rule = self._rule("quote_sent", [("Chase +6", 6, self.order_plan, None)])
         # Friday 20 in Auckland; 6 working days later: Monday 30.
@@ -306,6 +308,8 @@ class TestFollowupEngine(FollowupCommon):
         self.assertFalse(self.customer.with_context(active_test=False).activity_ids)
 
     def test_reply_of_the_contact_stops_the_sequence(self):
+        # The quotation chase alone: no renewal due the same days.
+        self.customer.subscription_end_date = False
         chase = self._rule(
             "quote_sent",
             [
@@ -333,6 +337,8 @@ class TestFollowupEngine(FollowupCommon):
         )
 
     def test_reply_does_not_stop_a_rule_that_goes_on(self):
+        # The quotation chase alone: no renewal due the same days.
+        self.customer.subscription_end_date = False
         chase = self._rule(
             "quote_sent",
             [

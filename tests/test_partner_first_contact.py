@@ -219,6 +219,18 @@ class TestPartnerFirstContact(ReferralCommon):
             )
             self.env.flush_all()
 
+    def test_subscription_end_given_is_kept_until_an_order_sets_one(self):
+        partner = self.env["res.partner"].create(
+            {
+                "name": "Imported Subscriber",
+                "is_company": True,
+                "subscription_end_date": date(2027, 3, 31),
+            }
+        )
+        self.assertEqual(partner.subscription_end_date, date(2027, 3, 31))
+        self.env["partner.lifecycle.engine"]._recompute(partner)
+        self.assertEqual(partner.subscription_end_date, date(2027, 3, 31))
+
 
 # Creating contacts as measured: Odoo's creation (which grows with the number
 # of contacts), then the engine's fixed queries whatever their number
