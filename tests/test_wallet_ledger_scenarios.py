@@ -53,6 +53,16 @@ class TestWalletLedgerScenarios(WalletCommon):
         )
         return order
 
+    def _invoiced_order_with_credit(self):
+        """An order of 100 spending the sponsor's credit, confirmed, invoiced
+        and its invoice posted."""
+        order = self._order()
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.action_post()
+        return order, invoice
+
     def _direct_invoice(self, price, credit, partner=None):
         invoice = self.env["account.move"].create(
             {
@@ -110,11 +120,7 @@ class TestWalletLedgerScenarios(WalletCommon):
 
     def test_cancelled_order_then_invoice_reset_and_cancelled_give_credit_back(self):
         self._fund(100.0)
-        order = self._order()
-        order.action_apply_referral_credit()
-        order.action_confirm()
-        invoice = order._create_invoices()
-        invoice.action_post()
+        order, invoice = self._invoiced_order_with_credit()
         order._action_cancel()
         # The posted invoice still holds the credit.
         self.assertEqual(self._balance(), 0.0)
@@ -124,11 +130,7 @@ class TestWalletLedgerScenarios(WalletCommon):
 
     def test_refund_reset_cancel_then_order_cancelled_gives_credit_back(self):
         self._fund(100.0)
-        order = self._order()
-        order.action_apply_referral_credit()
-        order.action_confirm()
-        invoice = order._create_invoices()
-        invoice.action_post()
+        order, invoice = self._invoiced_order_with_credit()
         refund = self._refund(invoice)
         refund.button_draft()
         refund.button_cancel()
@@ -218,11 +220,7 @@ class TestWalletLedgerScenarios(WalletCommon):
 
     def test_reverse_and_create_invoice_spends_the_credit_once(self):
         self._fund(150.0)
-        order = self._order()
-        order.action_apply_referral_credit()
-        order.action_confirm()
-        invoice = order._create_invoices()
-        invoice.action_post()
+        order, invoice = self._invoiced_order_with_credit()
         self.assertEqual(self._balance(), 50.0)
         wizard = self._reversal(invoice)
         wizard.modify_moves()
@@ -237,11 +235,7 @@ class TestWalletLedgerScenarios(WalletCommon):
 
     def test_reinvoicing_after_full_credit_note_spends_again(self):
         self._fund(150.0)
-        order = self._order()
-        order.action_apply_referral_credit()
-        order.action_confirm()
-        invoice = order._create_invoices()
-        invoice.action_post()
+        order, invoice = self._invoiced_order_with_credit()
         self._refund(invoice)
         self.assertEqual(self._balance(), 150.0)
         again = order._create_invoices()
