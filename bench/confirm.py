@@ -59,29 +59,6 @@ def parse_args():
     return args
 
 
-def install(ctx, dbname, modules):
-    ctx.pg.drop_database(dbname)
-    ctx.pg.create_database(dbname)
-    command = odoo_run.odoo_command(
-        ctx,
-        dbname,
-        f"--init={modules}",
-        "--without-demo=all",
-        "--stop-after-init",
-        "--max-cron-threads=0",
-        "--http-interface=127.0.0.1",
-        f"--http-port={odoo_run.free_port()}",
-        "--log-level=warn",
-    )
-    log_path = odoo_run.CACHE / f"bench-{dbname}.log"
-    say(f"Installing {modules} in {dbname} (log in {log_path}) ...")
-    started = time.perf_counter()
-    status = odoo_run.run_odoo(ctx, command, log_path)
-    if status:
-        raise odoo_run.Abort(f"Installing {modules} failed (status {status}).")
-    say(f"Installed in {time.perf_counter() - started:.1f} s.")
-
-
 def prepare(registry, count, with_addon):
     """Quotations to confirm: ``{"plain": ids, "referee": ids}``."""
     from odoo import SUPERUSER_ID, api
@@ -140,7 +117,7 @@ def confirm_each(registry, order_ids, warmup):
 
 
 def measure(ctx, dbname, modules, args, with_addon):
-    install(ctx, dbname, modules)
+    lifecycle.install(ctx, dbname, modules)
     if OPENED:
         # Odoo's configuration is parsed once per process.
         from odoo.modules.registry import Registry

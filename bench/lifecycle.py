@@ -110,15 +110,16 @@ def parse_args():
 # Database --------------------------------------------------------------------
 
 
-def install(ctx, dbname):
-    """Create ``dbname`` with the addon installed and no demo data, as
-    ``make test`` does (a separate ``python -m odoo`` process)."""
+def install(ctx, dbname, modules=ADDON):
+    """Create ``dbname`` with ``modules`` (default: the addon) installed and
+    no demo data, as ``make test`` does (a separate ``python -m odoo``
+    process)."""
     ctx.pg.drop_database(dbname)
     ctx.pg.create_database(dbname)
     command = odoo_run.odoo_command(
         ctx,
         dbname,
-        f"--init={ADDON}",
+        f"--init={modules}",
         "--without-demo=all",
         "--stop-after-init",
         "--max-cron-threads=0",
@@ -126,12 +127,12 @@ def install(ctx, dbname):
         f"--http-port={odoo_run.free_port()}",
         "--log-level=warn",
     )
-    log_path = odoo_run.CACHE / "bench-install.log"
-    say(f"Installing {ADDON} without demo data in {dbname} (log in {log_path}) ...")
+    log_path = odoo_run.CACHE / f"bench-{dbname}.log"
+    say(f"Installing {modules} without demo data in {dbname} (log in {log_path}) ...")
     started = time.perf_counter()
     status = odoo_run.run_odoo(ctx, command, log_path)
     if status:
-        raise odoo_run.Abort(f"Installing {ADDON} failed (status {status}).")
+        raise odoo_run.Abort(f"Installing {modules} failed (status {status}).")
     say(f"Installed in {time.perf_counter() - started:.1f} s.")
 
 
