@@ -260,32 +260,54 @@ class ReferralLedger(models.AbstractModel):
     def _find_origin_debits(self, releases, debits):
         """{(model, line id): the debit a release gives back}: the line's own
         latest debit, or, for a credit note, the latest debit of the invoice
-        or order lines it refunds (its expiry date is kept)."""
+        or order lines it refunds (its expiry date is kept). One query for
+        all the credit notes' lines."""
         Transaction = self.env["referral.wallet.transaction"]
-        found = {}
-        for lines in releases.values():
-            for line, _amount in lines:
-                key = (line._name, line.id)
-                debit_id = debits.get(key)
-                if not debit_id and line._name == MOVE_LINE:
-                    origin = line.move_id.reversed_entry_id.invoice_line_ids.filtered(
+        released = [line for lines in releases.values() for line, _amount in lines]
+        origins = {}
+        for line in released:
+            if not debits.get((line._name, line.id)) and line._name == MOVE_LINE:
+                origins[line] = (
+                    line.move_id.reversed_entry_id.invoice_line_ids.filtered(
                         lambda ln, w=line.referral_credit_wallet_id: (
                             ln.referral_credit_wallet_id == w
                         )
-                    )
-                    debit_id = Transaction.search(
-                        [
-                            "|",
-                            ("move_line_id", "in", origin.ids),
-                            ("sale_order_line_id", "in", line.sale_line_ids.ids),
-                            ("transaction_type", "=", "debit"),
-                            ("state", "=", "posted"),
-                        ],
-                        order="id desc",
-                        limit=1,
-                    ).id
-                if debit_id:
-                    found[key] = Transaction.browse(debit_id)
+                    ),
+                    line.sale_line_ids,
+                )
+        latest = {}
+        if origins:
+            move_lines = self.env[MOVE_LINE].union(*(o[0] for o in origins.values()))
+            order_lines = self.env[ORDER_LINE].union(*(o[1] for o in origins.values()))
+            for move_line, order_line, last_id in Transaction._read_group(
+                [
+                    "|",
+                    ("move_line_id", "in", move_lines.ids),
+                    ("sale_order_line_id", "in", order_lines.ids),
+                    ("transaction_type", "=", "debit"),
+                    ("state", "=", "posted"),
+                ],
+                ["move_line_id", "sale_order_line_id"],
+                ["id:max"],
+            ):
+                for origin in (move_line, order_line):
+                    if origin:
+                        key = (origin._name, origin.id)
+                        latest[key] = max(latest.get(key, 0), last_id)
+        found = {}
+        for line in released:
+            key = (line._name, line.id)
+            debit_id = debits.get(key)
+            if not debit_id and line in origins:
+                debit_id = max(
+                    (
+                        latest.get((origin._name, origin.id), 0)
+                        for origin in [*origins[line][0], *origins[line][1]]
+                    ),
+                    default=0,
+                )
+            if debit_id:
+                found[key] = Transaction.browse(debit_id)
         return found
 
     @api.model

@@ -140,6 +140,28 @@ class TestWalletLedgerScenarios(WalletCommon):
         order._action_cancel()
         self.assertEqual(self._balance(), 100.0)
 
+    def test_credit_given_back_by_a_credit_note_keeps_its_expiry(self):
+        self._fund(100.0, expiry_date="2098-06-30")
+        invoice = self._direct_invoice(80.0, 80.0)
+        invoice.action_post()
+        refund = self._refund(invoice)
+        restored = self.Transaction.search(
+            [("invoice_id", "=", refund.id), ("transaction_type", "=", "reversal")]
+        )
+        self.assertRecordValues(
+            restored,
+            [
+                {
+                    "amount": 80.0,
+                    "remaining_amount": 80.0,
+                    "expiry_date": fields.Date.to_date("2098-06-30"),
+                }
+            ],
+        )
+        self.assertEqual(
+            restored.reversed_transaction_id.invoice_id, invoice, "its origin debit"
+        )
+
     # ------------------------------------- 2. credit spent on someone else
 
     def test_customer_change_removes_credit_lines_of_the_former_customer(self):
