@@ -3,6 +3,7 @@ from . import account_move
 from . import account_move_line
 from . import account_tax
 from . import mail_activity
+from . import mail_activity_plan
 from . import mail_activity_plan_template
 from . import partner_followup_rule
 from . import partner_followup_step
@@ -47,6 +48,7 @@ from . import referral_fraud
 from . import referral_portal
 from . import referral_wallet_portal
 from . import res_partner_portal
+from . import utm_source
 from . import referral_notification
 from . import referral_notification_events
 from . import sale_order_referral_link
