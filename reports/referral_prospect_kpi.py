@@ -52,9 +52,7 @@ class ReferralProspectKpi(models.Model):
         help="A referral named the prospect before its first confirmed order.",
     )
     is_converted = fields.Boolean(string="Converted", readonly=True)
-    prospect_count = fields.Integer(
-        string="Prospects", readonly=True, aggregator="sum"
-    )
+    prospect_count = fields.Integer(string="Prospects", readonly=True, aggregator="sum")
     converted_count = fields.Integer(
         string="Converted Prospects", readonly=True, aggregator="sum"
     )

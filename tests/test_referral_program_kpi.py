@@ -86,7 +86,10 @@ class TestReferralProgramKpi(WalletCommon):
             order="date:month",
         )
         self.assertEqual(
-            [(count, referred, share, target) for _m, count, referred, share, target in by_month],
+            [
+                (count, referred, share, target)
+                for _m, count, referred, share, target in by_month
+            ],
             [(4, 1, 25.0, 25.0), (1, 0, 0.0, 25.0)],
         )
         by_user = {
@@ -149,7 +152,11 @@ class TestReferralProgramKpi(WalletCommon):
         self.assertRecordValues(
             rows,
             [
-                {"partner_id": cold.id, "days_to_first_order": 20, "is_referred": False},
+                {
+                    "partner_id": cold.id,
+                    "days_to_first_order": 20,
+                    "is_referred": False,
+                },
                 {
                     "partner_id": referral.referee_id.id,
                     "days_to_first_order": 10,
@@ -171,7 +178,10 @@ class TestReferralProgramKpi(WalletCommon):
             | self._reward_referral("Three Ltd", sponsor=second_sponsor)[0]
         )
         groups = self.Kpi._read_group(
-            [("is_referred", "=", True), ("partner_id", "in", referrals.referee_id.ids)],
+            [
+                ("is_referred", "=", True),
+                ("partner_id", "in", referrals.referee_id.ids),
+            ],
             ["sponsor_id"],
             ["referred_count:sum"],
             order="referred_count:sum desc",
@@ -326,9 +336,11 @@ class TestReferralProgramKpi(WalletCommon):
 
     def test_menu_for_managers_not_for_plain_users(self):
         plain = self.env["res.users"].create(
-            {"name": "Plain User", "login": "kpi_plain", "groups_id": [
-                Command.set(self.env.ref("base.group_user").ids)
-            ]}
+            {
+                "name": "Plain User",
+                "login": "kpi_plain",
+                "groups_id": [Command.set(self.env.ref("base.group_user").ids)],
+            }
         )
         root = self.env.ref("sale_referral_lifecycle.menu_referral_program_kpi_root")
         children = root.child_id
@@ -365,9 +377,11 @@ class TestReferralProgramKpi(WalletCommon):
             "action_referral_credit_report",
             "action_referral_program_dashboard",
         ):
-            action = self.env["ir.actions.act_window"].with_user(
-                self.sale_manager
-            )._for_xml_id(f"sale_referral_lifecycle.{xmlid}")
+            action = (
+                self.env["ir.actions.act_window"]
+                .with_user(self.sale_manager)
+                ._for_xml_id(f"sale_referral_lifecycle.{xmlid}")
+            )
             model = self.env[action["res_model"]].with_user(self.sale_manager)
             views = model.get_views(
                 [*action["views"], (False, "search")], {"load_filters": True}
@@ -379,9 +393,9 @@ class TestReferralProgramKpi(WalletCommon):
         kanban = self.env.ref(
             "sale_referral_lifecycle.view_referral_program_dashboard_kanban"
         )
-        arch = self.env["referral.program"].get_views([(kanban.id, "kanban")])[
-            "views"
-        ]["kanban"]["arch"]
+        arch = self.env["referral.program"].get_views([(kanban.id, "kanban")])["views"][
+            "kanban"
+        ]["arch"]
         self.assertIn("kpi_referral_share", arch)
         self.assertIn("target_referral_share", arch)
 
@@ -405,7 +419,9 @@ class TestReferralProgramKpi(WalletCommon):
             "Referred Co", fields.Datetime.now(), self.salesman, True, company
         )
         for name in ("Plain A", "Plain B", "Plain C"):
-            self._new_customer(name, fields.Datetime.now(), self.salesman, False, company)
+            self._new_customer(
+                name, fields.Datetime.now(), self.salesman, False, company
+            )
         for name in ("Cold A", "Cold B", "Cold C", "Cold D"):
             self.env["sale.order"].with_company(company).create(
                 {
