@@ -111,22 +111,27 @@ class ReferralProgramKpi(models.Model):
                        COALESCE(NULLIF(cp.tz, ''), 'UTC') AS tz
                   FROM res_company rc
                   JOIN res_partner cp ON cp.id = rc.partner_id
-            ), entity_order AS (
-                SELECT so.id, so.company_id, p.commercial_partner_id AS partner_id,
-                       so.state, so.date_order, so.create_date, so.user_id,
-                       so.team_id, so.amount_untaxed, so.currency_rate
+            ), first_order AS (
+                SELECT DISTINCT ON (p.commercial_partner_id, so.company_id)
+                       so.id, so.company_id, p.commercial_partner_id AS partner_id,
+                       so.date_order, so.user_id, so.team_id, so.amount_untaxed,
+                       so.currency_rate
                   FROM sale_order so
                   JOIN res_partner p ON p.id = so.partner_id
-            ), first_order AS (
-                SELECT DISTINCT ON (partner_id, company_id) *
-                  FROM entity_order
-                 WHERE state = 'sale'
-              ORDER BY partner_id, company_id, date_order, id
+                 WHERE so.state = 'sale'
+              ORDER BY p.commercial_partner_id, so.company_id, so.date_order, so.id
             ), first_contact AS (
-                SELECT partner_id, company_id,
-                       min(LEAST(create_date, date_order)) AS contact_date
-                  FROM entity_order
-              GROUP BY partner_id, company_id
+                SELECT p.commercial_partner_id AS partner_id, so.company_id,
+                       min(LEAST(so.create_date, so.date_order)) AS contact_date
+                  FROM sale_order so
+                  JOIN res_partner p ON p.id = so.partner_id
+              GROUP BY p.commercial_partner_id, so.company_id
+            ), program AS (
+                -- The program new referrals of the company follow.
+                SELECT DISTINCT ON (company_id) company_id, target_referral_share
+                  FROM referral_program
+                 WHERE active
+              ORDER BY company_id, sequence, id
             )
             SELECT fo.id AS id,
                    fo.id AS order_id,
@@ -171,13 +176,7 @@ class ReferralProgramKpi(models.Model):
                   ORDER BY r.date_referral, r.id
                      LIMIT 1
                    ) ref ON TRUE
-         LEFT JOIN LATERAL (
-                    SELECT rp.target_referral_share
-                      FROM referral_program rp
-                     WHERE rp.company_id = fo.company_id AND rp.active
-                  ORDER BY rp.sequence, rp.id
-                     LIMIT 1
-                   ) program ON TRUE
+         LEFT JOIN program ON program.company_id = fo.company_id
             """,
             accepted=tuple(ACCEPTED_STATES),
         )
