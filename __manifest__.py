@@ -62,6 +62,10 @@
         "wizards/partner_followup_campaign_wizard_views.xml",
         "reports/sale_report_views.xml",
         "reports/referral_statement.xml",
+        "reports/referral_program_kpi_views.xml",
+        "reports/referral_prospect_kpi_views.xml",
+        "reports/referral_credit_report_views.xml",
+        "reports/referral_program_dashboard_views.xml",
         "views/menus.xml",
     ],
     "assets": {

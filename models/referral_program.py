@@ -139,6 +139,14 @@ class ReferralProgram(models.Model):
         "(like loyalty discounts). Payment: one line without tax lowers the "
         "total (like an eWallet).",
     )
+    target_referral_share = fields.Float(
+        string="Target Referral Share (%)",
+        default=25.0,
+        tracking=True,
+        help="Share of the company's new customers the program should bring "
+        "(a healthy program brings 20-25%). Shown beside the measured share "
+        "in Sales > Reporting > Referral Program.",
+    )
     referral_count = fields.Integer(compute="_compute_referral_count")
     currency_id = fields.Many2one(related="company_id.currency_id")
     company_id = fields.Many2one(
@@ -178,10 +186,15 @@ class ReferralProgram(models.Model):
         "reward_max_amount",
         "yearly_cap_amount",
         "credit_validity_months",
+        "target_referral_share",
     )
     def _check_reward_values(self):
         for program in self:
-            for percent in (program.reward_percent, program.referee_discount_percent):
+            for percent in (
+                program.reward_percent,
+                program.referee_discount_percent,
+                program.target_referral_share,
+            ):
                 if not 0 <= percent <= 100:
                     raise ValidationError(
                         self.env._(
