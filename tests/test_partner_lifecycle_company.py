@@ -34,14 +34,34 @@ class TestPartnerLifecycleCompany(ReferralCommon):
     def _confirm_in(self, company, partner, product=None):
         """A confirmed order of ``company`` for ``partner``, the lifecycle
         queue processed."""
-        order = self._create_order(partner.with_company(company)).with_company(
-            company
-        )
-        self.assertEqual(order.company_id, company)
-        if product:
-            order.order_line.product_id = product
+        order = self._order_in(company, partner, product)
         order.action_confirm()
         self._process_lifecycle_queue()
+        return order
+
+    def _order_in(self, company, partner, product=None):
+        """A quotation of ``company`` for ``partner``."""
+        order = (
+            self.env["sale.order"]
+            .with_company(company)
+            .create(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "order_line": [
+                        (
+                            0,
+                            0,
+                            {
+                                "product_id": (product or self.product).id,
+                                "product_uom_qty": 1,
+                            },
+                        )
+                    ],
+                }
+            )
+        )
+        self.assertEqual(order.company_id, company)
         return order
 
     def _in(self, company, partner=None):
@@ -115,13 +135,9 @@ class TestPartnerLifecycleCompany(ReferralCommon):
         self._confirm_in(self.company_b, self.shared, product=self.subscription)
         self.assertTrue(self._in(self.company_b).subscription_end_date)
         self.assertFalse(self._in(self.company).subscription_end_date)
-        here = self._create_order(self.shared)
-        here.order_line.product_id = self.subscription
+        here = self._order_in(self.company, self.shared, self.subscription)
         self.assertFalse(here.is_renewal)
-        there = self._create_order(self._in(self.company_b)).with_company(
-            self.company_b
-        )
-        there.order_line.product_id = self.subscription
+        there = self._order_in(self.company_b, self.shared, self.subscription)
         self.assertTrue(there.is_renewal)
         here.action_confirm()
         self.assertFalse(here.is_renewal)
