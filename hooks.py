@@ -73,7 +73,11 @@ def migrate_lifecycle_columns_to_company(cr):
             sql.drop_constraint(cr, "res_partner", constraint)
         sql.drop_depending_views(cr, "res_partner", column)
         # A false box is no value (as the ORM stores company-dependent ones).
-        empty = SQL("NOT %s", SQL.identifier(column)) if column_type == "bool" else SQL("false")
+        empty = (
+            SQL("NOT %s", SQL.identifier(column))
+            if column_type == "bool"
+            else SQL("false")
+        )
         cr.execute(
             SQL(
                 """

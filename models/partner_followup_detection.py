@@ -10,8 +10,8 @@ from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
 from .partner_followup_engine import DueStep
-from .partner_lifecycle_engine import company_value_sql
 from .partner_followup_rule import TRIGGER_MODELS
+from .partner_lifecycle_engine import company_value_sql
 
 # What one detection query covers: commercial entities ``low`` to ``high``,
 # reference dates ``earliest`` to ``latest`` (company's local dates) and the

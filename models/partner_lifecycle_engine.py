@@ -282,16 +282,18 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 ), known AS (
                     -- The companies where the entity has lifecycle values
                     -- already (its first contact, its stage) or its own.
-                    SELECT c.id, k.company_id
-                      FROM entity
-                      JOIN res_partner c ON c.id = entity.id
-                     CROSS JOIN LATERAL (
-                           SELECT jsonb_object_keys(c.first_contact_date)::int
-                           UNION
-                           SELECT jsonb_object_keys(c.lifecycle_stage_id)::int
-                           UNION
-                           SELECT c.company_id WHERE c.company_id IS NOT NULL
-                           ) AS k(company_id)
+                    SELECT c.id,
+                           jsonb_object_keys(
+                               COALESCE(c.first_contact_date, '{}'::jsonb)
+                               || COALESCE(c.lifecycle_stage_id, '{}'::jsonb)
+                           )::int AS company_id
+                      FROM res_partner c
+                     WHERE c.id IN (SELECT id FROM entity)
+                     UNION ALL
+                    SELECT c.id, c.company_id
+                      FROM res_partner c
+                     WHERE c.id IN (SELECT id FROM entity)
+                       AND c.company_id IS NOT NULL
                 ), pair AS (
                     SELECT id, company_id FROM orders
                      UNION

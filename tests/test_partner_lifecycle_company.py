@@ -99,7 +99,10 @@ class TestPartnerLifecycleCompany(ReferralCommon):
         self._confirm_in(self.company_b, self.shared)
         Partner = self.env["res.partner"]
         domain = [("id", "=", self.shared.id)]
-        for company, stage in ((self.company, self.suspect), (self.company_b, self.client)):
+        for company, stage in (
+            (self.company, self.suspect),
+            (self.company_b, self.client),
+        ):
             in_company = Partner.with_company(company)
             self.assertEqual(
                 in_company.search(domain + [("lifecycle_stage_id", "=", stage.id)]),
@@ -193,7 +196,8 @@ class TestPartnerLifecycleCompany(ReferralCommon):
         self.assertFalse(program_b._get_sponsor_refusals(self.shared))
         self.assertFalse(program_a._is_sponsor_eligible(self.shared))
         self.assertIn(
-            "may not sponsor yet", program_a._get_sponsor_refusals(self.shared)[self.shared]
+            "may not sponsor yet",
+            program_a._get_sponsor_refusals(self.shared)[self.shared],
         )
 
     def test_recompute_writes_each_company_once_then_nothing(self):
@@ -208,7 +212,10 @@ class TestPartnerLifecycleCompany(ReferralCommon):
         stages, counts = self.env.cr.fetchone()
         self.assertEqual(
             stages,
-            {str(self.company.id): self.suspect.id, str(self.company_b.id): self.client.id},
+            {
+                str(self.company.id): self.suspect.id,
+                str(self.company_b.id): self.client.id,
+            },
         )
         self.assertEqual(counts, {str(self.company.id): 0, str(self.company_b.id): 1})
         self.env.cr.execute(
@@ -267,16 +274,27 @@ class TestPartnerLifecycleCompany(ReferralCommon):
         self.assertRecordValues(
             self._in(self.company) | self._in(self.company, own),
             [
-                {"lifecycle_stage_id": self.client.id, "lifecycle_order_count": 3,
-                 "lifecycle_stage_locked": False},
-                {"lifecycle_stage_id": False, "lifecycle_order_count": 0,
-                 "lifecycle_stage_locked": False},
+                {
+                    "lifecycle_stage_id": self.client.id,
+                    "lifecycle_order_count": 3,
+                    "lifecycle_stage_locked": False,
+                },
+                {
+                    "lifecycle_stage_id": False,
+                    "lifecycle_order_count": 0,
+                    "lifecycle_stage_locked": False,
+                },
             ],
         )
         self.assertRecordValues(
             self._in(self.company_b, own),
-            [{"lifecycle_stage_id": self.fan.id, "lifecycle_order_count": 7,
-              "lifecycle_stage_locked": True}],
+            [
+                {
+                    "lifecycle_stage_id": self.fan.id,
+                    "lifecycle_order_count": 7,
+                    "lifecycle_stage_locked": True,
+                }
+            ],
         )
         self.assertEqual(
             set(own.lifecycle_history_ids.mapped("company_id")), {self.company_b}
