@@ -101,15 +101,17 @@ def parse_args():
 
 SUBSCRIPTIONS_SQL = """
 UPDATE res_partner
-   SET subscription_end_date = CURRENT_DATE
-       + (floor(random() * 91) - 30)::int
+   SET subscription_end_date = jsonb_build_object(
+           (SELECT min(id) FROM res_company)::text,
+           CURRENT_DATE + (floor(random() * 91) - 30)::int)
  WHERE id = commercial_partner_id AND referral_code LIKE %(like)s
    AND random() < %(share)s
 """
 
 PROSPECTS_SQL = """
 UPDATE res_partner p
-   SET lifecycle_stage_id = %(prospect)s
+   SET lifecycle_stage_id = jsonb_build_object(
+           (SELECT min(id) FROM res_company)::text, %(prospect)s)
  WHERE p.id = p.commercial_partner_id AND p.referral_code LIKE %(like)s
    AND EXISTS (SELECT 1 FROM sale_order so WHERE so.partner_id = p.id)
    AND NOT EXISTS (SELECT 1 FROM sale_order so
@@ -119,7 +121,8 @@ UPDATE res_partner p
 
 LAST_ORDER_SQL = """
 UPDATE res_partner p
-   SET lifecycle_last_order_date = o.last
+   SET lifecycle_last_order_date = jsonb_build_object(
+           (SELECT min(id) FROM res_company)::text, o.last)
   FROM (SELECT partner_id, max(date_order) AS last FROM sale_order
          WHERE state = 'sale' GROUP BY partner_id) o
  WHERE o.partner_id = p.id
@@ -168,6 +171,7 @@ def raw_due_query(env):
     days = engine_module("partner_followup_working_days").FollowupWorkingDays(
         env.company, fields.Datetime.now()
     )
+    company = env.company
     parts = []
     for rule in env["partner.followup.rule"].search([]):
         working = rule.delay_type == "working"
@@ -209,8 +213,9 @@ def raw_due_query(env):
             elif rule.trigger == "subscription_end":
                 parts.append(
                     SQL(
-                        "SELECT id FROM res_partner WHERE subscription_end_date "
-                        "+ %s %s",
+                        "SELECT id FROM res_partner WHERE "
+                        "(subscription_end_date->>%s)::date + %s %s",
+                        str(company.id),
                         step.delay,
                         SQL(
                             "BETWEEN %s AND %s",
@@ -223,11 +228,14 @@ def raw_due_query(env):
                 parts.append(
                     SQL(
                         """SELECT id FROM res_partner
-                            WHERE lifecycle_stage_id IN %s
+                            WHERE (lifecycle_stage_id->>%s)::int IN %s
                               AND GREATEST(create_date::date,
-                                  COALESCE(lifecycle_last_order_date::date,
+                                  COALESCE((lifecycle_last_order_date->>%s)
+                                           ::timestamp::date,
                                            '1900-01-01')) <= %s""",
+                        str(company.id),
                         tuple(rule.stage_ids.ids),
+                        str(company.id),
                         latest,
                     )
                 )

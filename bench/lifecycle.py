@@ -348,7 +348,10 @@ def stage_distribution(registry):
             """
             SELECT COALESCE(s.name->>'en_US', '(none)'), count(p.id)
               FROM res_partner p
-              LEFT JOIN partner_lifecycle_stage s ON s.id = p.lifecycle_stage_id
+              -- The stages in the main company (the orders' company here).
+              LEFT JOIN partner_lifecycle_stage s
+                     ON s.id = (p.lifecycle_stage_id
+                                ->> (SELECT min(id) FROM res_company)::text)::int
              WHERE p.parent_id IS NULL
              GROUP BY s.name, s.sequence
              ORDER BY s.sequence NULLS FIRST
@@ -532,8 +535,10 @@ def reset_to_first_stage(registry):
         cr.execute(
             """
             UPDATE res_partner
-               SET lifecycle_stage_id = (SELECT id FROM partner_lifecycle_stage
-                                          ORDER BY sequence, id LIMIT 1)
+               SET lifecycle_stage_id = jsonb_build_object(
+                       (SELECT min(id) FROM res_company)::text,
+                       (SELECT id FROM partner_lifecycle_stage
+                         ORDER BY sequence, id LIMIT 1))
              WHERE parent_id IS NULL
             """
         )

@@ -11,6 +11,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from .partner_followup_engine import DueStep
 from .partner_followup_rule import TRIGGER_MODELS
+from .partner_lifecycle_engine import company_value_sql
 
 # What one detection query covers: commercial entities ``low`` to ``high``,
 # reference dates ``earliest`` to ``latest`` (company's local dates) and the
@@ -129,8 +130,13 @@ class PartnerFollowupEngine(models.AbstractModel):
                 SQL("(p.company_id IS NULL OR p.company_id = %s)", self.env.company.id)
             ]
         if rule.stage_ids:
+            # The contact's stage in the current company.
             conditions.append(
-                SQL("p.lifecycle_stage_id IN %s", tuple(rule.stage_ids.ids))
+                SQL(
+                    "%s IN %s",
+                    company_value_sql("p", "lifecycle_stage_id", self.env.company.id),
+                    tuple(rule.stage_ids.ids),
+                )
             )
         if rule.team_ids:
             conditions.append(
@@ -212,15 +218,19 @@ class PartnerFollowupEngine(models.AbstractModel):
         )
 
     def _detect_sql_subscription_end(self, rule, step, days, scope):
+        """The subscriptions bought in the current company ending in the
+        scope."""
+        end = company_value_sql("sp", "subscription_end_date", self.env.company.id)
         return SQL(
             """
-            SELECT sp.id AS res_id, sp.subscription_end_date::text AS occurrence,
-                   sp.id AS partner_id, sp.subscription_end_date AS ref_date
+            SELECT sp.id AS res_id, %(end)s::text AS occurrence,
+                   sp.id AS partner_id, %(end)s AS ref_date
               FROM res_partner sp
-             WHERE sp.subscription_end_date BETWEEN %(earliest)s AND %(latest)s
+             WHERE %(end)s BETWEEN %(earliest)s AND %(latest)s
                AND sp.id = sp.commercial_partner_id
                AND sp.id BETWEEN %(low)s AND %(high)s
             """,
+            end=end,
             **scope._asdict(),
         )
 
@@ -231,12 +241,16 @@ class PartnerFollowupEngine(models.AbstractModel):
                    h.partner_id AS partner_id, %(ref)s AS ref_date
               FROM partner_lifecycle_history h
               JOIN res_partner hp ON hp.id = h.partner_id
-             WHERE h.to_stage_id = hp.lifecycle_stage_id
+             WHERE h.to_stage_id = %(stage)s
+               AND h.company_id = %(company)s
                AND hp.id = hp.commercial_partner_id
                AND h.partner_id BETWEEN %(low)s AND %(high)s
                AND h.date >= %(start)s AND h.date < %(stop)s
             """,
             ref=self._local_date_sql(SQL("h.date"), days),
+            # Entered in the current company, and still there.
+            stage=company_value_sql("hp", "lifecycle_stage_id", self.env.company.id),
+            company=self.env.company.id,
             **scope._asdict(),
         )
 
@@ -267,7 +281,12 @@ class PartnerFollowupEngine(models.AbstractModel):
                 COALESCE(%(ordered)s, '1900-01-01'::date),
                 COALESCE(%(done)s, '1900-01-01'::date))""",
             created=self._local_date_sql(SQL("dp.create_date"), days),
-            ordered=self._local_date_sql(SQL("dp.lifecycle_last_order_date"), days),
+            ordered=self._local_date_sql(
+                company_value_sql(
+                    "dp", "lifecycle_last_order_date", self.env.company.id
+                ),
+                days,
+            ),
             done=self._local_date_sql(SQL("dm.last"), days),
         )
         return SQL(

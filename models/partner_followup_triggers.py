@@ -12,6 +12,7 @@ from odoo.tools import SQL, format_date
 from .partner_followup_detection import OPEN_REFERRAL_STATES
 from .partner_followup_engine import Decision, DueStep
 from .partner_followup_working_days import FollowupWorkingDays
+from .partner_lifecycle_engine import company_value_sql
 
 
 # The engine is split by concern (detection, execution, source hooks), each
@@ -209,12 +210,16 @@ class PartnerFollowupEngine(models.AbstractModel):
                         AND l.res_id IN %(partners)s
                         AND r.trigger = 'subscription_end'
                         AND l.occurrence IS DISTINCT FROM (
-                            SELECT p.subscription_end_date::text
+                            SELECT %(end)s::text
                               FROM res_partner p WHERE p.id = l.res_id))
                 """,
                 orders=tuple(orders.ids) or (0,),
                 triggers=triggers,
                 renewal=state == "sale",
+                # The subscription of the log's company.
+                end=company_value_sql(
+                    "p", "subscription_end_date", SQL("l.company_id")
+                ),
                 partners=tuple(partners.ids) or (0,),
             )
         )

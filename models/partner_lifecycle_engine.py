@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from collections import defaultdict
 from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
@@ -27,6 +28,21 @@ LIFECYCLE_COLUMNS = tuple(LIFECYCLE_COLUMN_TYPES)
 # The commercial entities: contacts without a parent and companies, also
 # those under a parent company (subsidiaries are their own commercial entity).
 COMMERCIAL_ENTITY_DOMAIN = ["|", ("parent_id", "=", False), ("is_company", "=", True)]
+
+
+def company_value_sql(alias, column, company, sql_type=None):
+    """SQL of the value of the ``company_dependent`` lifecycle ``column`` of
+    ``alias`` (a res_partner row) in ``company`` (an id, or SQL of one), as
+    its plain SQL type: NULL when the company has none. The lifecycle
+    columns have no ``ir.default`` fallback, so this is the value the ORM
+    reads, without the ORM's existence check of many2one targets."""
+    key = company if isinstance(company, SQL) else SQL("%s", str(company))
+    return SQL(
+        "(%s->>(%s)::text)::%s",
+        SQL.identifier(alias, column),
+        key,
+        SQL(sql_type or LIFECYCLE_COLUMN_TYPES[column]),
+    )
 
 
 class LifecycleMove(NamedTuple):
@@ -70,7 +86,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
             ._get_lifecycle_criteria()
         )
         stats = self._read_stats(partners.ids, stages, now)
-        in_domain = self._match_domains(stages, list(stats))
+        in_domain = self._match_domains(stages, stats)
         changes, moves, channels = [], [], {}
         for partner_stats in stats.values():
             current = partner_stats["current"]
@@ -82,11 +98,19 @@ class PartnerLifecycleEngine(models.AbstractModel):
                     or stage_id
                 )
             values = self._prepare_values(partner_stats, stage_id, now)
+            key = (partner_stats["id"], partner_stats["company_id"])
             if values != current:
-                changes.append(dict(values, id=partner_stats["id"]))
+                changes.append(
+                    dict(
+                        values,
+                        id=partner_stats["id"],
+                        company_id=partner_stats["company_id"],
+                        moved=stage_id != current["lifecycle_stage_id"],
+                    )
+                )
             source_id = values["first_contact_source_id"]
             if source_id != current["first_contact_source_id"]:
-                channels[partner_stats["id"]] = source_id
+                channels[key] = source_id
             if stage_id != current["lifecycle_stage_id"]:
                 moves.append(
                     LifecycleMove(
@@ -108,7 +132,8 @@ class PartnerLifecycleEngine(models.AbstractModel):
             if stage.applies_to(stats["company_id"]) and stage.match(
                 stats,
                 now,
-                not stage.partner_domain or stats["id"] in in_domain[stage.id],
+                not stage.partner_domain
+                or (stats["id"], stats["company_id"]) in in_domain[stage.id],
             ):
                 return stage.id
         return None
@@ -148,25 +173,39 @@ class PartnerLifecycleEngine(models.AbstractModel):
         }
 
     @api.model
-    def _match_domains(self, stages, partner_ids):
-        """``{stage id: ids of partner_ids matching its extra conditions}``
-        for the stages that have some: one search each."""
+    def _match_domains(self, stages, stats):
+        """``{stage id: {(partner id, company id)} of the ``stats`` matching
+        its extra conditions}`` for the stages that have some: one search
+        per stage and company, in that company (the conditions may read
+        company-dependent values)."""
+        if not any(stage.partner_domain for stage in stages):
+            return {}
+        by_company = defaultdict(list)
+        for partner_id, company_id in stats:
+            by_company[company_id].append(partner_id)
         Partner = self.env["res.partner"].with_context(active_test=False)
-        return {
-            stage.id: set(
-                Partner.search(stage.partner_domain + [("id", "in", partner_ids)]).ids
-            )
-            for stage in stages
-            if stage.partner_domain
-        }
+        matches = defaultdict(set)
+        for stage in stages:
+            if not stage.partner_domain:
+                continue
+            for company_id, partner_ids in by_company.items():
+                found = Partner.with_company(company_id).search(
+                    stage.partner_domain + [("id", "in", partner_ids)]
+                )
+                matches[stage.id].update((pid, company_id) for pid in found.ids)
+        return matches
 
     @api.model
     def _read_stats(self, partner_ids, stages, now):
         """Current lifecycle values and order aggregates of the commercial
-        entities of the contacts ``partner_ids``, in one query: ``{partner
-        id: stats}``. Days (first contact, first order, subscription) are
-        taken in the time zone of each order's company, today in the
-        contact's company's (the current company's when it has none)."""
+        entities of the contacts ``partner_ids`` in each of their companies,
+        in one query: ``{(partner id, company id): stats}``. The companies of
+        an entity: those with orders of it, those where it has a stage or a
+        first contact already (the company it was created in), its own
+        company; the current company for an entity that has none of them.
+        Each company's stats count its own orders only, amounts in its
+        currency. Days (first contact, first order, subscription) are taken
+        in the time zone of the company, today too."""
         order_windows = sorted(
             {s.recent_order_months for s in stages if s.min_recent_order_count}
         )
@@ -218,7 +257,10 @@ class PartnerLifecycleEngine(models.AbstractModel):
                       FROM sale_order so
                       JOIN company_tz tz ON tz.id = so.company_id
                 ), orders AS (
+                    -- Per commercial entity and company: each company's
+                    -- orders only (amounts in its currency).
                     SELECT p.commercial_partner_id AS id,
+                           so.company_id,
                            count(so.id) FILTER (
                                WHERE so.state IN ('sent', 'sale', 'cancel')),
                            count(so.id) FILTER (WHERE so.state = 'sale'),
@@ -236,18 +278,44 @@ class PartnerLifecycleEngine(models.AbstractModel):
                       JOIN res_partner p ON p.id = so.partner_id
                       LEFT JOIN subscription s ON s.order_id = so.id
                      WHERE p.commercial_partner_id IN (SELECT id FROM entity)
-                     GROUP BY p.commercial_partner_id
+                     GROUP BY p.commercial_partner_id, so.company_id
+                ), known AS (
+                    -- The companies where the entity has lifecycle values
+                    -- already (its first contact, its stage) or its own.
+                    SELECT c.id,
+                           jsonb_object_keys(
+                               COALESCE(c.first_contact_date, '{}'::jsonb)
+                               || COALESCE(c.lifecycle_stage_id, '{}'::jsonb)
+                           )::int AS company_id
+                      FROM res_partner c
+                     WHERE c.id IN (SELECT id FROM entity)
+                     UNION ALL
+                    SELECT c.id, c.company_id
+                      FROM res_partner c
+                     WHERE c.id IN (SELECT id FROM entity)
+                       AND c.company_id IS NOT NULL
+                ), pair AS (
+                    SELECT id, company_id FROM orders
+                     UNION
+                    SELECT id, company_id FROM known
+                ), placed AS (
+                    SELECT * FROM pair
+                     UNION ALL
+                    -- Known nowhere yet: placed in the current company.
+                    SELECT entity.id, %(company)s FROM entity
+                     WHERE NOT EXISTS (SELECT FROM pair WHERE pair.id = entity.id)
                 )
-                SELECT c.id, c.company_id, c.lifecycle_stage_locked,
+                SELECT c.id, pc.company_id, %(locked)s,
                        (%(now)s::timestamp AT TIME ZONE 'UTC'
-                           AT TIME ZONE COALESCE(ctz.tz, 'UTC'))::date,
+                           AT TIME ZONE ctz.tz)::date,
                        %(current)s, o.*
-                  FROM entity
-                  JOIN res_partner c ON c.id = entity.id
-                  LEFT JOIN company_tz ctz
-                         ON ctz.id = COALESCE(c.company_id, %(company)s)
-                  LEFT JOIN orders o ON o.id = c.id
-                 ORDER BY c.id
+                  FROM placed pc
+                  JOIN res_partner c ON c.id = pc.id
+                  -- Companies deleted since a value was stored are skipped.
+                  JOIN company_tz ctz ON ctz.id = pc.company_id
+                  LEFT JOIN orders o
+                         ON o.id = pc.id AND o.company_id = pc.company_id
+                 ORDER BY c.id, pc.company_id
                 """,
                 ids=partner_ids,
                 now=now,
@@ -257,22 +325,27 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 .search([("subscription_months", ">", 0)])
                 .ids,
                 windows=SQL("").join(SQL(", %s", column) for column in columns),
+                locked=company_value_sql(
+                    "c", "lifecycle_stage_locked", SQL("pc.company_id"), "bool"
+                ),
                 current=SQL(", ").join(
-                    SQL.identifier("c", column) for column in LIFECYCLE_COLUMNS
+                    company_value_sql("c", column, SQL("pc.company_id"))
+                    for column in LIFECYCLE_COLUMNS
                 ),
             )
         )
         stats = {}
         for row in rows:
-            partner_id = row[0]
+            partner_id, company_id = row[0], row[1]
             current = dict(zip(LIFECYCLE_COLUMNS, row[4:], strict=False))
-            aggregates = row[4 + len(LIFECYCLE_COLUMNS) + 1 :]
+            # After the order aggregates' entity and company.
+            aggregates = row[4 + len(LIFECYCLE_COLUMNS) + 2 :]
             windows = aggregates[9:]
-            stats[partner_id] = {
+            stats[partner_id, company_id] = {
                 "id": partner_id,
-                "company_id": row[1],
-                "locked": row[2],
-                # Today in the time zone of the contact's company.
+                "company_id": company_id,
+                "locked": bool(row[2]),
+                # Today in the time zone of the company.
                 "today": row[3],
                 "current": current,
                 "quotation_count": aggregates[0] or 0,
@@ -318,35 +391,57 @@ class PartnerLifecycleEngine(models.AbstractModel):
     @api.model
     def _write_stats(self, changes, channels):
         """Store the new ``LIFECYCLE_COLUMNS`` values (dicts with the
-        partner's ``id``) in one UPDATE: each contact whose stage or
-        aggregates changed is written once. The columns are not tracked but
-        the stage, logged by ``_move``. ``channels``: ``{partner id: first
-        contact source}`` when it changed, copied to the history rows (a
-        related field the ORM would have recomputed)."""
+        partner's ``id``, the ``company_id`` they are for and whether the
+        stage ``moved``) in one UPDATE: each contact whose stage or
+        aggregates changed in some company is written once, every company's
+        values merged into its jsonb columns (``company_dependent``), empty
+        values removed as the ORM does. The columns are not tracked but the
+        stage, logged by ``_move``. ``channels``: ``{(partner id, company
+        id): first contact source}`` when it changed, copied to the history
+        rows of that company."""
         if not changes:
             return
         values = SQL(", ").join(
             SQL("%s::%s[]", [row[column] for row in changes], SQL(sql_type))
-            for column, sql_type in (("id", "int"), *LIFECYCLE_COLUMN_TYPES.items())
+            for column, sql_type in (
+                ("id", "int"),
+                ("company_id", "int"),
+                ("moved", "bool"),
+                *LIFECYCLE_COLUMN_TYPES.items(),
+            )
         )
         self.env.execute_query(
             SQL(
                 """
                 UPDATE res_partner p
                    SET %(assignments)s,
-                       write_uid = CASE WHEN %(moved)s THEN %(uid)s
+                       write_uid = CASE WHEN v.moved THEN %(uid)s
                                         ELSE p.write_uid END,
-                       write_date = CASE WHEN %(moved)s THEN %(now)s
+                       write_date = CASE WHEN v.moved THEN %(now)s
                                          ELSE p.write_date END
-                  FROM unnest(%(values)s) AS v(id, %(columns)s)
+                  FROM (SELECT u.id, bool_or(u.moved) AS moved, %(objects)s
+                          FROM unnest(%(values)s)
+                               AS u(id, company_id, moved, %(columns)s)
+                         GROUP BY u.id) v
                  WHERE p.id = v.id
                 """,
                 assignments=SQL(", ").join(
-                    SQL("%s = v.%s", SQL.identifier(column), SQL.identifier(column))
+                    SQL(
+                        "%(column)s = NULLIF(jsonb_strip_nulls("
+                        "COALESCE(p.%(column)s, '{}'::jsonb) || v.%(column)s), "
+                        "'{}'::jsonb)",
+                        column=SQL.identifier(column),
+                    )
                     for column in LIFECYCLE_COLUMNS
                 ),
-                # SET expressions read the row before the UPDATE.
-                moved=SQL("p.lifecycle_stage_id IS DISTINCT FROM v.lifecycle_stage_id"),
+                objects=SQL(", ").join(
+                    SQL(
+                        "jsonb_object_agg(u.company_id::text, u.%s) AS %s",
+                        SQL.identifier(column),
+                        SQL.identifier(column),
+                    )
+                    for column in LIFECYCLE_COLUMNS
+                ),
                 uid=self.env.uid,
                 now=self.env.cr.now(),
                 values=values,
@@ -363,10 +458,13 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 """
                 UPDATE partner_lifecycle_history h
                    SET first_contact_source_id = v.source_id
-                  FROM unnest(%s::int[], %s::int[]) AS v(partner_id, source_id)
+                  FROM unnest(%s::int[], %s::int[], %s::int[])
+                       AS v(partner_id, company_id, source_id)
                  WHERE h.partner_id = v.partner_id
+                   AND h.company_id = v.company_id
                 """,
-                list(channels),
+                [partner_id for partner_id, _company in channels],
+                [company_id for _partner, company_id in channels],
                 list(channels.values()),
             )
         )

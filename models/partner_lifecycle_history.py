@@ -29,7 +29,12 @@ class PartnerLifecycleHistory(models.Model):
     user_id = fields.Many2one(
         "res.users", string="Moved by", default=lambda self: self.env.user
     )
-    first_contact_source_id = fields.Many2one(
-        related="partner_id.first_contact_source_id", store=True, string="Channel"
+    # The contact's first contact source in the company of the row (its
+    # stage and first contact are per company): written with the row.
+    first_contact_source_id = fields.Many2one("utm.source", string="Channel")
+    company_id = fields.Many2one(
+        "res.company",
+        index=True,
+        default=lambda self: self.env.company,
+        help="The company whose stage of the contact moved.",
     )
-    company_id = fields.Many2one(related="partner_id.company_id", store=True)

@@ -168,7 +168,9 @@ class PartnerLifecycleStage(models.Model):
                 )
 
     @api.depends("company_id")
+    @api.depends_context("company")
     def _compute_partner_count(self):
+        """Contacts in each stage in the current company."""
         counts = dict(
             self.env["res.partner"]._read_group(
                 [("lifecycle_stage_id", "in", self.ids)],

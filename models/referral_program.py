@@ -240,7 +240,11 @@ class ReferralProgram(models.Model):
         if self.sponsor_policy == "any":
             return True
         if self.sponsor_policy == "stages":
-            return partner.lifecycle_stage_id in self.sponsor_stage_ids
+            # The sponsor's stage in the program's company.
+            return (
+                partner.with_company(self.company_id).lifecycle_stage_id
+                in self.sponsor_stage_ids
+            )
         return bool(
             self.env["sale.order"]
             .sudo()
@@ -268,7 +272,8 @@ class ReferralProgram(models.Model):
         }
         candidates = sponsors.filtered("active")
         if self.sponsor_policy == "stages":
-            for sponsor in candidates.filtered(
+            # The sponsors' stage in the program's company.
+            for sponsor in candidates.with_company(self.company_id).filtered(
                 lambda p: p.lifecycle_stage_id not in self.sponsor_stage_ids
             ):
                 refusals[sponsor] = self.env._(

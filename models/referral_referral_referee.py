@@ -91,18 +91,21 @@ class ReferralReferral(models.Model):
             (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
                 {"user_id": user.id}
             )
-        referees = self.sudo().referee_id
         source = self.env.ref("sale_referral_lifecycle.utm_source_referral")
-        first_contacts = referees.filtered(lambda p: not p.first_contact_date)
-        if first_contacts:
-            first_contacts.write(
-                {
-                    "first_contact_date": fields.Date.context_today(self),
-                    "first_contact_source_id": source.id,
-                }
-            )
-        # A quotation sent before the referral (a code typed on it) dated the
-        # first contact without knowing its channel: the referral is it.
-        (referees - first_contacts).filtered(
-            lambda p: not p.first_contact_source_id
-        ).write({"first_contact_source_id": source.id})
+        # The first contact is per company: the referral's.
+        for company, referrals in self.sudo().grouped("company_id").items():
+            referees = referrals.referee_id.with_company(company)
+            first_contacts = referees.filtered(lambda p: not p.first_contact_date)
+            if first_contacts:
+                first_contacts.write(
+                    {
+                        "first_contact_date": fields.Date.context_today(self),
+                        "first_contact_source_id": source.id,
+                    }
+                )
+            # A quotation sent before the referral (a code typed on it) dated
+            # the first contact without knowing its channel: the referral is
+            # it.
+            (referees - first_contacts).filtered(
+                lambda p: not p.first_contact_source_id
+            ).write({"first_contact_source_id": source.id})

@@ -59,61 +59,86 @@ class ResPartner(models.Model):
         "res.currency", compute="_compute_referral_credit_balance"
     )
 
+    # The lifecycle is per company (``company_dependent``: one jsonb column
+    # keyed by company id, read, searched and grouped in the current
+    # company): a contact shared by several companies has a stage and
+    # aggregates in each, from that company's orders only.
     lifecycle_stage_id = fields.Many2one(
         "partner.lifecycle.stage",
+        company_dependent=True,
         tracking=True,
-        index=True,
         copy=False,
         ondelete="restrict",
         group_expand="_read_group_lifecycle_stage_ids",
-        help="Moves by itself with the stage criteria; a manual move locks it.",
+        help="Moves by itself with the stage criteria; a manual move locks it. "
+        "One stage per company.",
     )
     lifecycle_stage_locked = fields.Boolean(
         string="Stage Locked",
+        company_dependent=True,
         copy=False,
         tracking=True,
-        help="Moved by hand: the stage criteria leave this contact alone until "
-        "it is unlocked.",
+        help="Moved by hand: the stage criteria leave this contact alone in "
+        "this company until it is unlocked.",
     )
-    lifecycle_stage_date = fields.Datetime(string="In Stage Since", copy=False)
+    lifecycle_stage_date = fields.Datetime(
+        string="In Stage Since", company_dependent=True, copy=False
+    )
     lifecycle_quotation_count = fields.Integer(
-        string="Quotations Received", readonly=True, copy=False
+        string="Quotations Received",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Quotations of this company sent to the contact.",
     )
     lifecycle_order_count = fields.Integer(
-        string="Confirmed Orders", readonly=True, copy=False
+        string="Confirmed Orders",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Confirmed orders of this company.",
     )
     lifecycle_last_order_date = fields.Datetime(
-        string="Last Order", readonly=True, copy=False
+        string="Last Order", company_dependent=True, readonly=True, copy=False
     )
     lifecycle_history_ids = fields.One2many(
         "partner.lifecycle.history", "partner_id", string="Stage History"
     )
     first_contact_date = fields.Date(
+        company_dependent=True,
         copy=False,
-        help="Set from the first quotation (or referral) when empty.",
+        help="Set when the contact is created in this company, else from its "
+        "first quotation (or referral) here.",
     )
-    first_contact_source_id = fields.Many2one("utm.source", copy=False)
-    first_contact_medium_id = fields.Many2one("utm.medium", copy=False)
+    first_contact_source_id = fields.Many2one(
+        "utm.source", company_dependent=True, copy=False
+    )
+    first_contact_medium_id = fields.Many2one(
+        "utm.medium", company_dependent=True, copy=False
+    )
     lifecycle_converted = fields.Integer(
         string="Conversion Rate (%)",
+        company_dependent=True,
         readonly=True,
         copy=False,
         aggregator="avg",
-        help="100 once the contact confirmed an order, else 0: its average over "
-        "contacts is their conversion rate.",
+        help="100 once the contact confirmed an order of this company, else 0: "
+        "its average over contacts is their conversion rate.",
     )
     lifecycle_days_to_client = fields.Integer(
         string="Days to Client",
+        company_dependent=True,
         readonly=True,
         copy=False,
         aggregator="avg",
         help="Days from the first contact to the first confirmed order.",
     )
     subscription_end_date = fields.Date(
+        company_dependent=True,
         readonly=True,
         copy=False,
         help="End of the subscription bought through confirmed orders of "
-        "subscription products.",
+        "subscription products of this company.",
     )
 
     _sql_constraints = [
@@ -271,6 +296,8 @@ class ResPartner(models.Model):
         self._lifecycle_recompute()
 
     def _prepare_lifecycle_history_values(self, stage_id, automatic):
+        """A history row each, in the current company (the stage moved is
+        this company's)."""
         return [
             {
                 "partner_id": partner.id,
@@ -278,6 +305,8 @@ class ResPartner(models.Model):
                 "to_stage_id": stage_id,
                 "automatic": automatic,
                 "user_id": self.env.uid,
+                "company_id": self.env.company.id,
+                "first_contact_source_id": partner.first_contact_source_id.id,
             }
             for partner in self
         ]

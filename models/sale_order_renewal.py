@@ -25,9 +25,11 @@ class SaleOrder(models.Model):
     @api.depends("order_line.product_id", "partner_id", "company_id")
     def _compute_is_renewal(self):
         """A subscription order is a renewal when its customer (commercial
-        entity) already had a subscription: a subscription order of the same
-        company confirmed before it, or, for a quotation, a subscription end
-        date (which a confirmed order may have set itself)."""
+        entity) already had a subscription in the order's company: a
+        subscription order of the same company confirmed before it, or, for a
+        quotation, a subscription end date in that company (which a confirmed
+        order may have set itself). Another company's subscription never
+        makes an order a renewal."""
         subscription_orders = self.filtered(
             lambda o: any(
                 line.product_template_id.subscription_months > 0
@@ -63,8 +65,10 @@ class SaleOrder(models.Model):
                 if previous.id != order.id
             ]
             if order.state in ("draft", "sent"):
+                # The subscription bought in the order's company only.
                 order.is_renewal = bool(
-                    previous_orders or customer.subscription_end_date
+                    previous_orders
+                    or customer.with_company(order.company_id).subscription_end_date
                 )
             else:
                 # Confirmed in the same second: the first created came first.

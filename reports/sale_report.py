@@ -14,9 +14,10 @@ class SaleReport(models.Model):
 
     def _select_additional_fields(self):
         res = super()._select_additional_fields()
-        # The current stage of the order's customer (its commercial entity).
+        # The current stage of the order's customer (its commercial entity)
+        # in the order's company (the stage is company-dependent).
         res["lifecycle_stage_id"] = (
-            "(SELECT cp.lifecycle_stage_id FROM res_partner cp "
-            "WHERE cp.id = partner.commercial_partner_id)"
+            "(SELECT (cp.lifecycle_stage_id->>s.company_id::text)::int "
+            "FROM res_partner cp WHERE cp.id = partner.commercial_partner_id)"
         )
         return res

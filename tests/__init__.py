@@ -27,6 +27,7 @@ from . import test_partner_lifecycle_recompute
 from . import test_partner_lifecycle_tracking
 from . import test_partner_first_contact
 from . import test_partner_lifecycle_queue
+from . import test_partner_lifecycle_company
 from . import test_lifecycle_import
 from . import test_lifecycle_reports
 from . import test_sale_order_referral_code

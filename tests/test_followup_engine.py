@@ -428,6 +428,10 @@ class TestFollowupEngine(FollowupCommon):
         self.second.active = False
         self.salesman.company_id = self.other_company
         self.other_company.followup_min_gap_days = 0
+        # The subscription is per company: the one bought there.
+        self.customer.with_company(self.other_company).subscription_end_date = date(
+            2026, 12, 10
+        )
         with freeze_time("2026-12-01 10:00:00"):
             self._run()
         self.assertRecordValues(

@@ -225,8 +225,9 @@ class TestPartnerLifecycle(ReferralCommon):
         self.assertEqual(self.customer.lifecycle_stage_id, self.client)
         # As if its order came in while the recompute was off.
         self.env.cr.execute(
-            "UPDATE res_partner SET lifecycle_stage_id = %s WHERE id = %s",
-            [self.suspect.id, self.customer.id],
+            "UPDATE res_partner SET lifecycle_stage_id = "
+            "jsonb_build_object(%s::text, %s) WHERE id = %s",
+            [self.env.company.id, self.suspect.id, self.customer.id],
         )
         self.env.invalidate_all()
         before = self._row_versions()
@@ -328,7 +329,11 @@ class TestPartnerLifecycle(ReferralCommon):
         )
         foreign = self._create_customer("Foreign", company_id=self.other_company.id)
         (self.customer | foreign)._lifecycle_recompute()
-        self.assertEqual(foreign.lifecycle_stage_id, vip)
+        # Stages are per company: the contact of the other company is VIP
+        # there, ours stays Suspect here.
+        self.assertEqual(
+            foreign.with_company(self.other_company).lifecycle_stage_id, vip
+        )
         self.assertEqual(self.customer.lifecycle_stage_id, self.suspect)
 
     def test_company_stage_invisible_from_other_company(self):
