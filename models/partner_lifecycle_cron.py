@@ -107,6 +107,12 @@ class PartnerLifecycleEngine(models.AbstractModel):
             remaining = super()._cron_recompute(batch_size)
         # The contacts this call wrote carry its transaction time.
         stamps.append(self.env.cr.now())
+        if not remaining and not last_run:
+            # A full pass rewrote the stage of most contacts: the statistics
+            # the candidates query is planned with are refreshed now, not
+            # whenever autovacuum comes by (a stale "all without a stage"
+            # turns its index scans into scans of every contact).
+            self.env.execute_query(SQL("ANALYZE res_partner"))
         if not remaining:
             # Older stamps cannot be after any later run's start.
             stamps = [stamp for stamp in stamps if stamp >= run_start - WRITE_MARGIN]
@@ -168,6 +174,20 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return sorted(window for window in windows if window[0] < window[1])
 
     @api.model
+    def _lifecycle_written_after_sql(self, written, stamps):
+        """SQL: ``write_date`` after ``written`` and none of ``stamps``, as
+        ranges between the stamps: the index skips the rows the job wrote
+        (after a full pass, every contact moved) instead of reading them."""
+        bounds = [written, *sorted(stamp for stamp in stamps if stamp > written)]
+        return SQL(" OR ").join(
+            [
+                SQL("(write_date > %s AND write_date < %s)", start, stop)
+                for start, stop in zip(bounds, bounds[1:], strict=False)
+            ]
+            + [SQL("write_date > %s", bounds[-1])]
+        )
+
+    @api.model
     def _lifecycle_candidate_ids(self, since, until, stamps, cursor=0):
         """Ids of the commercial entities (after ``cursor``) whose stage may
         have changed between ``since`` and ``until``, in id order: one query,
@@ -180,10 +200,8 @@ class PartnerLifecycleEngine(models.AbstractModel):
             SQL("SELECT partner_id FROM sale_order WHERE write_date > %s", written),
             # Contacts written, not by this job.
             SQL(
-                "SELECT id FROM res_partner WHERE write_date > %s "
-                "AND write_date <> ALL(%s::timestamp[])",
-                written,
-                stamps,
+                "SELECT id FROM res_partner WHERE %s",
+                self._lifecycle_written_after_sql(written, stamps),
             ),
             # Never staged.
             SQL(
