@@ -47,7 +47,6 @@ class PartnerLifecycleEngine(models.AbstractModel):
     _inherit = "partner.lifecycle.engine"  # pylint: disable=consider-merging-classes-inherited
 
     def init(self):
-        super().init()
         # What the candidates are read by; sale_order.date_order is indexed
         # by sale (sale_order_date_order_id_idx).
         create_index(
@@ -56,6 +55,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
         create_index(
             self.env.cr, "res_partner_write_date_index", "res_partner", ["write_date"]
         )
+        return super().init()
 
     @api.model
     def _lifecycle_column_sql(self, alias, column):
@@ -248,10 +248,9 @@ class ResPartner(models.Model):
     with the job: res_partner's lifecycle columns exist when its ``init``
     runs, not yet when the engine's does."""
 
-    _inherit = "res.partner"
+    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
 
     def init(self):
-        super().init()
         create_index(
             self.env.cr,
             "res_partner_subscription_end_date_index",
@@ -259,3 +258,4 @@ class ResPartner(models.Model):
             ["subscription_end_date"],
             where="subscription_end_date IS NOT NULL",
         )
+        return super().init()
