@@ -14,6 +14,7 @@ from . import partner_followup_execution
 from . import partner_followup_triggers
 from . import partner_lifecycle_engine
 from . import partner_lifecycle_engine_log
+from . import partner_lifecycle_cron
 from . import partner_lifecycle_queue
 from . import partner_lifecycle_stage
 from . import partner_lifecycle_history

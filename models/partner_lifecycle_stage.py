@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
-from .partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN, LIFECYCLE_CRON_CURSOR
+from .partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN
 
 RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
 # Changing them moves contacts: the stages are recomputed at once.
@@ -252,13 +252,13 @@ class PartnerLifecycleStage(models.Model):
     def _schedule_lifecycle_recompute(self):
         """Run the recompute job now from the first contact: it goes on in
         batches (``ir.cron._notify_progress``) until every contact is done.
-        Nothing when the job was archived."""
+        When the job was archived, its next run makes that full pass."""
+        self.env["partner.lifecycle.engine"]._lifecycle_cron_request_full()
         cron = self.env.ref(RECOMPUTE_CRON, raise_if_not_found=False)
         if not cron or not cron.sudo().active:
             return
-        # sudo: the stages' managers change the job's position and run it;
-        # they do not manage scheduled actions.
-        self.env["ir.config_parameter"].sudo().set_param(LIFECYCLE_CRON_CURSOR, 0)
+        # sudo: the stages' managers run the job; they do not manage
+        # scheduled actions.
         cron.sudo()._trigger()
 
     def _get_partner_domain(self):

@@ -38,3 +38,4 @@ from . import test_followup_engine
 from . import test_followup_ui
 from . import test_followup_concurrency
 from . import test_referral_program_kpi
+from . import test_partner_lifecycle_cron
