@@ -39,8 +39,8 @@ class PartnerLifecycleEngine(models.AbstractModel):
     Its first run, a stage criteria change (``_lifecycle_cron_request_full``:
     saving criteria, *Recompute now*) start a full pass instead: the batched
     walk over every commercial entity. The candidates come from one query on
-    indexed columns (the lifecycle columns of ``res_partner`` read through
-    ``_lifecycle_column_sql`` only); the recompute itself is ``_recompute``,
+    indexed columns (the per-company lifecycle values of ``res_partner`` read
+    through ``_lifecycle_company_values_sql``); the recompute itself is ``_recompute``,
     unchanged."""
 
     # One concern per file (see the class docstring); merged by the ORM.
@@ -58,11 +58,11 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return super().init()
 
     @api.model
-    def _lifecycle_column_sql(self, alias, column):
-        """SQL of the lifecycle ``column`` of the contact ``alias`` in the
-        candidates query: the one place to change if the column moves (per
-        company values)."""
-        return SQL.identifier(alias, column)
+    def _lifecycle_company_values_sql(self, alias, column):
+        """SQL of a ``(company, value)`` row source over the per-company values
+        of the lifecycle ``column`` (``company_dependent``: a jsonb keyed by
+        company id) of the contact ``alias``, values as text."""
+        return SQL("jsonb_each_text(%s)", SQL.identifier(alias, column))
 
     @api.model
     def _lifecycle_cron_request_full(self):
@@ -203,17 +203,19 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 "SELECT id FROM res_partner WHERE %s",
                 self._lifecycle_written_after_sql(written, stamps),
             ),
-            # Never staged.
+            # Never staged, in any company (a company of its orders gets its
+            # stage when they are written).
             SQL(
-                "SELECT id FROM res_partner p WHERE %s IS NULL "
-                "AND (p.parent_id IS NULL OR p.is_company)",
-                self._lifecycle_column_sql("p", "lifecycle_stage_id"),
+                "SELECT id FROM res_partner p WHERE p.lifecycle_stage_id IS NULL "
+                "AND (p.parent_id IS NULL OR p.is_company)"
             ),
-            # Subscriptions ended: today is a day in the company's time zone.
+            # Subscriptions ended, in any company: today is a day in the
+            # company's time zone.
             SQL(
-                "SELECT id FROM res_partner p "
-                "WHERE %(end)s >= %(start)s AND %(end)s < %(stop)s",
-                end=self._lifecycle_column_sql("p", "subscription_end_date"),
+                "SELECT p.id FROM res_partner p, %(ends)s AS e(company_id, day) "
+                "WHERE p.subscription_end_date IS NOT NULL "
+                "AND e.day::date >= %(start)s AND e.day::date < %(stop)s",
+                ends=self._lifecycle_company_values_sql("p", "subscription_end_date"),
                 start=since.date() - timedelta(days=1),
                 stop=until.date() + timedelta(days=1),
             ),
