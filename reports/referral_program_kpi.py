@@ -112,20 +112,20 @@ class ReferralProgramKpi(models.Model):
                   FROM res_company rc
                   JOIN res_partner cp ON cp.id = rc.partner_id
             ), first_order AS (
+                -- One pass over the orders: per commercial entity and
+                -- company, its first confirmed order (confirmed ones sort
+                -- first) and its first contact (the earliest quotation).
                 SELECT DISTINCT ON (p.commercial_partner_id, so.company_id)
                        so.id, so.company_id, p.commercial_partner_id AS partner_id,
-                       so.date_order, so.user_id, so.team_id, so.amount_untaxed,
-                       so.currency_rate
+                       so.state, so.date_order, so.user_id, so.team_id,
+                       so.amount_untaxed, so.currency_rate,
+                       min(LEAST(so.create_date, so.date_order)) OVER (
+                           PARTITION BY p.commercial_partner_id, so.company_id
+                       ) AS contact_date
                   FROM sale_order so
                   JOIN res_partner p ON p.id = so.partner_id
-                 WHERE so.state = 'sale'
-              ORDER BY p.commercial_partner_id, so.company_id, so.date_order, so.id
-            ), first_contact AS (
-                SELECT p.commercial_partner_id AS partner_id, so.company_id,
-                       min(LEAST(so.create_date, so.date_order)) AS contact_date
-                  FROM sale_order so
-                  JOIN res_partner p ON p.id = so.partner_id
-              GROUP BY p.commercial_partner_id, so.company_id
+              ORDER BY p.commercial_partner_id, so.company_id,
+                       so.state != 'sale', so.date_order, so.id
             ), program AS (
                 -- The program new referrals of the company follow.
                 SELECT DISTINCT ON (company_id) company_id, target_referral_share
@@ -153,7 +153,7 @@ class ReferralProgramKpi(models.Model):
                        AS target_referral_share,
                    GREATEST(
                        (fo.date_order AT TIME ZONE 'UTC' AT TIME ZONE tz.tz)::date
-                       - (COALESCE(ref.date_referral, fc.contact_date)
+                       - (COALESCE(ref.date_referral, fo.contact_date)
                            AT TIME ZONE 'UTC' AT TIME ZONE tz.tz)::date,
                        0
                    ) AS days_to_first_order,
@@ -161,22 +161,16 @@ class ReferralProgramKpi(models.Model):
                        AS first_order_amount
               FROM first_order fo
               JOIN company_tz tz ON tz.id = fo.company_id
-              JOIN first_contact fc
-                ON fc.partner_id = fo.partner_id AND fc.company_id = fo.company_id
-         LEFT JOIN LATERAL (
-                    -- The referral that brought the customer: accepted, and
-                    -- made before its first order (or won by it).
-                    SELECT r.id, r.sponsor_id, r.date_referral
-                      FROM referral_referral r
-                     WHERE r.referee_id = fo.partner_id
-                       AND r.company_id = fo.company_id
-                       AND r.state IN %(accepted)s
-                       AND (r.first_order_id = fo.id
-                            OR r.date_referral <= fo.date_order)
-                  ORDER BY r.date_referral, r.id
-                     LIMIT 1
-                   ) ref ON TRUE
+         LEFT JOIN referral_referral ref
+                -- The referral that brought the customer: accepted (at most
+                -- one per referee and company), made before its first
+                -- order or won by it.
+                ON ref.referee_id = fo.partner_id
+               AND ref.company_id = fo.company_id
+               AND ref.state IN %(accepted)s
+               AND (ref.first_order_id = fo.id OR ref.date_referral <= fo.date_order)
          LEFT JOIN program ON program.company_id = fo.company_id
+             WHERE fo.state = 'sale'
             """,
             accepted=tuple(ACCEPTED_STATES),
         )
