@@ -92,7 +92,12 @@ class ReferralReferral(models.Model):
                 {"user_id": user.id}
             )
         referees = self.sudo().referee_id
-        source = self.env.ref("sale_referral_lifecycle.utm_source_referral")
+        # The id is cached: no query to find the source (as env.ref does).
+        source = self.env["utm.source"].browse(
+            self.env["ir.model.data"]._xmlid_to_res_id(
+                "sale_referral_lifecycle.utm_source_referral"
+            )
+        )
         first_contacts = referees.filtered(lambda p: not p.first_contact_date)
         if first_contacts:
             first_contacts.write(
