@@ -2,6 +2,7 @@
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from .referral_referral import ACCEPTED_STATES, ACTIVE_STATES, OPEN_STATES
 
@@ -104,6 +105,11 @@ class SaleOrder(models.Model):
         """Link confirmed orders to their customer's referral: create the
         referral a typed code asks for, and mark won the referrals of the
         customers confirming their first order."""
+        coded = self.filtered("referral_code")
+        if not coded and not self._has_referred_customer():
+            # A plain order: no code typed, and its customer has no active
+            # referral: nothing more to read.
+            return
         referees = self.partner_id.commercial_partner_id
         # The referral of a customer belongs to the sponsor's salesperson,
         # who may not be the one confirming the order.
@@ -115,9 +121,7 @@ class SaleOrder(models.Model):
                 ("state", "in", ACTIVE_STATES),
             ]
         )
-        coded = self.filtered("referral_code")
         if not referrals and not coded:
-            # A plain order: nothing referral-related, nothing more to read.
             return
         known = {(r.referee_id, r.company_id) for r in referrals}
         vals_list = coded._prepare_code_referral_values(known)
@@ -146,6 +150,26 @@ class SaleOrder(models.Model):
         self.filtered(
             lambda o: o.referral_id and not o.source_id
         )._set_referral_source()
+
+    def _has_referred_customer(self):
+        """Whether the customer of one of these orders has an active
+        referral (its commercial entity's stored sponsor says so): one query,
+        without loading the contacts."""
+        self.env["res.partner"].flush_model(["commercial_partner_id", "sponsor_id"])
+        return bool(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT 1
+                      FROM res_partner p
+                      JOIN res_partner c ON c.id = p.commercial_partner_id
+                     WHERE p.id = ANY(%s) AND c.sponsor_id IS NOT NULL
+                     LIMIT 1
+                    """,
+                    self.partner_id.ids,
+                )
+            )
+        )
 
     def _on_queued_state_change(self, state, moments):
         res = super()._on_queued_state_change(state, moments)
