@@ -15,7 +15,9 @@ warm registry), and timed with their SQL queries:
 
 It prints the median time and queries per confirmation and the ratios to
 Odoo alone, against the targets (plain order: at most 1.25x and 4 more
-queries; referee's first order: at most 3x and 30 more queries). It asserts
+queries; referee's first order: at most 3x and 30 more queries), then what
+the lifecycle queue's job costs per order for the work that left the
+confirmation (stages, follow-ups, the sponsor's reward). It asserts
 nothing. The databases are dropped at the end unless ``--keep``. A quick
 run: ``python3 bench/confirm.py --orders 20``.
 """
@@ -136,7 +138,30 @@ def measure(ctx, dbname, modules, args, with_addon):
             min(seconds for seconds, _queries in results),
             max(seconds for seconds, _queries in results),
         )
+        if with_addon:
+            figures[f"{case} job"] = run_queue_job(registry, len(order_ids))
     return figures
+
+
+def run_queue_job(registry, count):
+    """What left the confirmation: the lifecycle queue's job run over the
+    ``count`` orders just confirmed, as the cron does (a commit per call).
+    ``(seconds per order, queries per order)``."""
+    from odoo import SUPERUSER_ID, api
+
+    seconds = queries = 0
+    while True:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            before = cr.sql_log_count
+            started = time.perf_counter()
+            remaining = env["partner.lifecycle.queue"]._cron_process()
+            env.flush_all()
+            cr.precommit.run()
+            seconds += time.perf_counter() - started
+            queries += cr.sql_log_count - before
+        if not remaining:
+            return seconds / count, queries / count
 
 
 def report(alone, addon):
@@ -155,6 +180,12 @@ def report(alone, addon):
             f"  {'':17s} ratio {ratio:5.2f}x, {q - base_q:+.0f} queries "
             f"(target <= {max_ratio}x and +{max_extra}): {verdict}",
         ]
+        if f"{case} job" in addon:
+            job_s, job_q = addon[f"{case} job"]
+            lines.append(
+                f"  {'':17s} then the queue's job: {job_s * 1000:.1f} ms and "
+                f"{job_q:.1f} queries per order (in batches, after the commit)"
+            )
     say(*lines)
 
 

@@ -1,5 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from collections import defaultdict
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -7,19 +9,31 @@ QUEUE_CRON = "sale_referral_lifecycle.ir_cron_process_lifecycle_queue"
 
 
 class PartnerLifecycleQueue(models.Model):
-    """Commercial entities whose stage must be recomputed because one of
-    their orders changed state. Sending or confirming an order only adds a
-    row here and wakes the queue's job (``ir.cron.trigger``), which
-    recomputes them in batches within a minute: confirmation stays light."""
+    """What an order's change of state sets off after the transaction that
+    changed it: the stage recompute of its customer and, for the follow-ups,
+    the stop conditions of the order (chase activities of a confirmed or
+    cancelled quotation) and the wake-up of the follow-up cron when its
+    steps fall due. Sending, confirming or cancelling an order only adds a
+    row here and wakes the queue's job (``ir.cron.trigger``), which does that
+    work in batches within a minute: confirmation stays light."""
 
     _name = "partner.lifecycle.queue"
     _description = "Customer Lifecycle Recompute Queue"
     _order = "id"
-    # A row lives for seconds and says nothing but its contact.
+    # A row lives for seconds and says nothing but its contact and order.
     _log_access = False
 
     partner_id = fields.Many2one(
         "res.partner", required=True, ondelete="cascade", readonly=True
+    )
+    order_id = fields.Many2one("sale.order", ondelete="set null", readonly=True)
+    order_state = fields.Char(
+        readonly=True, help="The state the order reached when it was queued."
+    )
+    queued_at = fields.Datetime(
+        readonly=True,
+        help="When the order changed state: the follow-ups count their delays "
+        "from that day.",
     )
 
     @api.model
@@ -62,6 +76,45 @@ class PartnerLifecycleQueue(models.Model):
         self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
 
     @api.model
+    def _enqueue_orders(self, orders, state):
+        """Queue ``orders``, which just reached ``state``, with their
+        customers' commercial entities, and wake the job: one statement, as
+        ``_enqueue``."""
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            QUEUE_CRON, raise_if_not_found=False
+        )
+        if not orders or not cron_id:
+            return
+        now = fields.Datetime.now()
+        self.env.execute_query(
+            SQL(
+                """
+                WITH queued AS (
+                    INSERT INTO partner_lifecycle_queue (
+                        partner_id, order_id, order_state, queued_at)
+                    SELECT p.commercial_partner_id, o.id, %(state)s, %(now)s
+                      FROM sale_order o
+                      JOIN res_partner p ON p.id = o.partner_id
+                     WHERE o.id = ANY(%(ids)s)
+                       AND p.commercial_partner_id IS NOT NULL
+                 RETURNING id
+                )
+                INSERT INTO ir_cron_trigger (
+                    cron_id, call_at, create_uid, create_date, write_uid,
+                    write_date)
+                SELECT %(cron)s, %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+                 WHERE EXISTS (SELECT 1 FROM queued)
+                """,
+                ids=orders.ids,
+                state=state or None,
+                cron=cron_id,
+                now=now,
+                uid=self.env.uid,
+            )
+        )
+        self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
+
+    @api.model
     def _cron_process(self, batch_size=1000):
         """Recompute the queued contacts, oldest first, a batch per call; the
         cron runner calls again while some remain. Rows taken by another
@@ -69,7 +122,7 @@ class PartnerLifecycleQueue(models.Model):
         rows = self.env.execute_query(
             SQL(
                 """
-                SELECT id, partner_id
+                SELECT id, partner_id, order_id, order_state, queued_at
                   FROM partner_lifecycle_queue
                  ORDER BY id
                  LIMIT %s
@@ -82,7 +135,7 @@ class PartnerLifecycleQueue(models.Model):
             partners = (
                 self.env["res.partner"]
                 .with_context(active_test=False)
-                .browse(sorted({partner_id for _id, partner_id in rows}))
+                .browse(sorted({row[1] for row in rows}))
             )
             self.env["partner.lifecycle.engine"]._recompute(partners)
             # A renewal confirmed moved the subscription end: the follow-ups
@@ -91,10 +144,11 @@ class PartnerLifecycleQueue(models.Model):
             self.env["partner.followup.engine"]._cancel_superseded_renewal_activities(
                 partners
             )
+            self._process_order_changes(rows)
             self.env.execute_query(
                 SQL(
                     "DELETE FROM partner_lifecycle_queue WHERE id = ANY(%s)",
-                    [row_id for row_id, _partner in rows],
+                    [row[0] for row in rows],
                 )
             )
         remaining = self.env.execute_query(
@@ -102,3 +156,19 @@ class PartnerLifecycleQueue(models.Model):
         )[0][0]
         self.env["ir.cron"]._notify_progress(done=len(rows), remaining=remaining)
         return remaining
+
+    @api.model
+    def _process_order_changes(self, rows):
+        """The orders' side of ``rows`` (queue rows as read by
+        ``_cron_process``): per state reached, one call of the orders' hook
+        (follow-up stop conditions and cron wake-ups, sponsors' rewards)."""
+        by_state = defaultdict(dict)
+        for _id, _partner, order_id, state, queued_at in rows:
+            if order_id and state:
+                # The earliest change of an order counts.
+                by_state[state].setdefault(order_id, queued_at)
+        Order = self.env["sale.order"].with_context(active_test=False)
+        for state, moments in by_state.items():
+            orders = Order.browse(list(moments)).exists()
+            if orders:
+                orders._on_queued_state_change(state, moments)

@@ -18,12 +18,20 @@ class ReferralReferral(models.Model):
 
     def _action_won(self, orders):
         res = super()._action_won(orders)
-        # Rewarded at once: the credit email tells the news already.
-        self.env["referral.notification"]._queue(
+        # Rewarded at confirmation (by the lifecycle queue's job): the credit
+        # email tells the news, else the job queues this one.
+        self.filtered(
+            lambda r: r.program_id.reward_trigger != "order_confirmed"
+        )._queue_won_email()
+        return res
+
+    def _queue_won_email(self):
+        """Tell the sponsors of the referrals still won (not rewarded) that
+        their referral ordered."""
+        return self.env["referral.notification"]._queue(
             self.filtered(lambda r: r.state == "won"),
             "sale_referral_lifecycle.mail_template_referral_won",
         )
-        return res
 
 
 class ReferralWalletTransaction(models.Model):

@@ -250,7 +250,13 @@ class ReferralProgram(models.Model):
             .sudo()
             .search_count(
                 [
-                    ("partner_id", "child_of", partner.ids),
+                    # The commercial entity's orders (one query, where
+                    # child_of reads the contact tree first).
+                    (
+                        "partner_id.commercial_partner_id",
+                        "in",
+                        partner.commercial_partner_id.ids,
+                    ),
                     ("company_id", "=", self.company_id.id),
                     ("state", "=", "sale"),
                 ],

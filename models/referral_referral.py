@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 
+from contextlib import nullcontext
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -254,8 +256,12 @@ class ReferralReferral(models.Model):
                 ).next_by_code("referral.referral") or self.env._("New")
         self._check_company_programs(vals_list)
         # The referee contacts created from raw details go away with a
-        # refused referral, even when the caller catches the error.
-        with self.env.cr.savepoint():
+        # refused referral, even when the caller catches the error. Without
+        # raw details (a code typed on an order) nothing needs undoing: no
+        # savepoint, whose flush would run the pending tracking and commit
+        # hooks inside the order confirmation.
+        resolving = any(not vals.get("referee_id") for vals in vals_list)
+        with self.env.cr.savepoint() if resolving else nullcontext():
             self._resolve_referees(vals_list)
             self._check_single_active_referral(
                 [
@@ -403,17 +409,17 @@ class ReferralReferral(models.Model):
 
     def _action_won(self, orders):
         """Mark the referrals won by the first confirmed order of their
-        referee among ``orders``."""
+        referee among ``orders``. The sponsor's reward of a program rewarding
+        at confirmation is posted by the lifecycle queue's job within a
+        minute (``sale.order._grant_referral_rewards``): not within the
+        confirmation."""
         order_by_referee = {}
         for order in orders.sorted("date_order"):
             key = (order.partner_id.commercial_partner_id, order.company_id)
             order_by_referee.setdefault(key, order)
         for referral in self:
             order = order_by_referee.get((referral.referee_id, referral.company_id))
-            if order:
+            if order and (referral.state, referral.first_order_id) != ("won", order):
                 referral.write({"state": "won", "first_order_id": order.id})
+            if order and order.referral_id != referral:
                 order.referral_id = referral
-        self.filtered(
-            lambda r: r.state == "won"
-            and r.program_id.reward_trigger == "order_confirmed"
-        )._grant_rewards()

@@ -91,7 +91,12 @@ class ReferralReferral(models.Model):
             (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
                 {"user_id": user.id}
             )
-        source = self.env.ref("sale_referral_lifecycle.utm_source_referral")
+        # The id is cached: no query to find the source (as env.ref does).
+        source = self.env["utm.source"].browse(
+            self.env["ir.model.data"]._xmlid_to_res_id(
+                "sale_referral_lifecycle.utm_source_referral"
+            )
+        )
         # The first contact is per company: the referral's.
         for company, referrals in self.sudo().grouped("company_id").items():
             referees = referrals.referee_id.with_company(company)

@@ -112,7 +112,13 @@ class ReferralReferral(models.Model):
                 .sudo()
                 .search_count(
                     [
-                        ("partner_id", "child_of", referral.referee_id.ids),
+                        # The commercial entity's orders (one query, where
+                        # child_of reads the contact tree first).
+                        (
+                            "partner_id.commercial_partner_id",
+                            "=",
+                            referral.referee_id.commercial_partner_id.id,
+                        ),
                         ("company_id", "=", referral.company_id.id),
                         ("state", "=", "sale"),
                         ("id", "!=", referral.first_order_id.id),

@@ -242,7 +242,10 @@ class ResPartner(models.Model):
         codes = {code.strip().upper() for code in codes if code and code.strip()}
         if not codes:
             return {}
-        partners = self.search([("referral_code", "in", list(codes))])
+        partners = self.search_fetch(
+            [("referral_code", "in", list(codes))],
+            ["referral_code", "commercial_partner_id"],
+        )
         return {
             partner.referral_code: partner.commercial_partner_id for partner in partners
         }

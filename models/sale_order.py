@@ -96,10 +96,12 @@ class SaleOrder(models.Model):
         if "state" in vals:
             # What the credit lines spend follows the orders' state.
             self.env["referral.ledger"]._sync(order_lines=self.order_line)
-            # Sent, confirmed, cancelled: the customers' stages may move,
-            # recomputed by the queue's job within a minute.
+            # Sent, confirmed, cancelled: the customers' stages may move and
+            # the follow-ups see it, done by the queue's job within a minute.
             # sudo: the stages follow the orders, whoever changes them.
-            self.env["partner.lifecycle.queue"].sudo()._enqueue(self.partner_id)
+            self.env["partner.lifecycle.queue"].sudo()._enqueue_orders(
+                self, vals["state"]
+            )
         if "order_line" in vals:
             self._auto_apply_referral_lines()
         return res
@@ -112,6 +114,13 @@ class SaleOrder(models.Model):
         res = super()._action_confirm()
         self._link_referrals()
         return res
+
+    def _on_queued_state_change(self, state, moments):
+        """Run by the lifecycle queue's job within a minute after these orders
+        reached ``state`` (``moments``: {order id: naive UTC datetime of the
+        change}): what need not happen within the confirmation. A hook for
+        the files of the other concerns."""
+        return True
 
     def _action_cancel(self):
         res = super()._action_cancel()

@@ -2,6 +2,7 @@
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from .referral_referral import ACCEPTED_STATES, ACTIVE_STATES, OPEN_STATES
 
@@ -93,16 +94,22 @@ class SaleOrder(models.Model):
         )
 
     def _set_referral_source(self):
-        source = self.env.ref(
+        # The id is cached: no query to find the source (as env.ref does).
+        source_id = self.env["ir.model.data"]._xmlid_to_res_id(
             "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
         )
-        if source and self:
-            self.write({"source_id": source.id})
+        if source_id and self:
+            self.write({"source_id": source_id})
 
     def _link_referrals(self):
         """Link confirmed orders to their customer's referral: create the
         referral a typed code asks for, and mark won the referrals of the
         customers confirming their first order."""
+        coded = self.filtered("referral_code")
+        if not coded and not self._has_referred_customer():
+            # A plain order: no code typed, and its customer has no active
+            # referral: nothing more to read.
+            return
         referees = self.partner_id.commercial_partner_id
         # The referral of a customer belongs to the sponsor's salesperson,
         # who may not be the one confirming the order.
@@ -114,21 +121,91 @@ class SaleOrder(models.Model):
                 ("state", "in", ACTIVE_STATES),
             ]
         )
+        if not referrals and not coded:
+            return
         known = {(r.referee_id, r.company_id) for r in referrals}
-        vals_list = self.filtered("referral_code")._prepare_code_referral_values(known)
-        referrals |= Referral.create(vals_list)
-        open_referrals = referrals.filtered(lambda r: r.state in OPEN_STATES)
-        open_referrals._action_won(self)
+        vals_list = coded._prepare_code_referral_values(known)
+        # Born won from their first order: no second write to win them. The
+        # user confirming the order does not follow them: they belong to the
+        # sponsor's salesperson.
+        created = (
+            Referral.with_context(mail_create_nosubscribe=True)
+            .create(vals_list)
+            .with_env(Referral.env)
+            if vals_list
+            else Referral
+        )
+        referrals |= created
+        won = referrals.filtered(lambda r: r.state in OPEN_STATES) | created
+        won._action_won(self)
         for order in self.filtered(lambda o: not o.referral_id):
-            order.referral_id = referrals.filtered(
+            referral = referrals.filtered(
                 lambda r, o=order: (
                     r.referee_id == o.partner_id.commercial_partner_id
                     and r.company_id == o.company_id
                 )
             )[:1]
+            if referral:
+                order.referral_id = referral
         self.filtered(
             lambda o: o.referral_id and not o.source_id
         )._set_referral_source()
+
+    def _has_referred_customer(self):
+        """Whether the customer of one of these orders has an active
+        referral (its commercial entity's stored sponsor says so): one query,
+        without loading the contacts."""
+        self.env["res.partner"].flush_model(["commercial_partner_id", "sponsor_id"])
+        return bool(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT 1
+                      FROM res_partner p
+                      JOIN res_partner c ON c.id = p.commercial_partner_id
+                     WHERE p.id = ANY(%s) AND c.sponsor_id IS NOT NULL
+                     LIMIT 1
+                    """,
+                    self.partner_id.ids,
+                )
+            )
+        )
+
+    def _on_queued_state_change(self, state, moments):
+        res = super()._on_queued_state_change(state, moments)
+        if state == "sale":
+            self._grant_referral_rewards()
+        return res
+
+    def _grant_referral_rewards(self):
+        """Reward the sponsors of the referrals these confirmed orders won,
+        in programs rewarding at confirmation; tell the sponsors not rewarded
+        (reward waiting for approval, zero or capped) that their referral
+        ordered. Run by the lifecycle queue's job, not within the
+        confirmation; once per referral whatever runs it again (the referral
+        rows are locked, ``_grant_rewards`` skips those already rewarded)."""
+        # sudo: the reward is earned whoever confirmed the order.
+        referrals = (
+            self.env["referral.referral"]
+            .sudo()
+            .search(
+                [
+                    ("first_order_id", "in", self.ids),
+                    ("first_order_id.state", "=", "sale"),
+                    ("state", "=", "won"),
+                    ("program_id.reward_trigger", "=", "order_confirmed"),
+                ]
+            )
+        )
+        if not referrals:
+            return
+        self.env.cr.execute(
+            "SELECT id FROM referral_referral WHERE id IN %s FOR UPDATE",
+            [tuple(referrals.ids)],
+        )
+        referrals.invalidate_recordset(["state"])
+        referrals._grant_rewards()
+        referrals._queue_won_email()
 
     def _prepare_code_referral_values(self, known):
         """Values of the referrals to create for the codes typed on these
@@ -138,6 +215,7 @@ class SaleOrder(models.Model):
             self.mapped("referral_code")
         )
         vals_list = []
+        Program = self.env["referral.program"].sudo()
         for order in self:
             referee = order.partner_id.commercial_partner_id
             if (referee, order.company_id) in known:
@@ -162,6 +240,10 @@ class SaleOrder(models.Model):
                     "company_id": order.company_id.id,
                     "source": "code",
                     "first_order_id": order.id,
+                    "state": "won",
+                    "date_won": fields.Datetime.now(),
+                    # Read once here rather than by each check of the creation.
+                    "program_id": Program._get_company_program(order.company_id).id,
                 }
             )
         return vals_list

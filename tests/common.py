@@ -88,14 +88,17 @@ class ReferralCommon(TransactionCase):
 
     @classmethod
     def _confirm_order(cls, partner, **values):
+        """A confirmed order of ``partner``, a minute later: the lifecycle
+        queue's job ran (stages, follow-ups, the sponsor's reward)."""
         order = cls._create_order(partner, **values)
         order.action_confirm()
+        cls._process_lifecycle_queue()
         return order
 
     @classmethod
     def _process_lifecycle_queue(cls):
-        """Run the job that recomputes the stages of the contacts whose
-        orders changed state (woken by a trigger within a minute)."""
+        """Run the job that follows the orders' changes of state (woken by a
+        trigger within a minute): stages, follow-ups, sponsors' rewards."""
         while cls.env["partner.lifecycle.queue"]._cron_process():
             pass
 
@@ -166,9 +169,12 @@ class WalletCommon(ReferralCommon):
 
     def _reward_referral(self, name, sponsor=None, price=1200.0, **order_values):
         """A referral of ``sponsor`` for the company ``name``, won by its
-        first order (one line at ``price``), confirmed."""
+        first order (one line at ``price``), confirmed, and the lifecycle
+        queue's job run after it (the reward is posted there, within a
+        minute in production)."""
         referral = self._refer(sponsor=sponsor, referee_company_name=name)
         order = self._create_order(referral.referee_id, **order_values)
         order.order_line.write({"price_unit": price, "tax_id": [(5, 0, 0)]})
         order.action_confirm()
+        self._process_lifecycle_queue()
         return referral, order

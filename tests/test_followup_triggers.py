@@ -111,6 +111,9 @@ class TestFollowupTriggers(FollowupCommon):
             self._run()
         self.assertTrue(self._followup_activities(order))
         order.action_confirm()
+        # Not within the confirmation: the lifecycle queue's job does it.
+        self.assertTrue(self._followup_activities(order))
+        self._process_lifecycle_queue()
         self.assertFalse(self._followup_activities(order))
         self.assertIn(
             "Follow-up activities cancelled",
@@ -123,6 +126,7 @@ class TestFollowupTriggers(FollowupCommon):
         with freeze_time("2026-11-30 10:00:00"):
             self._run()
         order._action_cancel()
+        self._process_lifecycle_queue()
         self.assertFalse(self._followup_activities(order))
         with freeze_time("2026-12-10 10:00:00"):
             self._run()
@@ -133,7 +137,9 @@ class TestFollowupTriggers(FollowupCommon):
         before = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         with freeze_time("2026-11-20 10:00:00"):
             self._send_quotation(self.customer, datetime(2026, 11, 20, 10))
-            # Computed once per transaction, when it commits.
+            # Computed by the lifecycle queue's job, once per transaction,
+            # when it commits.
+            self._process_lifecycle_queue()
             self.env.cr.precommit.run()
         triggers = (
             self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - before

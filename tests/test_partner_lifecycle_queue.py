@@ -45,14 +45,14 @@ class TestPartnerLifecycleQueue(ReferralCommon):
         person = self.env["res.partner"].create(
             {"name": "Quentin", "parent_id": self.customer.id}
         )
-        self._confirm_order(person)
+        self._create_order(person).action_confirm()
         self.assertEqual(self.Queue.search([]).partner_id, self.customer)
 
     def test_job_processes_batches(self):
         customers = self.customer | self._create_customer("Queued 2")
         customers |= self._create_customer("Queued 3")
         for customer in customers:
-            self._confirm_order(customer)
+            self._create_order(customer).action_confirm()
         self.assertEqual(self.Queue._cron_process(batch_size=2), 1)
         self.assertEqual(self.Queue._cron_process(batch_size=2), 0)
         self.assertEqual(set(customers.mapped("lifecycle_stage_id")), {self.client})

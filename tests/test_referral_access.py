@@ -83,8 +83,11 @@ class TestReferralAccess(ReferralCommon):
         referee = self.theirs.referee_id
         order = self._create_order(referee, user_id=self.salesman.id)
         order.with_user(self.salesman).action_confirm()
-        self.assertEqual(self.theirs.state, "rewarded")
+        self.assertEqual(self.theirs.state, "won")
         self.assertEqual(order.referral_id, self.theirs)
+        # The reward: the lifecycle queue's job, whoever confirmed.
+        self._process_lifecycle_queue()
+        self.assertEqual(self.theirs.state, "rewarded")
 
     def test_salesperson_without_sales_rights_sees_no_referral(self):
         user = self.env["res.users"].create(

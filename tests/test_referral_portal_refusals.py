@@ -111,6 +111,7 @@ class TestReferralPortalRefusals(ReferralCommon):
         order = self._create_order(referral.referee_id.child_ids[:1])
         self.assertEqual(order.referral_code, self.sponsor.referral_code)
         order.action_confirm()
+        self._process_lifecycle_queue()
         self.assertEqual(order.referral_id, referral)
         self.assertEqual(referral.state, "rewarded")
         self.assertEqual(

@@ -53,7 +53,9 @@ class TestWalletFlow(WalletCommon):
             )
         )
         first.action_confirm()
-        # 2. The sponsor's wallet shows the reward.
+        # 2. A minute later (the lifecycle queue's job), the sponsor's wallet
+        # shows the reward.
+        self._process_lifecycle_queue()
         wallet = self._wallet().with_user(self.salesman)
         self.assertEqual(referral.state, "rewarded")
         self.assertEqual(wallet.balance, 200.0)

@@ -100,6 +100,32 @@ class TestWalletRewards(WalletCommon):
         self.assertEqual(len(self._credits(referral)), 1)
         self.assertEqual(self._wallet().balance, 120.0)
 
+    def test_reward_posted_by_the_queue_job_once(self):
+        """Not within the confirmation: the lifecycle queue's job posts it,
+        once, however often the order is queued and the job runs."""
+        referral = self._refer(referee_company_name="Queued Reward Ltd")
+        order = self._create_order(referral.referee_id)
+        order.action_confirm()
+        self.assertEqual(referral.state, "won")
+        self.assertFalse(referral.transaction_ids)
+        self.assertFalse(self._wallet().balance)
+        self._process_lifecycle_queue()
+        self.assertEqual(referral.state, "rewarded")
+        self.env["partner.lifecycle.queue"]._enqueue_orders(order, "sale")
+        self._process_lifecycle_queue()
+        self.assertEqual(len(self._credits(referral)), 1)
+        self.assertEqual(self._wallet().balance, 120.0)
+
+    def test_order_cancelled_before_the_job_earns_nothing(self):
+        referral = self._refer(referee_company_name="Quick Cancel Ltd")
+        order = self._create_order(referral.referee_id)
+        order.action_confirm()
+        order._action_cancel()
+        self._process_lifecycle_queue()
+        self.assertEqual(referral.state, "in_progress")
+        self.assertFalse(referral.transaction_ids)
+        self.assertFalse(self._wallet().balance)
+
     def test_invoice_paid_trigger_waits_at_confirmation(self):
         self.program.reward_trigger = "invoice_paid"
         referral, _order = self._reward_referral("Later Ltd")
