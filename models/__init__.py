@@ -50,3 +50,4 @@ from . import res_partner_portal
 from . import referral_notification
 from . import referral_notification_events
 from . import sale_order_referral_link
+from . import referral_referral_import

@@ -67,19 +67,44 @@ class ReferralReferral(models.Model):
         company = Partner.create(
             dict(values, name=company_name, is_company=True, email=False, phone=False)
         )
-        Partner.create(dict(values, name=contact_name, parent_id=company.id, vat=False))
+        Partner.create(
+            dict(
+                values,
+                name=contact_name,
+                parent_id=company.id,
+                vat=False,
+                first_contact_date=False,
+            )
+        )
         return company
 
     @api.model
     def _prepare_referee_partner_values(self, vals):
         """Values of the contact created for a referee; ``name`` is set by
-        the caller."""
-        return {
+        the caller. Its first contact is the referral's day (an imported
+        referral may be older than today)."""
+        values = {
             "email": vals.get("referee_email"),
             "phone": vals.get("referee_phone"),
             "vat": vals.get("referee_vat"),
             "user_id": vals.get("user_id"),
         }
+        if vals.get("date_referral"):
+            values["first_contact_date"] = self._get_referral_day(vals)
+        return values
+
+    @api.model
+    def _get_referral_day(self, vals):
+        """The day of ``vals["date_referral"]`` in the time zone of the
+        referral's company."""
+        company = self.env["res.company"].browse(
+            vals.get("company_id") or self.env.company.id
+        )
+        tz = company.partner_id.tz or self.env.user.tz or "UTC"
+        return fields.Datetime.context_timestamp(
+            self.with_context(tz=tz),
+            fields.Datetime.to_datetime(vals["date_referral"]),
+        ).date()
 
     def _assign_referee_salesperson(self):
         """Route the referees (and their contact persons) to the sponsor's

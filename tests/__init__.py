@@ -36,3 +36,4 @@ from . import test_followup_triggers
 from . import test_followup_engine
 from . import test_followup_ui
 from . import test_followup_concurrency
+from . import test_referral_import
