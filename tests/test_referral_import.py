@@ -77,10 +77,12 @@ class TestReferralImport(ReferralCommon):
     def _sample(self, extension):
         return (SAMPLES / f"referrals.{extension}").read_bytes()
 
-    def _import(self, content, extension="csv", user=None, dryrun=False):
+    def _import(self, content, extension="csv", user=None, dryrun=False, company=None):
         """Import ``content`` as the dialog does: upload, preview (the
         columns mapped by their labels), then import."""
         env = self.env(user=user) if user else self.env
+        if company:
+            env = env(context=dict(env.context, allowed_company_ids=company.ids))
         wizard = env["base_import.import"].create(
             {
                 "res_model": "referral.referral",
@@ -122,11 +124,11 @@ class TestReferralImport(ReferralCommon):
             )
         ]
 
-    def _assert_refused(self, content, expected, extension="csv"):
+    def _assert_refused(self, content, expected, extension="csv", company=None):
         """Import ``content``: each ``(row, text)`` of ``expected`` is an
         error naming the row; nothing is written."""
         before = self._counts()
-        result = self._import(content, extension, user=self.salesman)
+        result = self._import(content, extension, user=self.salesman, company=company)
         self.assertFalse(result["ids"])
         errors = [m for m in result["messages"] if m["type"] == "error"]
         self.assertEqual(len(errors), len(expected), result["messages"])
@@ -323,6 +325,38 @@ class TestReferralImport(ReferralCommon):
             self._sample("xlsx"),
             [(3, "Hazel Architects has already been referred")],
             extension="xlsx",
+        )
+
+    def test_imported_in_the_current_company(self):
+        """Imported in another company: referrals of that company and its
+        program; a contact of the first company sponsors nothing there."""
+        program = self.env["referral.program"]._get_company_program(self.other_company)
+        self.assertTrue(program)
+        program.sponsor_policy = "any"
+        self.juniper.company_id = self.company
+        self._assert_refused(
+            self._sample("csv"),
+            [(1, 'No contact matches the sponsor "Juniper Outfitters"')],
+            company=self.other_company,
+        )
+        content = b"\n".join(
+            line
+            for line in self._sample("csv").split(b"\n")
+            if b"Juniper Outfitters" not in line
+        )
+        result = self._import(content, user=self.salesman, company=self.other_company)
+        self.assertFalse(result["messages"])
+        self.assertRecordValues(
+            self.Referral.browse(result["ids"]),
+            [
+                {
+                    "company_id": self.other_company.id,
+                    "program_id": program.id,
+                    "sponsor_id": sponsor.id,
+                    "source": "import",
+                }
+                for sponsor in (self.quartz, self.rowan)
+            ],
         )
 
     def test_user_without_sales_rights_cannot_import(self):
