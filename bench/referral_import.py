@@ -24,6 +24,8 @@ A quick run: ``python3 bench/referral_import.py --rows 50``.
 """
 
 import argparse
+import contextlib
+import cProfile
 import csv
 import io
 import sys
@@ -59,6 +61,13 @@ def parse_args():
     )
     parser.add_argument("--db", default="srl_import", help="default: %(default)s")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N costliest functions of the referral import (cProfile)",
+    )
     # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
     args, _others = parser.parse_known_args()
     if args.rows < 1:
@@ -116,16 +125,16 @@ def prepare_sponsors(registry, rows):
         return [(s.referral_code, s.email, s.name) for s in sponsors]
 
 
-def referrals_file(sponsors, rows):
+def referrals_file(sponsors, rows, prefix):
     lines = []
     for i in range(rows):
         code, email, name = sponsors[i // ROWS_PER_SPONSOR]
         lines.append(
             [
                 (code, email, name)[i % 3],
-                f"Bench referee {i}",
+                f"{prefix} referee {i}",
                 f"Person {i}",
-                f"person{i}@referee{i}.example.com",
+                f"person{i}@{prefix.lower()}-referee{i}.example.com",
                 "",
                 "",
                 "2026-03-02",
@@ -134,9 +143,10 @@ def referrals_file(sponsors, rows):
     return to_csv(REFERRAL_HEADERS, lines)
 
 
-def import_file(registry, model, content):
+def import_file(registry, model, content, profile=0):
     """Import ``content`` into ``model`` as the dialog does, in one
-    transaction: ``(seconds, queries, rows imported, messages)``."""
+    transaction: ``(seconds, queries, rows imported, messages)``; with
+    ``profile``, print its costliest functions."""
     from odoo import api
 
     admin = 2
@@ -164,12 +174,18 @@ def import_file(registry, model, content):
             "/".join(matches[index]) if index in matches else False
             for index in range(len(preview["headers"]))
         ]
+        profiler = cProfile.Profile() if profile else contextlib.nullcontext()
         before = cr.sql_log_count
         started = time.perf_counter()
-        result = wizard.execute_import(fields, preview["headers"], preview["options"])
-        env.flush_all()
+        with profiler:
+            result = wizard.execute_import(
+                fields, preview["headers"], preview["options"]
+            )
+            env.flush_all()
         seconds = time.perf_counter() - started
         queries = cr.sql_log_count - before
+    if profile:
+        lifecycle.print_profile(profiler, profile)
     return seconds, queries, len(result["ids"] or []), result["messages"]
 
 
@@ -185,8 +201,10 @@ def open_registry(ctx, dbname):
     return registry
 
 
-def measure(registry, label, model, content, rows):
-    seconds, queries, imported, messages = import_file(registry, model, content)
+def measure(registry, label, model, content, rows, profile=0):
+    seconds, queries, imported, messages = import_file(
+        registry, model, content, profile
+    )
     if imported != rows:
         raise odoo_run.Abort(f"{label}: {imported} of {rows} rows imported: {messages}")
     return label, seconds, queries
@@ -228,7 +246,7 @@ def benchmark(ctx, args):
     registry = open_registry(ctx, addon_db)
     sponsors = prepare_sponsors(registry, args.rows + warmup)
     import_file(registry, "res.partner", contacts_file(warmup, "Warm"))
-    import_file(registry, "referral.referral", referrals_file(sponsors, warmup))
+    import_file(registry, "referral.referral", referrals_file(sponsors, warmup, "Warm"))
     # The warm-up's sponsors sent their rows already: use the others.
     sponsors = sponsors[-(-warmup // ROWS_PER_SPONSOR) :]
     results += [
@@ -243,8 +261,9 @@ def benchmark(ctx, args):
             registry,
             "referrals (2 contacts each), addon",
             "referral.referral",
-            referrals_file(sponsors, args.rows),
+            referrals_file(sponsors, args.rows, "Bench"),
             args.rows,
+            args.profile,
         ),
     ]
     report(args.rows, results)

@@ -66,8 +66,8 @@ class ReferralReferral(models.Model):
 
     @api.model
     def _load_records(self, data_list, update=False, ignore_duplicates=False):
-        """Import: a refused row's error names the row (the row of the file
-        after its header, as the import dialog counts them)."""
+        """Import: a refused row's error names the row (counted from 1 after
+        the header, as base_import counts the lines of its own errors)."""
         if not self.env.context.get("import_file"):
             return super()._load_records(data_list, update, ignore_duplicates)
         try:
@@ -79,7 +79,7 @@ class ReferralReferral(models.Model):
             if row is None:
                 raise
             message = self.env._(
-                "Error at row %(row)s: %(error)s", row=row + 1, error=error.args[0]
+                "Row %(row)s: %(error)s", row=row + 1, error=error.args[0]
             )
             raise UserError(message) from error
 
@@ -88,7 +88,8 @@ class ReferralReferral(models.Model):
         """Return ``{reference: commercial entity}`` for the sponsor
         references ``refs``, each a referral code, an email or a name (tried
         in this order, three queries for all). Raise a ValidationError naming
-        the first reference that matches no contact or several customers."""
+        the first reference that matches no contact or several customers
+        (commercial entities)."""
         refs = {ref.strip() for ref in refs if ref and ref.strip()}
         if not refs:
             return {}

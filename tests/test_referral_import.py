@@ -134,7 +134,7 @@ class TestReferralImport(ReferralCommon):
         self.assertEqual(len(errors), len(expected), result["messages"])
         for message, (row, text) in zip(errors, expected, strict=True):
             self.assertEqual(message["rows"]["from"], row - 1)
-            self.assertIn(f"Error at row {row}: ", message["message"])
+            self.assertIn(f"Row {row}: ", message["message"])
             self.assertIn(text, message["message"])
         self.assertEqual(self._counts(), before)
         return errors
@@ -368,7 +368,7 @@ class TestReferralImport(ReferralCommon):
         before = self._counts()
         result = self._import(self._sample("csv"), user=user)
         self.assertFalse(result["ids"])
-        self.assertIn("Error at row 1: ", result["messages"][0]["message"])
+        self.assertIn("Row 1: ", result["messages"][0]["message"])
         self.assertEqual(self._counts(), before)
 
     def test_sponsor_ref_resolves_in_three_queries(self):
