@@ -296,6 +296,14 @@ class TestReferralImport(ReferralCommon):
             self._sample("csv"), [(3, "Hazel Architects has already been referred")]
         )
 
+    def test_same_referee_twice_in_the_file_refused(self):
+        """The second row of one new referee: refused as already referred
+        (the rows are created together, the new contact is shared)."""
+        content = self._sample("csv").replace(
+            b"hello@willow-bakery.example.com", b"marc@maple-dental.example.com"
+        )
+        self._assert_refused(content, [(2, "Maple Dental has already been referred")])
+
     def test_self_referral_refused(self):
         content = self._sample("csv").replace(
             b"Hazel Architects,Hugo Hazel,studio@hazel-architects.example.com",
