@@ -53,3 +53,4 @@ from . import utm_source
 from . import referral_notification
 from . import referral_notification_events
 from . import sale_order_referral_link
+from . import referral_referral_import

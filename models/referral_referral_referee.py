@@ -15,14 +15,37 @@ class ReferralReferral(models.Model):
     @api.model
     def _resolve_referees(self, vals_list):
         """Set ``referee_id`` of the values that only carry raw details:
-        an existing contact when one matches, else a new one."""
+        an existing contact when one matches, else a new one. The new ones
+        are created in one batch; two values with the same details get the
+        same new contact (and the single active referral check refuses the
+        second)."""
+        to_create = {}
         for vals in vals_list:
             if vals.get("referee_id"):
                 continue
             referee = self._find_referee(vals)
-            if not referee:
-                referee = self._create_referee(vals)
-            vals["referee_id"] = referee.commercial_partner_id.id
+            if referee:
+                vals["referee_id"] = referee.commercial_partner_id.id
+            else:
+                to_create.setdefault(self._get_referee_key(vals), []).append(vals)
+        referees = self._create_referees([group[0] for group in to_create.values()])
+        for group, referee in zip(to_create.values(), referees, strict=True):
+            for vals in group:
+                vals["referee_id"] = referee.id
+
+    @api.model
+    def _get_referee_key(self, vals):
+        """Values matching no contact with the same key get the same new
+        contact, as ``_find_referee`` would find it: the normalised email,
+        else the company name with the Tax ID, else none alike."""
+        email = email_normalize(vals.get("referee_email") or "")
+        if email:
+            return ("email", email)
+        company_name = (vals.get("referee_company_name") or "").strip().lower()
+        vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
+        if company_name and vat:
+            return ("company", company_name, vat)
+        return ("values", id(vals))
 
     @api.model
     def _find_referee(self, vals):
@@ -49,37 +72,88 @@ class ReferralReferral(models.Model):
 
     @api.model
     def _create_referee(self, vals):
-        company_name = (vals.get("referee_company_name") or "").strip()
-        contact_name = (vals.get("referee_contact_name") or "").strip()
-        if not company_name and not contact_name:
-            raise ValidationError(
-                self.env._(
-                    "Give at least the name of the referred company or of "
-                    "the person to contact."
+        return self._create_referees([vals])
+
+    @api.model
+    def _create_referees(self, vals_list):
+        """Create the referees of ``vals_list`` (their commercial entities,
+        returned in that order): a company with its contact person, or the
+        one the details name; one create per kind for all."""
+        entity_vals, person_vals = [], []
+        for vals in vals_list:
+            company_name = (vals.get("referee_company_name") or "").strip()
+            contact_name = (vals.get("referee_contact_name") or "").strip()
+            if not company_name and not contact_name:
+                raise ValidationError(
+                    self.env._(
+                        "Give at least the name of the referred company or of "
+                        "the person to contact."
+                    )
                 )
-            )
+            values = self._prepare_referee_partner_values(vals)
+            if not company_name:
+                entity_vals.append(dict(values, name=contact_name))
+            elif not contact_name:
+                entity_vals.append(dict(values, name=company_name, is_company=True))
+            else:
+                entity_vals.append(
+                    dict(
+                        values,
+                        name=company_name,
+                        is_company=True,
+                        email=False,
+                        phone=False,
+                    )
+                )
+                person_vals.append(
+                    (
+                        len(entity_vals) - 1,
+                        dict(
+                            values,
+                            name=contact_name,
+                            vat=False,
+                            first_contact_date=False,
+                        ),
+                    )
+                )
         Partner = self.env["res.partner"]
-        values = self._prepare_referee_partner_values(vals)
-        if not company_name:
-            return Partner.create(dict(values, name=contact_name))
-        if not contact_name:
-            return Partner.create(dict(values, name=company_name, is_company=True))
-        company = Partner.create(
-            dict(values, name=company_name, is_company=True, email=False, phone=False)
-        )
-        Partner.create(dict(values, name=contact_name, parent_id=company.id, vat=False))
-        return company
+        entities = Partner.create(entity_vals) if entity_vals else Partner
+        if person_vals:
+            Partner.create(
+                [
+                    dict(values, parent_id=entities[index].id)
+                    for index, values in person_vals
+                ]
+            )
+        return entities
 
     @api.model
     def _prepare_referee_partner_values(self, vals):
         """Values of the contact created for a referee; ``name`` is set by
-        the caller."""
-        return {
+        the caller. Its first contact is the referral's day (an imported
+        referral may be older than today)."""
+        values = {
             "email": vals.get("referee_email"),
             "phone": vals.get("referee_phone"),
             "vat": vals.get("referee_vat"),
             "user_id": vals.get("user_id"),
         }
+        if vals.get("date_referral"):
+            values["first_contact_date"] = self._get_referral_day(vals)
+        return values
+
+    @api.model
+    def _get_referral_day(self, vals):
+        """The day of ``vals["date_referral"]`` in the time zone of the
+        referral's company."""
+        company = self.env["res.company"].browse(
+            vals.get("company_id") or self.env.company.id
+        )
+        tz = company.partner_id.tz or self.env.user.tz or "UTC"
+        return fields.Datetime.context_timestamp(
+            self.with_context(tz=tz),
+            fields.Datetime.to_datetime(vals["date_referral"]),
+        ).date()
 
     def _assign_referee_salesperson(self):
         """Route the referees (and their contact persons) to the sponsor's
