@@ -50,6 +50,8 @@ class TestReferralProgramKpi(WalletCommon):
             )
         )
         order.action_confirm()
+        # The sponsor's reward is posted by the lifecycle queue's job.
+        self._process_lifecycle_queue()
         order.date_order = date_order
         return partner
 
