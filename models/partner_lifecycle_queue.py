@@ -38,8 +38,45 @@ class PartnerLifecycleQueue(models.Model):
 
     @api.model
     def _enqueue(self, partners):
-        """Queue the commercial entities of ``partners`` and wake the job, in
-        one statement: the rows and a trigger of the job (what
+        """Queue the commercial entities of ``partners`` and wake the job."""
+        self._insert_and_wake(
+            partners,
+            SQL(
+                """
+                INSERT INTO partner_lifecycle_queue (partner_id)
+                SELECT DISTINCT commercial_partner_id
+                  FROM res_partner
+                 WHERE id = ANY(%s) AND commercial_partner_id IS NOT NULL
+                """,
+                partners.ids,
+            ),
+        )
+
+    @api.model
+    def _enqueue_orders(self, orders, state):
+        """Queue ``orders``, which just reached ``state``, with their
+        customers' commercial entities, and wake the job."""
+        self._insert_and_wake(
+            orders,
+            SQL(
+                """
+                INSERT INTO partner_lifecycle_queue (
+                    partner_id, order_id, order_state, queued_at)
+                SELECT p.commercial_partner_id, o.id, %s, %s
+                  FROM sale_order o
+                  JOIN res_partner p ON p.id = o.partner_id
+                 WHERE o.id = ANY(%s) AND p.commercial_partner_id IS NOT NULL
+                """,
+                state or None,
+                fields.Datetime.now(),
+                orders.ids,
+            ),
+        )
+
+    @api.model
+    def _insert_and_wake(self, records, insert):
+        """Run ``insert`` (an INSERT of queue rows) and wake the job, in one
+        statement: the rows and a trigger of the job (what
         ``ir.cron._trigger`` creates, inserted here with the rows because
         this runs inside every order confirmation). A contact may be queued
         twice: a row being processed by the job must not swallow a change
@@ -47,25 +84,19 @@ class PartnerLifecycleQueue(models.Model):
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
             QUEUE_CRON, raise_if_not_found=False
         )
-        if not partners or not cron_id:
+        if not records or not cron_id:
             return
         self.env.execute_query(
             SQL(
                 """
-                WITH queued AS (
-                    INSERT INTO partner_lifecycle_queue (partner_id)
-                    SELECT DISTINCT commercial_partner_id
-                      FROM res_partner
-                     WHERE id = ANY(%(ids)s) AND commercial_partner_id IS NOT NULL
-                 RETURNING id
-                )
+                WITH queued AS (%(insert)s RETURNING id)
                 INSERT INTO ir_cron_trigger (
                     cron_id, call_at, create_uid, create_date, write_uid,
                     write_date)
                 SELECT %(cron)s, %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s
                  WHERE EXISTS (SELECT 1 FROM queued)
                 """,
-                ids=partners.ids,
+                insert=insert,
                 cron=cron_id,
                 # As ir.cron._trigger: now, to the second.
                 now=fields.Datetime.now(),
@@ -73,45 +104,6 @@ class PartnerLifecycleQueue(models.Model):
             )
         )
         # As ir.cron._trigger: wake the cron workers once committed.
-        self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
-
-    @api.model
-    def _enqueue_orders(self, orders, state):
-        """Queue ``orders``, which just reached ``state``, with their
-        customers' commercial entities, and wake the job: one statement, as
-        ``_enqueue``."""
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
-            QUEUE_CRON, raise_if_not_found=False
-        )
-        if not orders or not cron_id:
-            return
-        now = fields.Datetime.now()
-        self.env.execute_query(
-            SQL(
-                """
-                WITH queued AS (
-                    INSERT INTO partner_lifecycle_queue (
-                        partner_id, order_id, order_state, queued_at)
-                    SELECT p.commercial_partner_id, o.id, %(state)s, %(now)s
-                      FROM sale_order o
-                      JOIN res_partner p ON p.id = o.partner_id
-                     WHERE o.id = ANY(%(ids)s)
-                       AND p.commercial_partner_id IS NOT NULL
-                 RETURNING id
-                )
-                INSERT INTO ir_cron_trigger (
-                    cron_id, call_at, create_uid, create_date, write_uid,
-                    write_date)
-                SELECT %(cron)s, %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s
-                 WHERE EXISTS (SELECT 1 FROM queued)
-                """,
-                ids=orders.ids,
-                state=state or None,
-                cron=cron_id,
-                now=now,
-                uid=self.env.uid,
-            )
-        )
         self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
 
     @api.model
