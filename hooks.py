@@ -2,7 +2,10 @@
 
 from odoo.tools import SQL, sql
 
-from .models.partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN, LIFECYCLE_COLUMNS
+from .models.lifecycle.partner_lifecycle_engine import (
+    COMMERCIAL_ENTITY_DOMAIN,
+    LIFECYCLE_COLUMNS,
+)
 
 
 def post_init_hook(env):

@@ -7,7 +7,7 @@ from odoo.http import request
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-from ..models.referral_portal import PORTAL_FORM_FIELDS
+from ..models.referral.referral_referral import PORTAL_FORM_FIELDS
 
 
 class ReferralPortal(CustomerPortal):

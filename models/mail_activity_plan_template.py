@@ -33,6 +33,25 @@ class MailActivityPlanTemplate(models.Model):
             )
         return {"responsible": responsible, "error": error}
 
+    def _prepare_scheduled_activity_values(self, record, responsible, days):
+        """Values of the activity this template schedules on ``record`` for
+        ``responsible``, due on the working days of ``days``. An empty
+        summary or note is the activity type's, in the responsible's
+        language."""
+        self.ensure_one()
+        activity_type = self.activity_type_id.with_context(
+            lang=responsible.lang or self.env.lang
+        )
+        return {
+            "res_id": record.id,
+            "activity_type_id": activity_type.id,
+            "summary": self.summary or activity_type.summary,
+            "note": self.note or activity_type.default_note,
+            "user_id": responsible.id,
+            "date_deadline": days.deadline(self),
+            "automated": True,
+        }
+
     def _get_salesperson(self, record):
         """Salesperson the template's responsible type designates on
         ``record``: a referral, a contact or a document with a customer."""

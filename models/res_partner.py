@@ -1,19 +1,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-
-import secrets
+"""The contact in this addon, in sections: its referral code and
+sponsoring, its wallet balance, its lifecycle stage per company (moved by
+``partner.lifecycle.engine``), its first contact and its follow-ups."""
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
+from odoo.http import request
+from odoo.tools import SQL, create_index
 
-from .referral_referral import ACTIVE_STATES
-
-# No 0/O, 1/I/L: a code is read aloud and typed by hand.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 8
-
-
-def generate_referral_code():
-    return "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
+from .local_day import company_today
+from .referral.referral_code import (
+    generate_referral_code,
+    normalize_referral_code,
+)
+from .referral.referral_referral import ACTIVE_STATES
 
 
 class ResPartner(models.Model):
@@ -57,6 +57,28 @@ class ResPartner(models.Model):
     )
     referral_credit_currency_id = fields.Many2one(
         "res.currency", compute="_compute_referral_credit_balance"
+    )
+    referral_sponsor_refusal = fields.Char(
+        string="Cannot Sponsor",
+        compute="_compute_referral_sponsor_refusal",
+        help="Why this contact may not refer a company in the current "
+        "company's referral program; empty when it may.",
+    )
+    followup_blocked = fields.Boolean(
+        string="No Automated Follow-ups",
+        help="Follow-up rules skip this contact (and log it).",
+    )
+    followup_log_ids = fields.One2many(
+        "partner.followup.log", "partner_id", string="Follow-ups"
+    )
+    followup_count = fields.Integer(
+        string="Follow-up Count", compute="_compute_followup_next"
+    )
+    followup_next = fields.Char(
+        string="Next Follow-up",
+        compute="_compute_followup_next",
+        help="The next follow-up planned: an open follow-up activity or a "
+        "postponed step.",
     )
 
     # The lifecycle is per company (``company_dependent``: one jsonb column
@@ -149,6 +171,17 @@ class ResPartner(models.Model):
         ),
     ]
 
+    def init(self):
+        # The nightly lifecycle job finds the subscriptions ending with it.
+        create_index(
+            self.env.cr,
+            "res_partner_subscription_end_date_index",
+            "res_partner",
+            ["subscription_end_date"],
+            where="subscription_end_date IS NOT NULL",
+        )
+        return super().init()
+
     def _init_column(self, column_name):
         # The default would give every existing contact the same code.
         if column_name != "referral_code":
@@ -195,6 +228,103 @@ class ResPartner(models.Model):
                 partner.commercial_partner_id, 0.0
             )
 
+    # Read on the contact form only: no dependencies, whose inverses would
+    # cost a query on every order confirmation (stages move then).
+    @api.depends_context("company")
+    def _compute_referral_sponsor_refusal(self):
+        refusals = self._get_referral_sponsor_refusals(self.env.company)
+        for partner in self:
+            partner.referral_sponsor_refusal = refusals.get(
+                partner.commercial_partner_id, False
+            )
+
+    @api.depends("followup_log_ids")
+    def _compute_followup_next(self):
+        Log = self.env["partner.followup.log"]
+        partners = self.commercial_partner_id
+        counts = dict(
+            Log._read_group(
+                [("partner_id", "in", partners.ids)], ["partner_id"], ["__count"]
+            )
+        )
+        postponed = Log.search(
+            [("partner_id", "in", partners.ids), ("outcome", "=", "postponed")],
+            order="scheduled_date, id",
+        )
+        activities = self.env["mail.activity"].search(
+            [
+                ("followup_log_id.partner_id", "in", partners.ids),
+                ("followup_log_id", "!=", False),
+            ],
+            order="date_deadline, id",
+        )
+        for partner in self:
+            commercial = partner.commercial_partner_id
+            partner.followup_count = counts.get(commercial, 0)
+            candidates = [
+                (a.date_deadline, a.summary or a.activity_type_id.name)
+                for a in activities
+                if a.followup_log_id.partner_id == commercial
+            ][:1] + [
+                (log.scheduled_date, log.step_id.name)
+                for log in postponed
+                if log.partner_id == commercial
+            ][:1]
+            nearest = min(candidates, default=None)
+            partner.followup_next = (
+                self.env._(
+                    "%(what)s on %(date)s",
+                    what=nearest[1],
+                    date=fields.Date.to_string(nearest[0]),
+                )
+                if nearest
+                else False
+            )
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """A commercial entity enters the lifecycle the moment it is created
+        (by hand, by import, by a referral or from the portal): its first
+        contact dated, with its channel when known, and its first stage."""
+        channel = self._get_first_contact_channel()
+        vals_list = [
+            self._prepare_first_contact_values(vals, channel)
+            if self._is_commercial_entity_values(vals)
+            else vals
+            for vals in vals_list
+        ]
+        partners = super().create(vals_list)
+        # Its first stage at once (Suspect by default), with its history row.
+        partners.filtered(
+            lambda p: p.commercial_partner_id == p and not p.lifecycle_stage_id
+        )._lifecycle_recompute()
+        return partners
+
+    def write(self, vals):
+        if "lifecycle_stage_id" in vals and not self.env.context.get(
+            "lifecycle_automatic"
+        ):
+            vals = dict(vals, lifecycle_stage_date=fields.Datetime.now())
+            vals.setdefault("lifecycle_stage_locked", True)
+            moved = self.filtered(
+                lambda p: p.lifecycle_stage_id.id != vals["lifecycle_stage_id"]
+            )
+            history = moved._prepare_lifecycle_history_values(
+                vals["lifecycle_stage_id"], automatic=False
+            )
+            res = super().write(vals)
+            self.env["partner.lifecycle.history"].sudo().create(history)
+            return res
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
     def action_view_referral_wallet(self):
         self.ensure_one()
         wallet = self.env["referral.wallet"]._get_or_create(self, self.env.company)
@@ -223,6 +353,19 @@ class ResPartner(models.Model):
         action["context"] = {"default_sponsor_id": self.commercial_partner_id.id}
         return action
 
+    def action_unlock_lifecycle_stage(self):
+        self.write({"lifecycle_stage_locked": False})
+        self._lifecycle_recompute()
+
+    def action_view_followups(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_partner_followup_log"
+        )
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {}
+        return action
+
     def action_regenerate_referral_code(self):
         if not self.env.user.has_group("sales_team.group_sale_manager"):
             raise AccessError(
@@ -236,10 +379,15 @@ class ResPartner(models.Model):
                 )
             )
 
+    # ------------------------------------------------------------------
+    # Referral codes
+    # ------------------------------------------------------------------
+
     @api.model
     def _find_by_referral_code(self, codes):
-        """Return ``{code: commercial partner}`` for the given codes."""
-        codes = {code.strip().upper() for code in codes if code and code.strip()}
+        """Return ``{normalised code: commercial partner}`` for the given
+        codes, as typed (``normalize_referral_code``)."""
+        codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
         partners = self.search_fetch(
@@ -269,6 +417,61 @@ class ResPartner(models.Model):
         self.invalidate_model(["referral_code"])
 
     # ------------------------------------------------------------------
+    # Sponsoring and customers
+    # ------------------------------------------------------------------
+
+    def _get_company_customers(self, company, exclude_orders=None):
+        """The commercial entities of these contacts that are customers of
+        ``company``: a confirmed sales order of ``company`` for the entity
+        itself or one of its contact persons (a subsidiary company is its own
+        commercial entity: its orders do not make its parent a customer).
+        ``exclude_orders`` do not count. One query for all; the only reader
+        of "is this company already a customer" (sponsoring, referees,
+        welcome discount, portal)."""
+        entities = self.commercial_partner_id
+        if not entities:
+            return entities
+        self.env["sale.order"].flush_model(["partner_id", "company_id", "state"])
+        self.env["res.partner"].flush_model(["commercial_partner_id"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT DISTINCT p.commercial_partner_id
+                  FROM sale_order so
+                  JOIN res_partner p ON p.id = so.partner_id
+                 WHERE p.commercial_partner_id = ANY(%s)
+                   AND so.company_id = %s
+                   AND so.state = 'sale'
+                   AND so.id != ALL(%s)
+                """,
+                entities.ids,
+                company.id,
+                list(exclude_orders.ids if exclude_orders else []),
+            )
+        )
+        return entities.browse([row[0] for row in rows])
+
+    def _get_referral_sponsor_refusals(self, company):
+        """``{commercial entity: reason}`` for those of these contacts that
+        may not sponsor in ``company``."""
+        program = self.env["referral.program"].sudo()._get_company_program(company)
+        if not program:
+            reason = self.env._(
+                "%(company)s has no active referral program: create one in "
+                "Sales > Configuration > Referral Programs.",
+                company=company.display_name,
+            )
+            return dict.fromkeys(self.commercial_partner_id, reason)
+        return program._get_sponsor_refusals(self)
+
+    def _check_referral_sponsor(self, company):
+        """Refuse clearly, before the Refer a Company wizard is filled in,
+        a contact that may not sponsor in ``company``."""
+        refusals = self._get_referral_sponsor_refusals(company)
+        if refusals:
+            raise UserError("\n".join(refusals.values()))
+
+    # ------------------------------------------------------------------
     # Lifecycle stages
     # ------------------------------------------------------------------
 
@@ -276,27 +479,6 @@ class ResPartner(models.Model):
     def _read_group_lifecycle_stage_ids(self, stages, domain):
         # Every stage is a kanban column, even empty; there are a handful.
         return stages.search([])  # pylint: disable=no-search-all
-
-    def write(self, vals):
-        if "lifecycle_stage_id" in vals and not self.env.context.get(
-            "lifecycle_automatic"
-        ):
-            vals = dict(vals, lifecycle_stage_date=fields.Datetime.now())
-            vals.setdefault("lifecycle_stage_locked", True)
-            moved = self.filtered(
-                lambda p: p.lifecycle_stage_id.id != vals["lifecycle_stage_id"]
-            )
-            history = moved._prepare_lifecycle_history_values(
-                vals["lifecycle_stage_id"], automatic=False
-            )
-            res = super().write(vals)
-            self.env["partner.lifecycle.history"].sudo().create(history)
-            return res
-        return super().write(vals)
-
-    def action_unlock_lifecycle_stage(self):
-        self.write({"lifecycle_stage_locked": False})
-        self._lifecycle_recompute()
 
     def _prepare_lifecycle_history_values(self, stage_id, automatic):
         """A history row each, in the current company (the stage moved is
@@ -324,3 +506,73 @@ class ResPartner(models.Model):
         """Kept for the scheduled action of databases installed before the
         engine had its own model (its record is ``noupdate``)."""
         return self.env["partner.lifecycle.engine"]._cron_recompute(batch_size)
+
+    # ------------------------------------------------------------------
+    # Public referral link
+    # ------------------------------------------------------------------
+
+    def _get_referral_share_url(self):
+        """The public link of this contact's referral code."""
+        self.ensure_one()
+        base_url = self.get_base_url()
+        return f"{base_url}/r/{self.commercial_partner_id.referral_code}"
+
+    @api.model
+    def _portal_find_link_sponsor(self, code):
+        """The active commercial entity whose referral code is ``code``, if
+        any (archived contacts are not found)."""
+        code = normalize_referral_code(code)
+        if not code:
+            return self.browse()
+        partner = self.search([("referral_code", "=", code)], limit=1)
+        sponsor = partner.commercial_partner_id
+        return sponsor if sponsor.active else self.browse()
+
+    # ------------------------------------------------------------------
+    # First contact
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _is_commercial_entity_values(self, vals):
+        """Whether a contact created with ``vals`` is its own commercial
+        entity: a company (subsidiaries too) or a contact without parent."""
+        return vals.get("is_company") or not vals.get("parent_id")
+
+    @api.model
+    def _prepare_first_contact_values(self, vals, channel):
+        """``vals`` with the first contact's date (today in the company's
+        time zone), source and medium (``channel``) when not given."""
+        vals = dict(vals)
+        if not vals.get("first_contact_date"):
+            company = self.env["res.company"].browse(vals.get("company_id"))
+            vals["first_contact_date"] = company_today(company or self.env.company)
+        for field_name, value in channel.items():
+            if value and not vals.get(field_name):
+                vals[field_name] = value
+        return vals
+
+    @api.model
+    def _get_first_contact_channel(self):
+        """``{field: utm record id}`` of the channel that brings the contacts
+        created now: the values in the context (``first_contact_source_id``,
+        ``first_contact_medium_id``, or the utm ``source_id``/``medium_id``
+        of the document creating them), else the utm cookies of the web
+        request (a contact created from the portal or a public page)."""
+        context = self.env.context
+        channel = {
+            "first_contact_source_id": context.get("default_first_contact_source_id")
+            or context.get("default_source_id"),
+            "first_contact_medium_id": context.get("default_first_contact_medium_id")
+            or context.get("default_medium_id"),
+        }
+        if request and not all(channel.values()):
+            Utm = self.env["utm.mixin"].sudo()
+            for cookie, field_name, model in (
+                ("odoo_utm_source", "first_contact_source_id", "utm.source"),
+                ("odoo_utm_medium", "first_contact_medium_id", "utm.medium"),
+            ):
+                name = request.cookies.get(cookie)
+                if name and not channel[field_name]:
+                    # sudo: as utm.mixin's defaults, visitors name the channel.
+                    channel[field_name] = Utm._find_or_create_record(model, name).id
+        return channel

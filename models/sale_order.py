@@ -1,8 +1,22 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The sales order in this addon, in sections: its referral (the code
+typed, the referral its first order wins, the Referral source), renewals,
+the referral credit and the welcome discount it carries (credit lines built
+by ``referral.credit.mixin``, spent by ``referral.ledger``), and what its
+state changes set off in the lifecycle queue's job (rewards, follow-ups)."""
 
+from collections import defaultdict
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from .local_day import company_day
+from .referral.referral_code import normalize_referral_code
+from .referral.referral_referral import ACCEPTED_STATES, ACTIVE_STATES, OPEN_STATES
+
+# Follow-up rules woken up when an order reaches a state.
+STATE_TRIGGERS = {"sent": "quote_sent", "sale": "order_confirmed"}
 
 
 class SaleOrder(models.Model):
@@ -35,6 +49,79 @@ class SaleOrder(models.Model):
         help="The program's automatic credit or welcome discount was applied "
         "once: removing those lines by hand is respected.",
     )
+    referral_code = fields.Char(
+        copy=False,
+        help="Referral code of the customer who referred this one. On "
+        "confirmation the order is linked to that customer's referral.",
+    )
+    referral_id = fields.Many2one(
+        "referral.referral",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        check_company=True,
+    )
+    referral_code_sponsor_id = fields.Many2one(
+        "res.partner",
+        string="Code of",
+        compute="_compute_referral_code_sponsor_id",
+        help="Customer whose referral code was typed: the order is linked to "
+        "its referral on confirmation.",
+    )
+    is_renewal = fields.Boolean(
+        compute="_compute_is_renewal",
+        store=True,
+        readonly=False,
+        tracking=True,
+        copy=False,
+        help="The order holds a subscription product and the customer already "
+        "bought one: referral credit can be spent on it.",
+    )
+    referral_welcome_discount_available = fields.Boolean(
+        compute="_compute_referral_welcome_discount_available"
+    )
+
+    @api.constrains("referral_code", "partner_id")
+    def _check_referral_code(self):
+        orders = self.filtered("referral_code")
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            orders.mapped("referral_code")
+        )
+        for order in orders:
+            sponsor = sponsors.get(normalize_referral_code(order.referral_code))
+            if not sponsor:
+                raise ValidationError(
+                    self.env._(
+                        "No customer has the referral code %(code)s. Check the "
+                        "code with the customer or leave it empty.",
+                        code=order.referral_code,
+                    )
+                )
+            if sponsor == order.partner_id.commercial_partner_id:
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s is the customer's own code: "
+                        "a customer cannot refer itself.",
+                        code=order.referral_code,
+                    )
+                )
+            program = (
+                self.env["referral.program"]
+                .sudo()
+                ._get_company_program(order.company_id)
+            )
+            # sudo: eligibility reads the sponsor's orders, whoever owns them.
+            if program and not program._is_sponsor_eligible(sponsor):
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s (code %(code)s) may not sponsor in the "
+                        "program %(program)s: see who may sponsor in the "
+                        "program's settings.",
+                        sponsor=sponsor.display_name,
+                        code=order.referral_code,
+                        program=program.display_name,
+                    )
+                )
 
     @api.depends("order_line.price_total", "order_line.referral_credit_wallet_id")
     def _compute_referral_credit_amount(self):
@@ -79,8 +166,93 @@ class SaleOrder(models.Model):
             order.referral_credit_available = max(balance - applied, 0.0)
             order.referral_credit_uncovered = max(applied - balance, 0.0)
 
+    @api.depends("referral_code")
+    def _compute_referral_code_sponsor_id(self):
+        codes = {order: normalize_referral_code(order.referral_code) for order in self}
+        sponsors = self.env["res.partner"]._find_by_referral_code(codes.values())
+        for order in self:
+            order.referral_code_sponsor_id = sponsors.get(codes[order], False)
+
+    @api.depends("order_line.product_id", "partner_id", "company_id")
+    def _compute_is_renewal(self):
+        """A subscription order is a renewal when its customer (commercial
+        entity) already had a subscription in the order's company: a
+        subscription order of the same company confirmed before it, or, for a
+        quotation, a subscription end date in that company (which a confirmed
+        order may have set itself). Another company's subscription never
+        makes an order a renewal."""
+        subscription_orders = self.filtered(
+            lambda o: any(
+                line.product_template_id.subscription_months > 0
+                for line in o.order_line
+            )
+        )
+        (self - subscription_orders).is_renewal = False
+        if not subscription_orders:
+            return
+        customers = subscription_orders.partner_id.commercial_partner_id
+        # sudo: the customer's other orders may belong to other salespeople.
+        earlier = defaultdict(list)
+        for previous in (
+            self.env["sale.order"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("state", "=", "sale"),
+                    ("order_line.product_template_id.subscription_months", ">", 0),
+                    ("partner_id", "child_of", customers.ids),
+                    ("company_id", "in", subscription_orders.company_id.ids),
+                ],
+                ["partner_id", "company_id", "date_order"],
+            )
+        ):
+            key = (previous.partner_id.commercial_partner_id, previous.company_id)
+            earlier[key].append(previous)
+        for order in subscription_orders:
+            customer = order.partner_id.commercial_partner_id
+            previous_orders = [
+                previous
+                for previous in earlier[customer, order.company_id]
+                if previous.id != order.id
+            ]
+            if order.state in ("draft", "sent"):
+                # The subscription bought in the order's company only.
+                order.is_renewal = bool(
+                    previous_orders
+                    or customer.with_company(order.company_id).subscription_end_date
+                )
+            else:
+                # Confirmed in the same second: the first created came first.
+                order.is_renewal = any(
+                    (previous.date_order, previous.id) < (order.date_order, order.id)
+                    for previous in previous_orders
+                )
+
+    @api.depends("partner_id", "company_id", "state", "order_line")
+    def _compute_referral_welcome_discount_available(self):
+        referred = self._referred_orders()
+        for order in self:
+            program = order._get_referral_program()
+            order.referral_welcome_discount_available = bool(
+                order in referred
+                and order.state in ("draft", "sent")
+                and program.referee_discount_percent
+                and not order.order_line.filtered("is_referral_welcome_discount")
+            )
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+
     @api.model_create_multi
     def create(self, vals_list):
+        """Orders created in this order of steps: the referral code
+        normalised, the sponsor's code of a referral link filled in, then the
+        records, the Referral source of referred customers, and the
+        program's automatic lines (welcome discount, renewal credit)."""
+        for vals in vals_list:
+            self._normalize_referral_code(vals)
+        self._fill_referral_link_codes(vals_list)
         orders = super().create(vals_list)
         orders.filtered(
             lambda o: not o.source_id
@@ -89,6 +261,10 @@ class SaleOrder(models.Model):
         return orders
 
     def write(self, vals):
+        """A customer change drops the credit of the former customer, a state
+        change syncs what the credit lines spend and queues the customers'
+        lifecycle, new lines get the program's automatic lines."""
+        self._normalize_referral_code(vals)
         moved = self._referral_lines_leaving_customer(vals, ("sale",))
         res = super().write(vals)
         if moved:
@@ -106,6 +282,43 @@ class SaleOrder(models.Model):
             self._auto_apply_referral_lines()
         return res
 
+    @api.model
+    def _normalize_referral_code(self, vals):
+        if vals.get("referral_code"):
+            vals["referral_code"] = (
+                normalize_referral_code(vals["referral_code"]) or False
+            )
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_apply_referral_credit(self):
+        """Spend the customer's referral credit on these quotations: credit
+        lines for the balance, at most the order total. Applying again
+        replaces the previous credit lines."""
+        for order in self:
+            order._apply_referral_credit()
+        return True
+
+    def action_fit_referral_credit(self):
+        """The way out of a quotation whose credit was spent elsewhere: fit
+        its credit lines to what the wallet holds now, or remove them when
+        nothing is left."""
+        for order in self:
+            order._apply_referral_credit(raise_if_nothing=False, remove_if_nothing=True)
+        return True
+
+    def action_apply_referral_welcome_discount(self):
+        """Give the referred customer its welcome discount, once."""
+        for order in self:
+            order._apply_referral_welcome_discount()
+        return True
+
+    # ------------------------------------------------------------------
+    # Odoo's flows: confirmation, cancellation, copies, prices
+    # ------------------------------------------------------------------
+
     def action_confirm(self):
         self._check_referral_welcome_discounts()
         return super().action_confirm()
@@ -114,13 +327,6 @@ class SaleOrder(models.Model):
         res = super()._action_confirm()
         self._link_referrals()
         return res
-
-    def _on_queued_state_change(self, state, moments):
-        """Run by the lifecycle queue's job within a minute after these orders
-        reached ``state`` (``moments``: {order id: naive UTC datetime of the
-        change}): what need not happen within the confirmation. A hook for
-        the files of the other concerns."""
-        return True
 
     def _action_cancel(self):
         res = super()._action_cancel()
@@ -140,6 +346,17 @@ class SaleOrder(models.Model):
         )
         return res
 
+    def _on_queued_state_change(self, state, moments):
+        """Run by the lifecycle queue's job within a minute after these orders
+        reached ``state`` (``moments``: {order id: naive UTC datetime of the
+        change}): what need not happen within the confirmation, in this
+        order: the sponsors' rewards of confirmed first orders, then the
+        follow-ups' stop conditions and cron wake-ups."""
+        if state == "sale":
+            self._grant_referral_rewards()
+        self._followup_on_state_change(state, moments)
+        return True
+
     def _get_copiable_order_lines(self):
         """A copy never carries referral credit nor the welcome discount (as
         sale_loyalty drops reward lines): they are applied again."""
@@ -149,25 +366,231 @@ class SaleOrder(models.Model):
             .filtered(lambda line: not line._is_referral_line())
         )
 
+    def _get_update_prices_lines(self):
+        """Updating the prices keeps the referral lines' amounts."""
+        return (
+            super()
+            ._get_update_prices_lines()
+            .filtered(lambda line: not line._is_referral_line())
+        )
+
     # ------------------------------------------------------------------
-    # Referral credit and welcome discount
+    # Referral: the code typed, the referral won, the Referral source
     # ------------------------------------------------------------------
 
-    def action_apply_referral_credit(self):
-        """Spend the customer's referral credit on these quotations: credit
-        lines for the balance, at most the order total. Applying again
-        replaces the previous credit lines."""
-        for order in self:
-            order._apply_referral_credit()
-        return True
+    @api.model
+    def _fill_referral_link_codes(self, vals_list):
+        """Quotations of a company referred through a sponsor's public link
+        (``/r/<code>``), still open, get the sponsor's code when none was
+        typed: the salesperson sees who referred the customer."""
+        todo = [
+            v for v in vals_list if v.get("partner_id") and not v.get("referral_code")
+        ]
+        if not todo:
+            return
+        partners = self.env["res.partner"].browse({v["partner_id"] for v in todo})
+        # sudo: the referral belongs to the sponsor's salesperson.
+        referrals = (
+            self.env["referral.referral"]
+            .sudo()
+            .search(
+                [
+                    ("referee_id", "in", partners.commercial_partner_id.ids),
+                    ("source", "=", "code"),
+                    ("state", "in", OPEN_STATES),
+                ]
+            )
+        )
+        if not referrals:
+            return
+        for vals in todo:
+            referee = self.env["res.partner"].browse(vals["partner_id"])
+            company_id = vals.get("company_id") or self.env.company.id
+            referral = referrals.filtered(
+                lambda r, p=referee.commercial_partner_id, c=company_id: (
+                    r.referee_id == p and r.company_id.id == c
+                )
+            )[:1]
+            sponsor = referral.sponsor_id
+            if sponsor.active and referral.program_id._is_sponsor_eligible(sponsor):
+                vals["referral_code"] = sponsor.referral_code
 
-    def action_fit_referral_credit(self):
-        """The way out of a quotation whose credit was spent elsewhere: fit
-        its credit lines to what the wallet holds now, or remove them when
-        nothing is left."""
+    def _referred_orders(self):
+        """The orders whose customer has an active referral in the order's
+        company (one query)."""
+        if not self:
+            return self
+        # sudo: the referral belongs to the sponsor's salesperson.
+        referred = {
+            (referee.id, company.id)
+            for referee, company in self.env["referral.referral"]
+            .sudo()
+            ._read_group(
+                [
+                    ("referee_id", "in", self.partner_id.commercial_partner_id.ids),
+                    ("company_id", "in", self.company_id.ids),
+                    ("state", "in", ACCEPTED_STATES),
+                ],
+                ["referee_id", "company_id"],
+            )
+        }
+        return self.filtered(
+            lambda o: (o.partner_id.commercial_partner_id.id, o.company_id.id)
+            in referred
+        )
+
+    def _set_referral_source(self):
+        # The id is cached: no query to find the source (as env.ref does).
+        source_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        if source_id and self:
+            self.write({"source_id": source_id})
+
+    def _link_referrals(self):
+        """Link confirmed orders to their customer's referral: create the
+        referral a typed code asks for, and mark won the referrals of the
+        customers confirming their first order."""
+        coded = self.filtered("referral_code")
+        if not coded and not self._has_referred_customer():
+            # A plain order: no code typed, and its customer has no active
+            # referral: nothing more to read.
+            return
+        referees = self.partner_id.commercial_partner_id
+        # The referral of a customer belongs to the sponsor's salesperson,
+        # who may not be the one confirming the order.
+        Referral = self.env["referral.referral"].sudo()
+        referrals = Referral.search(
+            [
+                ("referee_id", "in", referees.ids),
+                ("company_id", "in", self.company_id.ids),
+                ("state", "in", ACTIVE_STATES),
+            ]
+        )
+        if not referrals and not coded:
+            return
+        known = {(r.referee_id, r.company_id) for r in referrals}
+        vals_list = coded._prepare_code_referral_values(known)
+        # Born won from their first order: no second write to win them. The
+        # user confirming the order does not follow them: they belong to the
+        # sponsor's salesperson.
+        created = (
+            Referral.with_context(mail_create_nosubscribe=True)
+            .create(vals_list)
+            .with_env(Referral.env)
+            if vals_list
+            else Referral
+        )
+        referrals |= created
+        won = referrals.filtered(lambda r: r.state in OPEN_STATES) | created
+        won._action_won(self)
+        for order in self.filtered(lambda o: not o.referral_id):
+            referral = referrals.filtered(
+                lambda r, o=order: (
+                    r.referee_id == o.partner_id.commercial_partner_id
+                    and r.company_id == o.company_id
+                )
+            )[:1]
+            if referral:
+                order.referral_id = referral
+        self.filtered(
+            lambda o: o.referral_id and not o.source_id
+        )._set_referral_source()
+
+    def _has_referred_customer(self):
+        """Whether the customer of one of these orders has an active
+        referral (its commercial entity's stored sponsor says so): one query,
+        without loading the contacts."""
+        self.env["res.partner"].flush_model(["commercial_partner_id", "sponsor_id"])
+        return bool(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT 1
+                      FROM res_partner p
+                      JOIN res_partner c ON c.id = p.commercial_partner_id
+                     WHERE p.id = ANY(%s) AND c.sponsor_id IS NOT NULL
+                     LIMIT 1
+                    """,
+                    self.partner_id.ids,
+                )
+            )
+        )
+
+    def _grant_referral_rewards(self):
+        """Reward the sponsors of the referrals these confirmed orders won,
+        in programs rewarding at confirmation; tell the sponsors not rewarded
+        (reward waiting for approval, zero or capped) that their referral
+        ordered. Run by the lifecycle queue's job, not within the
+        confirmation; once per referral whatever runs it again (the referral
+        rows are locked, ``_grant_rewards`` skips those already rewarded)."""
+        # sudo: the reward is earned whoever confirmed the order.
+        referrals = (
+            self.env["referral.referral"]
+            .sudo()
+            .search(
+                [
+                    ("first_order_id", "in", self.ids),
+                    ("first_order_id.state", "=", "sale"),
+                    ("state", "=", "won"),
+                    ("program_id.reward_trigger", "=", "order_confirmed"),
+                ]
+            )
+        )
+        if not referrals:
+            return
+        self.env.cr.execute(
+            "SELECT id FROM referral_referral WHERE id IN %s FOR UPDATE",
+            [tuple(referrals.ids)],
+        )
+        referrals.invalidate_recordset(["state"])
+        referrals._grant_rewards()
+        referrals._queue_won_email()
+
+    def _prepare_code_referral_values(self, known):
+        """Values of the referrals to create for the codes typed on these
+        orders, skipping customers already referred (``known`` holds
+        ``(referee, company)`` pairs)."""
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            self.mapped("referral_code")
+        )
+        vals_list = []
+        Program = self.env["referral.program"].sudo()
         for order in self:
-            order._apply_referral_credit(raise_if_nothing=False, remove_if_nothing=True)
-        return True
+            referee = order.partner_id.commercial_partner_id
+            if (referee, order.company_id) in known:
+                continue
+            sponsor = sponsors.get(normalize_referral_code(order.referral_code))
+            if not sponsor:
+                # Regenerated or archived since it was typed.
+                raise ValidationError(
+                    self.env._(
+                        "The referral code %(code)s of %(order)s is no longer "
+                        "valid: ask the customer for the current one or clear "
+                        "it.",
+                        code=order.referral_code,
+                        order=order.name,
+                    )
+                )
+            known.add((referee, order.company_id))
+            vals_list.append(
+                {
+                    "sponsor_id": sponsor.id,
+                    "referee_id": referee.id,
+                    "company_id": order.company_id.id,
+                    "source": "code",
+                    "first_order_id": order.id,
+                    "state": "won",
+                    "date_won": fields.Datetime.now(),
+                    # Read once here rather than by each check of the creation.
+                    "program_id": Program._get_company_program(order.company_id).id,
+                }
+            )
+        return vals_list
+
+    # ------------------------------------------------------------------
+    # Referral credit
+    # ------------------------------------------------------------------
 
     def _get_referral_program(self):
         self.ensure_one()
@@ -303,6 +726,85 @@ class SaleOrder(models.Model):
                 )
 
     # ------------------------------------------------------------------
+    # Welcome discount
+    # ------------------------------------------------------------------
+
+    def _check_referral_welcome_discounts(self):
+        """Only the referee's first confirmed order keeps the welcome
+        discount: the other orders confirmed lose it, with a message."""
+        orders = self.filtered(
+            lambda o: o.order_line.filtered("is_referral_welcome_discount")
+        )
+        first = set()
+        for order in orders.sorted(lambda o: (o.date_order, o.id)):
+            key = (order.partner_id.commercial_partner_id, order.company_id)
+            if key not in first and not order._referral_customer_has_ordered():
+                first.add(key)
+                continue
+            lines = order.order_line.filtered("is_referral_welcome_discount")
+            order.with_context(referral_skip_auto_apply=True).write(
+                {"order_line": [Command.unlink(line.id) for line in lines]}
+            )
+            order.message_post(
+                body=self.env._(
+                    "The welcome discount was removed: it is for the first "
+                    "order of a referred customer, and %(customer)s has "
+                    "already ordered.",
+                    customer=order.partner_id.commercial_partner_id.display_name,
+                )
+            )
+
+    def _apply_referral_welcome_discount(self, raise_if_nothing=True):
+        self.ensure_one()
+        program = self._get_referral_program()
+        if not self.referral_welcome_discount_available:
+            if raise_if_nothing:
+                raise UserError(
+                    self.env._(
+                        "%(order)s gets no welcome discount: it must be a quotation "
+                        "of a referred customer, in a program with a welcome "
+                        "discount, and the discount is given once.",
+                        order=self.name,
+                    )
+                )
+            return
+        if self._referral_customer_has_ordered():
+            if raise_if_nothing:
+                raise UserError(
+                    self.env._(
+                        "The welcome discount is for the first order of a referred "
+                        "customer; %(customer)s has already ordered.",
+                        customer=self.partner_id.commercial_partner_id.display_name,
+                    )
+                )
+            return
+        lines = self.order_line.filtered(lambda line: not line._is_referral_line())
+        if not lines or not program.credit_product_id:
+            return
+        vals_list = self._prepare_referral_discount_lines_values(
+            program,
+            lines,
+            program.referee_discount_percent / 100,
+            is_referral_welcome_discount=True,
+            name=self.env._(
+                "Welcome discount (%(percent)s%%)",
+                # Not an f-string: the translation extractor evaluates those.
+                percent=format(program.referee_discount_percent, "g"),
+            ),
+        )
+        self.with_context(referral_skip_auto_apply=True).write(
+            {"order_line": [Command.create(v) for v in vals_list]}
+        )
+
+    def _referral_customer_has_ordered(self):
+        """Whether the customer of this order already confirmed another order
+        in the order's company."""
+        self.ensure_one()
+        return bool(
+            self.partner_id._get_company_customers(self.company_id, exclude_orders=self)
+        )
+
+    # ------------------------------------------------------------------
     # Credit lines (referral.credit.mixin hooks)
     # ------------------------------------------------------------------
 
@@ -338,10 +840,23 @@ class SaleOrder(models.Model):
             ),
         }
 
-    def _get_update_prices_lines(self):
-        """Updating the prices keeps the referral lines' amounts."""
-        return (
-            super()
-            ._get_update_prices_lines()
-            .filtered(lambda line: not line._is_referral_line())
-        )
+    # ------------------------------------------------------------------
+    # Follow-ups
+    # ------------------------------------------------------------------
+
+    def _followup_on_state_change(self, state, moments):
+        """Stop conditions of the follow-ups whose source is an order, and
+        cron triggers for the steps the new state will make due. Run by the
+        lifecycle queue's job after the change (``moments``: {order id: naive
+        UTC datetime of the change}), not within the confirmation."""
+        Engine = self.env["partner.followup.engine"]
+        if state in ("sale", "cancel"):
+            Engine._cancel_closed_source_activities(self, state)
+        trigger = STATE_TRIGGERS.get(state)
+        if not trigger:
+            return
+        for order in self:
+            # The day of the change where the company works.
+            moment = moments.get(order.id) or fields.Datetime.now()
+            day = company_day(order.company_id, moment)
+            Engine._schedule_cron_at_commit(trigger, order.company_id, day)

@@ -3,7 +3,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from ..models.referral_referral import ACCEPTED_STATES
+from ..models.local_day import company_tz_sql
+from ..models.referral.referral_referral import ACCEPTED_STATES
 
 
 class ReferralProgramKpi(models.Model):
@@ -31,6 +32,8 @@ class ReferralProgramKpi(models.Model):
             "currency_rate",
         ],
         "res.partner": ["commercial_partner_id", "tz"],
+        "res.company": ["resource_calendar_id"],
+        "resource.calendar": ["tz"],
         "referral.referral": [
             "referee_id",
             "sponsor_id",
@@ -107,10 +110,9 @@ class ReferralProgramKpi(models.Model):
         return SQL(
             """
             WITH company_tz AS (
-                SELECT rc.id, rc.currency_id,
-                       COALESCE(NULLIF(cp.tz, ''), 'UTC') AS tz
-                  FROM res_company rc
-                  JOIN res_partner cp ON cp.id = rc.partner_id
+                SELECT rc.id, rc.currency_id, ctz.tz
+                  FROM (%(company_tz)s) AS ctz
+                  JOIN res_company rc ON rc.id = ctz.company_id
             ), first_order AS (
                 -- One pass over the orders: per commercial entity and
                 -- company, its first confirmed order (confirmed ones sort
@@ -173,6 +175,7 @@ class ReferralProgramKpi(models.Model):
              WHERE fo.state = 'sale'
             """,
             accepted=tuple(ACCEPTED_STATES),
+            company_tz=company_tz_sql(),
         )
 
     def init(self):

@@ -3,6 +3,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.local_day import company_tz_sql
+
 # Referrals whose referee was a real prospect: lost ones count (they did not
 # convert), rejected or held ones do not.
 PROSPECT_STATES = ("new", "in_progress", "won", "rewarded", "lost")
@@ -30,6 +32,8 @@ class ReferralProspectKpi(models.Model):
             "user_id",
         ],
         "res.partner": ["commercial_partner_id", "tz"],
+        "res.company": ["resource_calendar_id"],
+        "resource.calendar": ["tz"],
         "referral.referral": [
             "referee_id",
             "sponsor_id",
@@ -84,9 +88,7 @@ class ReferralProspectKpi(models.Model):
         return SQL(
             """
             WITH company_tz AS (
-                SELECT rc.id, COALESCE(NULLIF(cp.tz, ''), 'UTC') AS tz
-                  FROM res_company rc
-                  JOIN res_partner cp ON cp.id = rc.partner_id
+                SELECT company_id AS id, tz FROM (%(company_tz)s) AS ctz
             ), quoted AS (
                 SELECT p.commercial_partner_id AS partner_id, so.company_id,
                        min(LEAST(so.create_date, so.date_order)) AS contact_date,
@@ -150,6 +152,7 @@ class ReferralProspectKpi(models.Model):
               JOIN company_tz tz ON tz.id = p.company_id
             """,
             states=PROSPECT_STATES,
+            company_tz=company_tz_sql(),
         )
 
     def init(self):

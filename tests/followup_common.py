@@ -1,6 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-from ..models.partner_followup_engine import MAX_ID
+from ..models.followup.partner_followup_engine import MAX_ID
 from .common import ReferralCommon
 
 

@@ -8,8 +8,8 @@ from psycopg2 import IntegrityError
 from odoo import fields
 from odoo.tests import tagged
 
-from ..models.partner_followup_engine import FOLLOWUP_CRON_CURSOR
-from ..models.partner_followup_working_days import FollowupWorkingDays
+from ..models.followup.partner_followup_engine import FOLLOWUP_CRON_CURSOR
+from ..models.working_days import WorkingDays as FollowupWorkingDays
 from .followup_common import FollowupCommon
 
 

@@ -10,9 +10,7 @@ from odoo.tests import tagged
 
 from .common import ReferralCommon
 
-FIRST_CONTACT_MODULE = (
-    "odoo.addons.sale_referral_lifecycle.models.res_partner_first_contact"
-)
+FIRST_CONTACT_MODULE = "odoo.addons.sale_referral_lifecycle.models.res_partner"
 
 
 @tagged("post_install", "-at_install")

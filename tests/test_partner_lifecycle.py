@@ -7,7 +7,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, tagged
 
-from ..models.partner_lifecycle_engine import (
+from ..models.lifecycle.partner_lifecycle_engine import (
     COMMERCIAL_ENTITY_DOMAIN,
     LIFECYCLE_CRON_CURSOR,
 )

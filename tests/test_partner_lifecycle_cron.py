@@ -9,10 +9,10 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import tagged
 
-from ..models.partner_lifecycle_cron import LIFECYCLE_CRON_LAST_RUN
-from ..models.partner_lifecycle_engine import (
+from ..models.lifecycle.partner_lifecycle_engine import (
     COMMERCIAL_ENTITY_DOMAIN,
     LIFECYCLE_CRON_CURSOR,
+    LIFECYCLE_CRON_LAST_RUN,
 )
 from .common import ReferralCommon
 

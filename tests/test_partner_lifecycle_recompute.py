@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..models.partner_lifecycle_engine import LIFECYCLE_CRON_CURSOR
+from ..models.lifecycle.partner_lifecycle_engine import LIFECYCLE_CRON_CURSOR
 from .common import ReferralCommon
 
 

@@ -1,11 +1,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 # Fields the ledger itself keeps up to date on posted transactions.
 LEDGER_FIELDS = {"remaining_amount"}
 APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
+# Sponsors are reminded by email of their credit this many days before it
+# expires; their portal and statement show what expires within the longer
+# warning period.
+EXPIRY_REMINDER_DAYS = 30
+EXPIRY_WARNING_DAYS = 60
 
 
 class ReferralWalletTransaction(models.Model):
@@ -423,3 +430,30 @@ class ReferralWalletTransaction(models.Model):
         remaining = self.sudo().search_count(domain)
         self.env["ir.cron"]._notify_progress(done=len(expired), remaining=remaining)
         return remaining
+
+    # ------------------------------------------------------------------
+    # Expiry reminders
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_send_expiry_reminders(self):
+        """Daily: queue, once per credit, the reminder of the credit that
+        expires within 30 days and is not spent yet."""
+        today = fields.Date.context_today(self)
+        expiring = self.sudo().search(
+            [
+                ("state", "=", "posted"),
+                ("transaction_type", "=", "credit"),
+                ("remaining_amount", ">", 0),
+                ("expiry_date", ">=", today),
+                (
+                    "expiry_date",
+                    "<=",
+                    today + relativedelta(days=EXPIRY_REMINDER_DAYS),
+                ),
+            ],
+            order="expiry_date, id",
+        )
+        return self.env["referral.notification"]._queue(
+            expiring, "sale_referral_lifecycle.mail_template_referral_credit_expiring"
+        )

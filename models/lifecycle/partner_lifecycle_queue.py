@@ -76,11 +76,15 @@ class PartnerLifecycleQueue(models.Model):
     @api.model
     def _insert_and_wake(self, records, insert):
         """Run ``insert`` (an INSERT of queue rows) and wake the job, in one
-        statement: the rows and a trigger of the job (what
-        ``ir.cron._trigger`` creates, inserted here with the rows because
-        this runs inside every order confirmation). A contact may be queued
-        twice: a row being processed by the job must not swallow a change
-        it did not see (the job reads what was committed when it started)."""
+        statement: the rows and a trigger of the job, the row
+        ``ir.cron._trigger`` creates, then its wake-up of the cron workers at
+        commit. Why not ``ir.cron._trigger`` itself: this runs inside every
+        order confirmation, and measured on a database with the addon, the
+        rows' INSERT followed by ``_trigger()`` costs 3 queries (reading the
+        cron's ``active``, then the ORM's INSERT of the trigger) against 1
+        here. A contact may be queued twice: a row being processed by the
+        job must not swallow a change it did not see (the job reads what was
+        committed when it started)."""
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
             QUEUE_CRON, raise_if_not_found=False
         )

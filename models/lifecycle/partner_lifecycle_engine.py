@@ -1,12 +1,21 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+"""The lifecycle engine: read the aggregates of commercial entities per
+company, match them against the stages, write what changed and log the
+moves; the full pass (install, criteria changed, *Recompute now*) and the
+nightly incremental pass over what changed since the last run."""
+
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, create_index
+from odoo.tools.mail import generate_tracking_message_id
+
+from ..local_day import company_tz_sql
 
 # Where the nightly recompute stopped (last commercial entity id done).
 LIFECYCLE_CRON_CURSOR = "sale_referral_lifecycle.lifecycle_cron_last_partner_id"
@@ -45,6 +54,20 @@ def company_value_sql(alias, column, company, sql_type=None):
     )
 
 
+# Start of the last pass of the nightly job that went to its end: the next
+# pass recomputes what changed since.
+LIFECYCLE_CRON_LAST_RUN = "sale_referral_lifecycle.lifecycle_cron_last_run"
+# Start of the pass in progress (it runs in batches, over several calls).
+LIFECYCLE_CRON_RUN_START = "sale_referral_lifecycle.lifecycle_cron_run_start"
+# Transaction times of the job's own calls: the contacts it writes carry
+# them as write_date, and are not "changed since the last run" for that.
+LIFECYCLE_CRON_STAMPS = "sale_referral_lifecycle.lifecycle_cron_write_stamps"
+# A transaction that started before a pass and committed after it wrote rows
+# dated before the pass: contacts and orders written this long before the
+# last run are read again.
+WRITE_MARGIN = timedelta(hours=1)
+
+
 class LifecycleMove(NamedTuple):
     """An automatic stage change of a commercial entity."""
 
@@ -59,7 +82,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
     """The lifecycle recompute, called by the contacts (creation, Unlock
     Stage), the orders (state changes) and the nightly cron: read the
     aggregates of commercial entities, match them against the stages, store
-    what changed and log the moves (see ``partner_lifecycle_engine_log.py``).
+    what changed and log the moves (``_move``).
     Set-based: a fixed number of queries per call, whatever the number of
     contacts."""
 
@@ -242,9 +265,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                        AND sol.state = 'sale'
                      GROUP BY sol.order_id
                 ), company_tz AS (
-                    SELECT rc.id, COALESCE(NULLIF(cp.tz, ''), 'UTC') AS tz
-                      FROM res_company rc
-                      JOIN res_partner cp ON cp.id = rc.partner_id
+                    SELECT company_id AS id, tz FROM (%(company_tz)s) AS ctz
                 ), local_order AS (
                     -- The day of an order is the day in its company's time
                     -- zone, not in UTC.
@@ -320,6 +341,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 ids=partner_ids,
                 now=now,
                 company=self.env.company.id,
+                company_tz=company_tz_sql(),
                 subscription_products=self.env["product.product"]
                 .with_context(active_test=False)
                 .search([("subscription_months", ">", 0)])
@@ -483,13 +505,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
             self.env.invalidate_all()
 
     @api.model
-    def _cron_recompute(self, batch_size=5000):
-        """Nightly: time-based criteria move contacts. One batch of commercial
-        entities per call, in id order from where the previous call stopped;
-        the cron runner calls again while some remain. The position is kept
-        in a system parameter rather than on the contacts: a contact is
-        written only when its stage or aggregates change. The last batch sets
-        it back to 0, so the next night starts from the first contact."""
+    def _recompute_full_batch(self, batch_size=5000):
+        """The full pass (time-based criteria move contacts too): one batch
+        of commercial entities per call, in id order from where the previous
+        call stopped; the cron runner calls again while some remain. The
+        position is kept in a system parameter rather than on the contacts: a
+        contact is written only when its stage or aggregates change. The last
+        batch sets it back to 0, so the next pass starts from the first
+        contact."""
         Param = self.env["ir.config_parameter"].sudo()
         last_id = int(Param.get_param(LIFECYCLE_CRON_CURSOR, 0))
         Partner = self.env["res.partner"].with_context(active_test=False)
@@ -507,3 +530,375 @@ class PartnerLifecycleEngine(models.AbstractModel):
         Param.set_param(LIFECYCLE_CRON_CURSOR, partners[-1].id if remaining else 0)
         self.env["ir.cron"]._notify_progress(done=len(partners), remaining=remaining)
         return remaining
+
+    # ------------------------------------------------------------------
+    # Logging the moves: history rows and chatter tracking
+    # ------------------------------------------------------------------
+
+    # Logging the automatic moves of the lifecycle engine: history rows and
+    # chatter tracking lines.
+    #
+    # Why set-based: a full recompute moves up to every contact of the
+    # database (100,000 in the benchmark). Through the ORM, each move would be
+    # a ``write`` with field tracking: one message and one tracking value per
+    # contact, created 100 at a time, plus the recompute of the tracking
+    # bookkeeping. Here a batch of moves is one INSERT of history rows and one
+    # statement that inserts the messages and their tracking lines, with the
+    # same columns the ORM's ``_message_log_batch`` fills (author, subtype
+    # note, internal, tracking message id, reply-to given once), so the
+    # chatter reads them as the ORM's own tracking messages (see
+    # ``tests/test_partner_lifecycle_tracking.py``).
+
+    @api.model
+    def _move(self, moves, now, stage_names):
+        """Record these automatic moves (``LifecycleMove``, the contacts
+        already written): a history row each, in one INSERT, and a chatter
+        tracking line each unless it is the contact's first stage."""
+        if not moves:
+            return
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO partner_lifecycle_history (
+                    partner_id, from_stage_id, to_stage_id, date, automatic,
+                    user_id, first_contact_source_id, company_id)
+                SELECT v.partner_id, v.from_stage_id, v.to_stage_id, %s, true,
+                       %s, v.source_id, v.company_id
+                  FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[],
+                              %s::int[])
+                       AS v(partner_id, from_stage_id, to_stage_id, source_id,
+                            company_id)
+                """,
+                now,
+                self.env.uid,
+                [move.partner_id for move in moves],
+                [move.from_stage_id for move in moves],
+                [move.to_stage_id for move in moves],
+                [move.source_id for move in moves],
+                [move.company_id for move in moves],
+            )
+        )
+        Partner = self.env["res.partner"]
+        Partner.invalidate_model(["lifecycle_history_ids"])
+        # The first stage of a contact is no news for its chatter. Contacts
+        # written in this transaction (Unlock Stage) have their stage change
+        # tracked by the ORM already: logged once.
+        orm_tracked = {
+            partner_id
+            for partner_id, values in self.env.cr.precommit.data.get(
+                f"mail.tracking.{Partner._name}", {}
+            ).items()
+            if values and "lifecycle_stage_id" in values
+        }
+        self._log_tracking(
+            [
+                move
+                for move in moves
+                if move.from_stage_id and move.partner_id not in orm_tracked
+            ],
+            now,
+            stage_names,
+        )
+
+    @api.model
+    def _log_tracking(self, moves, now, stage_names):
+        """Log these moves in the contacts' chatter as field tracking does (a
+        note with a tracking line each, as ``_message_log_batch`` creates
+        them), in one statement: the ORM would insert the messages and their
+        tracking lines 100 at a time."""
+        if not moves:
+            return
+        Stage = (
+            self.env["partner.lifecycle.stage"].sudo().with_context(active_test=False)
+        )
+        missing = {m.from_stage_id for m in moves} - set(stage_names)
+        stage_names = dict(
+            stage_names,
+            **{stage.id: stage.display_name for stage in Stage.browse(missing)},
+        )
+        author_id, email_from = self.env["res.partner"]._message_compute_author(
+            raise_on_email=False
+        )
+        uid = self.env.uid
+        write_date = self.env.cr.now()
+        self.env.execute_query(
+            SQL(
+                """
+                WITH move AS (
+                    SELECT *
+                      FROM unnest(%(partners)s::int[], %(from_ids)s::int[],
+                                  %(to_ids)s::int[], %(from_names)s::varchar[],
+                                  %(to_names)s::varchar[])
+                           AS m(partner_id, from_stage_id, to_stage_id,
+                                from_name, to_name)
+                ), message AS (
+                    INSERT INTO mail_message (
+                        model, res_id, message_type, subtype_id, is_internal,
+                        body, author_id, email_from, reply_to, message_id,
+                        email_add_signature, date,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT %(model)s, move.partner_id, 'notification',
+                           %(subtype)s, true, '', %(author)s, %(email_from)s,
+                           %(reply_to)s, %(message_id)s, false, %(now)s,
+                           %(uid)s, %(write_date)s, %(uid)s, %(write_date)s
+                      FROM move
+                    RETURNING id, res_id
+                )
+                INSERT INTO mail_tracking_value (
+                    mail_message_id, field_id, old_value_integer,
+                    new_value_integer, old_value_char, new_value_char,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT message.id, %(field)s, move.from_stage_id,
+                       move.to_stage_id, move.from_name, move.to_name,
+                       %(uid)s, %(write_date)s, %(uid)s, %(write_date)s
+                  FROM message
+                  JOIN move ON move.partner_id = message.res_id
+                """,
+                partners=[m.partner_id for m in moves],
+                from_ids=[m.from_stage_id for m in moves],
+                to_ids=[m.to_stage_id for m in moves],
+                from_names=[stage_names[m.from_stage_id] for m in moves],
+                to_names=[stage_names[m.to_stage_id] for m in moves],
+                model="res.partner",
+                subtype=self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+                author=author_id,
+                email_from=email_from,
+                # As mail.thread's batch log: given, not looked up per message.
+                reply_to=self.env["mail.thread"]._notify_get_reply_to(
+                    default=email_from
+                )[False],
+                message_id=generate_tracking_message_id("message-notify"),
+                now=now,
+                uid=uid,
+                write_date=write_date,
+                field=self.env["ir.model.fields"]
+                ._get("res.partner", "lifecycle_stage_id")
+                .id,
+            )
+        )
+        self.env["res.partner"].browse(
+            [m.partner_id for m in moves]
+        ).invalidate_recordset(
+            ["message_ids", "message_needaction", "message_needaction_counter"]
+        )
+
+    # ------------------------------------------------------------------
+    # Nightly pass: what changed since the last run
+    # ------------------------------------------------------------------
+
+    # The nightly job recomputes what can have changed since its last run,
+    # not every contact: the commercial entities
+    #
+    # - with a confirmed order whose date left the window of N months of a
+    # stage (recent orders, revenue) since the last run;
+    # - whose last confirmed order crossed a stage's maximum days since the
+    # last order (every confirmed order dated at that distance: a superset);
+    # - whose subscription ended since the last run (a day on each side: the
+    # days are the companies' days);
+    # - whose contacts or orders were written since the last run (other than
+    # by this job itself), and those without a stage yet.
+    #
+    # Its first run, a stage criteria change (``_lifecycle_cron_request_full``:
+    # saving criteria, *Recompute now*) start a full pass instead: the batched
+    # walk over every commercial entity. The candidates come from one query on
+    # indexed columns (the per-company lifecycle values of ``res_partner``
+    # read through ``_lifecycle_company_values_sql``); the recompute itself
+    # is ``_recompute``, unchanged.
+
+    def init(self):
+        # What the candidates are read by; sale_order.date_order is indexed
+        # by sale (sale_order_date_order_id_idx).
+        create_index(
+            self.env.cr, "sale_order_write_date_index", "sale_order", ["write_date"]
+        )
+        create_index(
+            self.env.cr, "res_partner_write_date_index", "res_partner", ["write_date"]
+        )
+        return super().init()
+
+    @api.model
+    def _lifecycle_company_values_sql(self, alias, column):
+        """SQL of a ``(company, value)`` row source over the per-company values
+        of the lifecycle ``column`` (``company_dependent``: a jsonb keyed by
+        company id) of the contact ``alias``, values as text."""
+        return SQL("jsonb_each_text(%s)", SQL.identifier(alias, column))
+
+    @api.model
+    def _lifecycle_cron_request_full(self):
+        """Make the next call of the nightly job start a full pass from the
+        first contact (the stage criteria changed, or *Recompute now*)."""
+        # sudo: the stages' managers do not manage system parameters.
+        Param = self.env["ir.config_parameter"].sudo()
+        Param.set_param(LIFECYCLE_CRON_CURSOR, 0)
+        Param.set_param(LIFECYCLE_CRON_LAST_RUN, False)
+
+    @api.model
+    def _cron_recompute(self, batch_size=5000):
+        """Nightly: one batch per call, the cron runner calls again while
+        some remain (``ir.cron._notify_progress``). Without a last run, a
+        full pass over every commercial entity (``super``); else only the
+        candidates (see the class docstring), in id order from where the
+        previous call stopped. The pass's start becomes the last run when its
+        last batch is done."""
+        Param = self.env["ir.config_parameter"].sudo()
+        cursor = int(Param.get_param(LIFECYCLE_CRON_CURSOR, 0))
+        last_run = Param.get_param(LIFECYCLE_CRON_LAST_RUN)
+        if cursor:
+            run_start = (
+                fields.Datetime.to_datetime(Param.get_param(LIFECYCLE_CRON_RUN_START))
+                or fields.Datetime.now()
+            )
+        else:
+            run_start = fields.Datetime.now()
+            Param.set_param(
+                LIFECYCLE_CRON_RUN_START, fields.Datetime.to_string(run_start)
+            )
+        stamps = self._lifecycle_cron_stamps()
+        if last_run:
+            remaining = self._cron_recompute_changed(
+                fields.Datetime.to_datetime(last_run),
+                run_start,
+                stamps,
+                cursor,
+                batch_size,
+            )
+        else:
+            remaining = self._recompute_full_batch(batch_size)
+        # The contacts this call wrote carry its transaction time.
+        stamps.append(self.env.cr.now())
+        if not remaining and not last_run:
+            # A full pass rewrote the stage of most contacts: the statistics
+            # the candidates query is planned with are refreshed now, not
+            # whenever autovacuum comes by (a stale "all without a stage"
+            # turns its index scans into scans of every contact).
+            self.env.execute_query(SQL("ANALYZE res_partner"))
+        if not remaining:
+            # Older stamps cannot be after any later run's start.
+            stamps = [stamp for stamp in stamps if stamp >= run_start - WRITE_MARGIN]
+            Param.set_param(
+                LIFECYCLE_CRON_LAST_RUN, fields.Datetime.to_string(run_start)
+            )
+        Param.set_param(
+            LIFECYCLE_CRON_STAMPS, ",".join(stamp.isoformat() for stamp in stamps)
+        )
+        return remaining
+
+    @api.model
+    def _lifecycle_cron_stamps(self):
+        """Transaction times of the job's calls since before the last run."""
+        value = self.env["ir.config_parameter"].sudo().get_param(LIFECYCLE_CRON_STAMPS)
+        return [
+            datetime.fromisoformat(stamp) for stamp in (value or "").split(",") if stamp
+        ]
+
+    @api.model
+    def _cron_recompute_changed(self, since, until, stamps, cursor, batch_size):
+        """Recompute the first ``batch_size`` candidates after ``cursor``
+        (what can have changed between ``since`` and ``until``); return how
+        many remain."""
+        candidates = self._lifecycle_candidate_ids(since, until, stamps, cursor)
+        batch, rest = candidates[:batch_size], candidates[batch_size:]
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        self._recompute(Partner.browse(batch))
+        self.env["ir.config_parameter"].sudo().set_param(
+            LIFECYCLE_CRON_CURSOR, batch[-1] if rest else 0
+        )
+        self.env["ir.cron"]._notify_progress(done=len(batch), remaining=len(rest))
+        return len(rest)
+
+    @api.model
+    def _lifecycle_time_windows(self, since, until):
+        """``[(from, to)]``: a confirmed order dated in one of these moved
+        its customer across a time window of a stage between ``since`` and
+        ``until`` (orders leaving an N-month window, last orders getting
+        older than a maximum of days)."""
+        # sudo: as _recompute, the criteria apply whoever runs the job.
+        stages = self.env["partner.lifecycle.stage"].sudo().search([])  # pylint: disable=no-search-all
+        spans = {
+            relativedelta(months=stage.recent_order_months)
+            for stage in stages
+            if stage.min_recent_order_count
+        }
+        spans |= {
+            relativedelta(months=stage.revenue_months)
+            for stage in stages
+            if stage.min_revenue
+        }
+        spans |= {
+            relativedelta(days=stage.max_days_since_last_order)
+            for stage in stages
+            if stage.max_days_since_last_order
+        }
+        windows = {(since - span, until - span) for span in spans}
+        return sorted(window for window in windows if window[0] < window[1])
+
+    @api.model
+    def _lifecycle_written_after_sql(self, written, stamps):
+        """SQL: ``write_date`` after ``written`` and none of ``stamps``, as
+        ranges between the stamps: the index skips the rows the job wrote
+        (after a full pass, every contact moved) instead of reading them."""
+        bounds = [written, *sorted(stamp for stamp in stamps if stamp > written)]
+        return SQL(" OR ").join(
+            [
+                SQL("(write_date > %s AND write_date < %s)", start, stop)
+                for start, stop in zip(bounds, bounds[1:], strict=False)
+            ]
+            + [SQL("write_date > %s", bounds[-1])]
+        )
+
+    @api.model
+    def _lifecycle_candidate_ids(self, since, until, stamps, cursor=0):
+        """Ids of the commercial entities (after ``cursor``) whose stage may
+        have changed between ``since`` and ``until``, in id order: one query,
+        each part on an index."""
+        self.env.flush_all()
+        written = since - WRITE_MARGIN
+        windows = self._lifecycle_time_windows(since, until)
+        parts = [
+            # Orders written (amounts, dates, customers...).
+            SQL("SELECT partner_id FROM sale_order WHERE write_date > %s", written),
+            # Contacts written, not by this job.
+            SQL(
+                "SELECT id FROM res_partner WHERE %s",
+                self._lifecycle_written_after_sql(written, stamps),
+            ),
+            # Never staged, in any company (a company of its orders gets its
+            # stage when they are written).
+            SQL(
+                "SELECT id FROM res_partner p WHERE p.lifecycle_stage_id IS NULL "
+                "AND (p.parent_id IS NULL OR p.is_company)"
+            ),
+            # Subscriptions ended, in any company: today is a day in the
+            # company's time zone.
+            SQL(
+                "SELECT p.id FROM res_partner p, %(ends)s AS e(company_id, day) "
+                "WHERE p.subscription_end_date IS NOT NULL "
+                "AND e.day::date >= %(start)s AND e.day::date < %(stop)s",
+                ends=self._lifecycle_company_values_sql("p", "subscription_end_date"),
+                start=since.date() - timedelta(days=1),
+                stop=until.date() + timedelta(days=1),
+            ),
+        ]
+        parts += [
+            SQL(
+                "SELECT partner_id FROM sale_order WHERE state = 'sale' "
+                "AND date_order >= %s AND date_order < %s",
+                start,
+                stop,
+            )
+            for start, stop in windows
+        ]
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT DISTINCT p.commercial_partner_id
+                  FROM res_partner p
+                  JOIN (%s) AS changed(id) ON changed.id = p.id
+                 WHERE p.commercial_partner_id > %s
+                 ORDER BY p.commercial_partner_id
+                """,
+                SQL(" UNION ").join(parts),
+                cursor,
+            )
+        )
+        return [row[0] for row in rows]

@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Working-day arithmetic of a company for the follow-up engine.
+"""Working-day arithmetic of a company: the deadlines of activity plans
+(referral calls and follow-up steps alike) and the follow-up engine's dates.
 
 The company's working schedule (``resource.calendar``) gives its working
 days, public holidays removed, in its own time zone: the intervals that
@@ -12,28 +13,30 @@ from datetime import datetime, time, timedelta
 
 import pytz
 
+from .local_day import company_today, company_tz_name
+
 WINDOW_DAYS = 500
 
 
-class FollowupWorkingDays:
-    """Dates of a company seen by the engine: its local ``today`` and the
-    working days around it."""
+class WorkingDays:
+    """Dates of a company: its local ``today`` and its working days around
+    it (``window_days`` on each side; beyond, days are approximated)."""
 
-    def __init__(self, company, now):
+    def __init__(self, company, now, window_days=WINDOW_DAYS):
         self.company = company
         self.calendar = company.resource_calendar_id
-        tz_name = self.calendar.tz or company.partner_id.tz or "UTC"
-        self.tz = pytz.timezone(tz_name)
-        self.tz_name = tz_name
-        self.today = pytz.utc.localize(now).astimezone(self.tz).date()
+        self.tz_name = company_tz_name(company)
+        self.tz = pytz.timezone(self.tz_name)
+        self.today = company_today(company, now)
+        self.window_days = window_days
         self.days = self._read_working_days() if self.calendar else None
 
     def _read_working_days(self):
         start = self.tz.localize(
-            datetime.combine(self.today - timedelta(days=WINDOW_DAYS), time.min)
+            datetime.combine(self.today - timedelta(days=self.window_days), time.min)
         )
         stop = self.tz.localize(
-            datetime.combine(self.today + timedelta(days=WINDOW_DAYS), time.max)
+            datetime.combine(self.today + timedelta(days=self.window_days), time.max)
         )
         intervals = self.calendar._work_intervals_batch(
             start, stop, compute_leaves=True
@@ -59,6 +62,14 @@ class FollowupWorkingDays:
                 return self.days[index]
         # Beyond the window read: calendar days, an approximation far away.
         return day + timedelta(days=count * 7 // 5)
+
+    def deadline(self, template):
+        """Deadline of the activity plan ``template`` planned today: a delay
+        in days after the plan date counts working days from today and
+        falls on a working day; other delays are the template's own."""
+        if template.delay_unit == "days" and template.delay_from == "after_plan_date":
+            return self.first_working_day(self.shift(self.today, template.delay_count))
+        return template._get_date_deadline(self.today)
 
     def first_working_day(self, day):
         """``day`` when it is a working day, else the next one."""

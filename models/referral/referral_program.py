@@ -5,6 +5,9 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+# The dashboard reads the last twelve months (the current one included).
+DASHBOARD_MONTHS = 12
+
 
 class ReferralProgram(models.Model):
     _name = "referral.program"
@@ -147,7 +150,68 @@ class ReferralProgram(models.Model):
         "(a healthy program brings 20-25%). Shown beside the measured share "
         "in Sales > Reporting > Referral Program.",
     )
+    # Portal, public link and fraud review.
+    portal_enabled = fields.Boolean(
+        string="Portal Referrals",
+        default=True,
+        help="Customers see a Referrals entry in their portal, refer companies "
+        "from it and share their public referral link.",
+    )
+    portal_consent_text = fields.Char(
+        string="Consent Wording",
+        translate=True,
+        default="I have my contact's agreement to be contacted",
+        help="Checkbox the sponsor (or the visitor of a referral link) ticks "
+        "before sending a referral.",
+    )
+    portal_daily_limit = fields.Integer(
+        string="Daily Limit per Sponsor and per IP",
+        default=10,
+        help="Most referrals sent from the portal or a referral link per day, "
+        "per sponsor and per IP address. 0 means no limit.",
+    )
+    fraud_burst_limit = fields.Integer(
+        string="Referrals per Hour before Review",
+        default=5,
+        help="A referral beyond this number from one sponsor within an hour "
+        "waits for a review. 0 disables the check.",
+    )
     referral_count = fields.Integer(compute="_compute_referral_count")
+    # Dashboard card: the KPIs of the last twelve months, read from the KPI
+    # reports (one grouped query per report for all cards).
+    kpi_new_customer_count = fields.Integer(
+        string="New Customers (12 months)", compute="_compute_kpis"
+    )
+    kpi_referred_customer_count = fields.Integer(
+        string="Referred Customers (12 months)", compute="_compute_kpis"
+    )
+    kpi_referral_share = fields.Float(
+        string="Referral Share (12 months, %)",
+        compute="_compute_kpis",
+        help="Share of the new customers of the last twelve months that came "
+        "through a referral.",
+    )
+    kpi_referred_conversion = fields.Float(
+        string="Referred Prospects Converted (%)", compute="_compute_kpis"
+    )
+    kpi_other_conversion = fields.Float(
+        string="Other Prospects Converted (%)", compute="_compute_kpis"
+    )
+    kpi_conversion_ratio = fields.Float(
+        string="Conversion Ratio",
+        compute="_compute_kpis",
+        help="How many times better referred prospects convert than the "
+        "others (0 when the others did not convert at all).",
+    )
+    kpi_days_to_first_order = fields.Float(
+        string="Days to First Order", compute="_compute_kpis"
+    )
+    kpi_credit_outstanding = fields.Monetary(
+        string="Credit Outstanding",
+        compute="_compute_kpis",
+        currency_field="currency_id",
+        help="Credit the company still owes its sponsors, all dates included.",
+    )
     currency_id = fields.Many2one(related="company_id.currency_id")
     company_id = fields.Many2one(
         "res.company",
@@ -178,6 +242,54 @@ class ReferralProgram(models.Model):
         )
         for program in self:
             program.referral_count = counts.get(program, 0)
+
+    @api.depends("company_id")
+    def _compute_kpis(self):
+        companies = self.company_id
+        since = fields.Date.context_today(self) - relativedelta(
+            months=DASHBOARD_MONTHS - 1, day=1
+        )
+        period = [("company_id", "in", companies.ids), ("date", ">=", since)]
+        customers = {
+            company: (count, referred, days)
+            for company, count, referred, days in self.env[
+                "referral.program.kpi"
+            ]._read_group(
+                period,
+                ["company_id"],
+                ["customer_count:sum", "referred_count:sum", "days_to_first_order:avg"],
+            )
+        }
+        conversion = {
+            (company, referred): rate
+            for company, referred, rate in self.env[
+                "referral.prospect.kpi"
+            ]._read_group(
+                period, ["company_id", "is_referred"], ["conversion_rate:avg"]
+            )
+        }
+        outstanding = dict(
+            self.env["referral.credit.report"]._read_group(
+                [("company_id", "in", companies.ids)],
+                ["company_id"],
+                ["outstanding_amount:sum"],
+            )
+        )
+        for program in self:
+            company = program.company_id
+            count, referred, days = customers.get(company, (0, 0, 0.0))
+            referred_rate = conversion.get((company, True)) or 0.0
+            other_rate = conversion.get((company, False)) or 0.0
+            program.kpi_new_customer_count = count
+            program.kpi_referred_customer_count = referred
+            program.kpi_referral_share = 100.0 * referred / count if count else 0.0
+            program.kpi_referred_conversion = referred_rate
+            program.kpi_other_conversion = other_rate
+            program.kpi_conversion_ratio = (
+                referred_rate / other_rate if other_rate else 0.0
+            )
+            program.kpi_days_to_first_order = days or 0.0
+            program.kpi_credit_outstanding = outstanding.get(company, 0.0)
 
     @api.constrains(
         "reward_percent",
@@ -220,6 +332,10 @@ class ReferralProgram(models.Model):
                     )
                 )
 
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
     def action_view_referrals(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
@@ -228,6 +344,31 @@ class ReferralProgram(models.Model):
         action["domain"] = [("program_id", "=", self.id)]
         action["context"] = {"default_program_id": self.id}
         return action
+
+    def _action_open_kpi_report(self, xmlid):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
+        action["domain"] = [("company_id", "=", self.company_id.id)]
+        return action
+
+    def action_open_kpi_customers(self):
+        return self._action_open_kpi_report(
+            "sale_referral_lifecycle.action_referral_program_kpi"
+        )
+
+    def action_open_kpi_conversion(self):
+        return self._action_open_kpi_report(
+            "sale_referral_lifecycle.action_referral_prospect_kpi"
+        )
+
+    def action_open_kpi_credit(self):
+        return self._action_open_kpi_report(
+            "sale_referral_lifecycle.action_referral_credit_report"
+        )
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
 
     @api.model
     def _get_company_program(self, company):
@@ -245,24 +386,7 @@ class ReferralProgram(models.Model):
                 partner.with_company(self.company_id).lifecycle_stage_id
                 in self.sponsor_stage_ids
             )
-        return bool(
-            self.env["sale.order"]
-            .sudo()
-            .search_count(
-                [
-                    # The commercial entity's orders (one query, where
-                    # child_of reads the contact tree first).
-                    (
-                        "partner_id.commercial_partner_id",
-                        "in",
-                        partner.commercial_partner_id.ids,
-                    ),
-                    ("company_id", "=", self.company_id.id),
-                    ("state", "=", "sale"),
-                ],
-                limit=1,
-            )
-        )
+        return bool(partner._get_company_customers(self.company_id))
 
     def _get_sponsor_refusals(self, partners):
         """``{commercial entity: why it may not sponsor in this program}``
@@ -291,20 +415,7 @@ class ReferralProgram(models.Model):
                     stages=", ".join(self.sponsor_stage_ids.mapped("display_name")),
                 )
         elif self.sponsor_policy == "customer":
-            # sudo: whether a customer ordered, whoever its orders belong to.
-            customers = {
-                partner.commercial_partner_id
-                for [partner] in self.env["sale.order"]
-                .sudo()
-                ._read_group(
-                    [
-                        ("partner_id", "child_of", candidates.ids),
-                        ("company_id", "=", self.company_id.id),
-                        ("state", "=", "sale"),
-                    ],
-                    ["partner_id"],
-                )
-            }
+            customers = candidates._get_company_customers(self.company_id)
             for sponsor in candidates.filtered(lambda p: p not in customers):
                 refusals[sponsor] = self.env._(
                     "%(sponsor)s may not sponsor yet: in the program "

@@ -1,0 +1,1177 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The follow-up engine, in sections:
+
+- the cron in batches, arbitration between the steps due for one contact,
+  and the log rows that make every step fire once;
+- detection: which steps are due, one set-based query per rule, step and
+  batch of contacts (nothing there writes);
+- triggers: what the sources tell the engine (wake the cron when steps
+  will fall due, log the plan a new referral launched itself, cancel the
+  follow-up activities a closed source no longer needs, the stop conditions
+  checked again when a step is due: source closed, contact replied);
+- execution: the activities, emails and chatter notes of the steps claimed,
+  created in bulk (one create per model, one composer per email template).
+"""
+
+from collections import Counter, defaultdict, namedtuple
+from datetime import date, datetime, time, timedelta
+
+import pytz
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.tools import SQL, format_date
+from odoo.tools.safe_eval import safe_eval
+
+from ..lifecycle.partner_lifecycle_engine import company_value_sql
+from ..working_days import WorkingDays
+from .partner_followup_rule import TRIGGER_MODELS
+
+FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
+MAX_ID = 2**31 - 1
+# A step due on a record: what the engine arbitrates, logs and executes.
+# ``log_id`` is the postponed log row it comes back from, if any.
+DueStep = namedtuple(
+    "DueStep",
+    "rule step res_model res_id occurrence partner_id due_date log_id",
+)
+# What the engine decided for a due step.
+Decision = namedtuple("Decision", "due outcome reason scheduled_date")
+# What one detection query covers: commercial entities ``low`` to ``high``,
+# reference dates ``earliest`` to ``latest`` (company's local dates) and the
+# same as naive UTC datetimes, ``start`` included to ``stop`` excluded, for
+# the datetime columns and their indexes.
+DetectionScope = namedtuple("DetectionScope", "low high earliest latest start stop")
+OPEN_REFERRAL_STATES = ("new", "in_progress")
+
+
+class PartnerFollowupEngine(models.AbstractModel):
+    _name = "partner.followup.engine"
+    _description = "Follow-up Engine"
+
+    # ------------------------------------------------------------------
+    # Entry points
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_run_followups(self, batch_size=5000):
+        """One batch of commercial entities per call, in id order from where
+        the previous call stopped (kept in a system parameter); the cron
+        runner calls again while some remain."""
+        # sudo: the cron acts for every salesperson of every company.
+        engine = self.sudo()
+        Param = engine.env["ir.config_parameter"]
+        last_id = int(Param.get_param(FOLLOWUP_CRON_CURSOR, 0))
+        engine.env.cr.execute(
+            """SELECT id FROM res_partner
+                WHERE id = commercial_partner_id AND id > %s
+                ORDER BY id LIMIT %s""",
+            [last_id, batch_size],
+        )
+        ids = [row[0] for row in engine.env.cr.fetchall()]
+        remaining = 0
+        if len(ids) == batch_size:
+            engine.env.cr.execute(
+                """SELECT count(*) FROM res_partner
+                    WHERE id = commercial_partner_id AND id > %s""",
+                [ids[-1]],
+            )
+            remaining = engine.env.cr.fetchone()[0]
+        stats = engine._run((last_id + 1, ids[-1] if remaining else MAX_ID))
+        Param.set_param(FOLLOWUP_CRON_CURSOR, ids[-1] if remaining else 0)
+        self.env["ir.cron"]._notify_progress(done=len(ids), remaining=remaining)
+        return stats
+
+    @api.model
+    def _run(self, partner_range=(0, MAX_ID), rules=None, companies=None):
+        """Detect, arbitrate, log and execute the due steps of ``rules`` (all
+        active rules by default) for the commercial entities of
+        ``partner_range``, company by company; return the outcome counts."""
+        # Detection reads with SQL: what the ORM holds in memory first.
+        self.env.flush_all()
+        stats = Counter()
+        for company, company_rules, days in self._iter_companies(rules, companies):
+            engine = self.with_company(company)
+            due = engine._detect_due_steps(company_rules, days, partner_range)
+            stats.update(engine._process_due_steps(due, days))
+        return stats
+
+    @api.model
+    def _preview(self, rules, companies):
+        """What a run would decide today, nothing written."""
+        self.env.flush_all()
+        decisions = []
+        for company, company_rules, days in self._iter_companies(rules, companies):
+            engine = self.with_company(company)
+            due = engine._detect_due_steps(company_rules, days, (0, MAX_ID))
+            due = [d for d in due if d.rule in rules]
+            decisions += engine._arbitrate(due, days)
+        return decisions
+
+    def _iter_companies(self, rules, companies):
+        Rule = self.env["partner.followup.rule"]
+        rules = rules if rules is not None else Rule.search([])
+        companies = companies or self.env["res.company"].search([])
+        now = fields.Datetime.now()
+        for company in companies:
+            company_rules = rules.filtered(
+                lambda r, c=company: r._applies_to_company(c)
+            )
+            if company_rules:
+                yield company, company_rules, WorkingDays(company, now)
+
+    # ------------------------------------------------------------------
+    # Arbitration
+    # ------------------------------------------------------------------
+
+    def _process_due_steps(self, due, days):
+        decisions = self._arbitrate(due, days)
+        claimed = self._write_decisions(decisions, days)
+        fired = [
+            (decision, log_id)
+            for decision, log_id in claimed
+            if decision.outcome == "done"
+        ]
+        if fired:
+            self._execute(fired, days)
+        return Counter(decision.outcome for decision, _log_id in claimed)
+
+    def _arbitrate(self, due, days):
+        """One decision per due step. Archived or blocked contacts and closed
+        sources skip it; per contact, steps of rules with the highest priority
+        fire first, once per gap of working days; the others are postponed
+        past the gap; never two emails the same day."""
+        if not due:
+            return []
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        partners = Partner.browse({d.partner_id for d in due})
+        partners.fetch(["active", "followup_blocked"])
+        stopped = self._check_stop_conditions(due)
+        recent = self._read_recent_followups(partners, days)
+        decisions = []
+        per_partner = defaultdict(list)
+        for step in due:
+            partner = Partner.browse(step.partner_id)
+            reason = (
+                (not partner.active and self.env._("contact archived"))
+                or (partner.followup_blocked and self.env._("contact blocked"))
+                or stopped.get(step)
+            )
+            if reason:
+                decisions.append(Decision(step, "skipped", reason, days.today))
+            else:
+                per_partner[step.partner_id].append(step)
+        gap = self.env.company.followup_min_gap_days
+        for partner_id, steps in per_partner.items():
+            decisions += self._arbitrate_contact(
+                steps, recent.get(partner_id, {}), gap, days
+            )
+        return decisions
+
+    def _arbitrate_contact(self, steps, recent, gap, days):
+        today = days.today
+        steps = sorted(
+            steps,
+            key=lambda d: (
+                d.rule.sequence,
+                d.rule.id,
+                d.step.sequence,
+                d.step.id,
+                d.due_date,
+                d.res_id,
+            ),
+        )
+        email_today = recent.get("email_today", False)
+        last = recent.get("last")  # (date, label) of the last gap-counting one
+        allowed_from = days.shift(last[0], gap) if last and gap else today
+        fired_label = None
+        decisions = []
+        for step in steps:
+            has_email = bool(step.step.mail_template_id)
+            bypass = step.rule.kind == "event" and step.rule.bypass_gap
+            if has_email and email_today:
+                decisions.append(
+                    Decision(
+                        step,
+                        "postponed",
+                        self.env._("an email was already sent to this contact today"),
+                        days.shift(today, 1),
+                    )
+                )
+                continue
+            if not bypass and fired_label and gap:
+                decisions.append(
+                    Decision(
+                        step,
+                        "postponed",
+                        self.env._("lower priority than '%(step)s'", step=fired_label),
+                        days.shift(today, gap),
+                    )
+                )
+                continue
+            if not bypass and allowed_from > today:
+                decisions.append(
+                    Decision(
+                        step,
+                        "postponed",
+                        self.env._(
+                            "gap: '%(step)s' on %(date)s",
+                            step=last[1],
+                            date=format_date(self.env, last[0]),
+                        ),
+                        allowed_from,
+                    )
+                )
+                continue
+            decisions.append(Decision(step, "done", False, today))
+            email_today = email_today or has_email
+            if not bypass:
+                fired_label = step.step.name
+        return decisions
+
+    def _read_recent_followups(self, partners, days):
+        """Per contact: the last done step that counts for the gap (local
+        date, step name) and whether an email went today."""
+        since = days.today - timedelta(days=60)
+        start = days.tz.localize(datetime.combine(since, time.min))
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.partner_id, l.date_done, l.step_id,
+                       r.kind = 'event' AND r.bypass_gap,
+                       s.mail_template_id IS NOT NULL
+                  FROM partner_followup_log l
+                  JOIN partner_followup_rule r ON r.id = l.rule_id
+                  JOIN partner_followup_step s ON s.id = l.step_id
+                 WHERE l.outcome = 'done' AND l.company_id = %(company)s
+                   AND l.partner_id IN %(partners)s AND l.date_done >= %(start)s
+                 ORDER BY l.date_done, l.id
+                """,
+                company=self.env.company.id,
+                partners=tuple(partners.ids),
+                start=start.astimezone(pytz.utc).replace(tzinfo=None),
+            )
+        )
+        Step = self.env["partner.followup.step"]
+        recent = defaultdict(dict)
+        for partner_id, date_done, step_id, bypass, email in self.env.cr.fetchall():
+            local = pytz.utc.localize(date_done).astimezone(days.tz).date()
+            if not bypass:
+                recent[partner_id]["last"] = (local, Step.browse(step_id).name)
+            if email and local == days.today:
+                recent[partner_id]["email_today"] = True
+        return recent
+
+    # ------------------------------------------------------------------
+    # Log
+    # ------------------------------------------------------------------
+
+    def _write_decisions(self, decisions, days):
+        """Claim the decisions in the log: new rows are inserted unless the
+        key exists (another run got there first), postponed rows are updated
+        only if still postponed. Return the (decision, log id) pairs claimed:
+        only those are executed."""
+        if not decisions:
+            return []
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        new = [d for d in decisions if not d.due.log_id]
+        again = {d.due.log_id: d for d in decisions if d.due.log_id}
+        claimed = []
+        if new:
+            # One read of the salespeople, not one per row.
+            partners = (
+                self.env["res.partner"]
+                .with_context(active_test=False)
+                .browse({d.due.partner_id for d in new})
+            )
+            partners.fetch(["user_id"])
+            salespeople = {p.id: p.user_id.id or None for p in partners}
+            columns = list(
+                zip(
+                    *(
+                        (
+                            d.due.rule.id,
+                            d.due.step.id,
+                            d.due.res_model,
+                            d.due.res_id,
+                            d.due.occurrence,
+                            d.due.partner_id,
+                            salespeople.get(d.due.partner_id),
+                            d.due.due_date,
+                            d.scheduled_date,
+                            d.outcome,
+                            d.reason or None,
+                            int(d.outcome == "postponed"),
+                        )
+                        for d in new
+                    ),
+                    strict=True,
+                )
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    INSERT INTO partner_followup_log (
+                        rule_id, step_id, res_model, res_id, occurrence,
+                        partner_id, user_id, due_date, scheduled_date, outcome,
+                        reason, postpone_count, company_id, date_done,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT v.*, %(company)s,
+                           CASE WHEN v.outcome = 'done' THEN %(now)s END,
+                           %(uid)s, %(now)s, %(uid)s, %(now)s
+                      FROM unnest(%(rule)s::int[], %(step)s::int[],
+                                  %(model)s::varchar[], %(res)s::int[],
+                                  %(occurrence)s::varchar[], %(partner)s::int[],
+                                  %(user)s::int[], %(due)s::date[],
+                                  %(scheduled)s::date[], %(outcome)s::varchar[],
+                                  %(reason)s::varchar[], %(count)s::int[])
+                        AS v(rule_id, step_id, res_model, res_id, occurrence,
+                             partner_id, user_id, due_date, scheduled_date,
+                             outcome, reason, postpone_count)
+                    ON CONFLICT (rule_id, step_id, res_model, res_id, occurrence)
+                    DO NOTHING
+                    RETURNING id, rule_id, step_id, res_model, res_id, occurrence
+                    """,
+                    company=self.env.company.id,
+                    now=now,
+                    uid=uid,
+                    rule=list(columns[0]),
+                    step=list(columns[1]),
+                    model=list(columns[2]),
+                    res=list(columns[3]),
+                    occurrence=list(columns[4]),
+                    partner=list(columns[5]),
+                    user=list(columns[6]),
+                    due=list(columns[7]),
+                    scheduled=list(columns[8]),
+                    outcome=list(columns[9]),
+                    reason=list(columns[10]),
+                    count=list(columns[11]),
+                )
+            )
+            by_key = {
+                (
+                    d.due.rule.id,
+                    d.due.step.id,
+                    d.due.res_model,
+                    d.due.res_id,
+                    d.due.occurrence,
+                ): d
+                for d in new
+            }
+            claimed += [
+                (by_key[tuple(row[1:])], row[0]) for row in self.env.cr.fetchall()
+            ]
+        if again:
+            ids, outcomes, reasons, dates = zip(
+                *(
+                    (log_id, d.outcome, d.reason or None, d.scheduled_date)
+                    for log_id, d in again.items()
+                ),
+                strict=True,
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    UPDATE partner_followup_log l
+                       SET outcome = v.outcome,
+                           reason = COALESCE(v.reason, l.reason),
+                           scheduled_date = v.scheduled_date,
+                           date_done = CASE WHEN v.outcome = 'done'
+                                            THEN %(now)s END,
+                           postpone_count = l.postpone_count
+                                + (v.outcome = 'postponed')::int,
+                           write_uid = %(uid)s, write_date = %(now)s
+                      FROM unnest(%(ids)s::int[], %(outcomes)s::varchar[],
+                                  %(reasons)s::varchar[], %(dates)s::date[])
+                        AS v(id, outcome, reason, scheduled_date)
+                     WHERE l.id = v.id AND l.outcome = 'postponed'
+                 RETURNING l.id
+                    """,
+                    now=now,
+                    uid=uid,
+                    ids=list(ids),
+                    outcomes=list(outcomes),
+                    reasons=list(reasons),
+                    dates=list(dates),
+                )
+            )
+            claimed += [(again[row[0]], row[0]) for row in self.env.cr.fetchall()]
+        self.env["partner.followup.log"].invalidate_model()
+        return claimed
+
+    # ------------------------------------------------------------------
+    # Detection: the steps due, one query per rule and step
+    # ------------------------------------------------------------------
+
+    def _detect_due_steps(self, rules, days, partner_range):
+        """Due steps of ``rules`` for the company of ``days``, among the
+        commercial entities whose id is within ``partner_range`` (both ends
+        included), not yet logged; then the postponed steps due again."""
+        due = []
+        for rule in rules:
+            steps = rule._get_steps()
+            if rule.trigger == "campaign":
+                # The first step fires when the campaign is launched.
+                steps = steps[1:]
+            for step in steps:
+                due += self._detect_step(rule, step, days, partner_range)
+        due += self._detect_postponed(rules, days, partner_range)
+        return due
+
+    def _detect_step(self, rule, step, days, partner_range):
+        working = rule.delay_type == "working"
+        latest = days.latest_reference(step.delay, working)
+        earliest = None
+        if rule.max_late_days:
+            # A superset in calendar days, made exact once the due dates known.
+            earliest = latest - timedelta(
+                days=rule.max_late_days + abs(step.delay) * 2 + 10
+            )
+        scope = DetectionScope(
+            partner_range[0],
+            partner_range[1],
+            earliest or date(1900, 1, 1),
+            latest,
+            days.utc_start(earliest) if earliest else datetime(1900, 1, 1),
+            days.utc_start(latest + timedelta(days=1)),
+        )
+        source = getattr(self, f"_detect_sql_{rule.trigger}")(rule, step, days, scope)
+        query = SQL(
+            """
+            SELECT src.res_id, src.occurrence, src.partner_id, src.ref_date
+              FROM (%(source)s) src
+              JOIN res_partner p ON p.id = src.partner_id
+             WHERE src.partner_id BETWEEN %(low)s AND %(high)s
+               AND src.ref_date <= %(latest)s
+               AND (%(earliest)s::date IS NULL OR src.ref_date >= %(earliest)s)
+               AND %(conditions)s
+               AND NOT EXISTS (
+                    SELECT 1 FROM partner_followup_log l
+                     WHERE l.rule_id = %(rule)s AND l.step_id = %(step)s
+                       AND l.res_model = %(model)s AND l.res_id = src.res_id
+                       AND l.occurrence = src.occurrence)
+            """,
+            source=source,
+            low=partner_range[0],
+            high=partner_range[1],
+            latest=latest,
+            earliest=earliest,
+            conditions=self._conditions_sql(rule),
+            rule=rule.id,
+            step=step.id,
+            model=TRIGGER_MODELS[rule.trigger],
+        )
+        self.env.cr.execute(query)
+        limit = (
+            days.today - timedelta(days=rule.max_late_days)
+            if rule.max_late_days
+            else None
+        )
+        due = []
+        for res_id, occurrence, partner_id, ref_date in self.env.cr.fetchall():
+            due_date = days.shift(ref_date, step.delay, working)
+            if limit and due_date < limit:
+                continue
+            due.append(
+                DueStep(
+                    rule,
+                    step,
+                    TRIGGER_MODELS[rule.trigger],
+                    res_id,
+                    occurrence,
+                    partner_id,
+                    due_date,
+                    None,
+                )
+            )
+        return due
+
+    def _conditions_sql(self, rule):
+        """The rule's conditions on the commercial entity ``p``."""
+        if TRIGGER_MODELS[rule.trigger] == "res.partner":
+            # A contact followed up for itself belongs to one company: its
+            # own, or for a shared contact its salesperson's, or the first.
+            conditions = [
+                SQL(
+                    """COALESCE(p.company_id,
+                                (SELECT u.company_id FROM res_users u
+                                  WHERE u.id = p.user_id),
+                                (SELECT min(id) FROM res_company)) = %s""",
+                    self.env.company.id,
+                )
+            ]
+        else:
+            conditions = [
+                SQL("(p.company_id IS NULL OR p.company_id = %s)", self.env.company.id)
+            ]
+        if rule.stage_ids:
+            # The contact's stage in the current company.
+            conditions.append(
+                SQL(
+                    "%s IN %s",
+                    company_value_sql("p", "lifecycle_stage_id", self.env.company.id),
+                    tuple(rule.stage_ids.ids),
+                )
+            )
+        if rule.team_ids:
+            conditions.append(
+                SQL(
+                    """p.user_id IN (SELECT user_id FROM crm_team_member
+                        WHERE active AND crm_team_id IN %s)""",
+                    tuple(rule.team_ids.ids),
+                )
+            )
+        if rule.salesperson_ids:
+            conditions.append(SQL("p.user_id IN %s", tuple(rule.salesperson_ids.ids)))
+        domain = safe_eval(rule.partner_domain or "[]")
+        if domain:
+            Partner = self.env["res.partner"].with_context(active_test=False)
+            conditions.append(SQL("p.id IN %s", Partner._search(domain).subselect()))
+        return SQL(" AND ").join(conditions)
+
+    # ------------------------------------------------------------------
+    # One source per trigger: res_id, occurrence, partner_id (commercial
+    # entity), ref_date (the local date the step's delay counts from).
+    # ------------------------------------------------------------------
+
+    def _local_date_sql(self, column, days):
+        return SQL(
+            "(%s AT TIME ZONE 'UTC' AT TIME ZONE %s)::date", column, days.tz_name
+        )
+
+    def _detect_sql_quote_sent(self, rule, step, days, scope):
+        ref = self._local_date_sql(SQL("so.date_order"), days)
+        return SQL(
+            """
+            SELECT so.id AS res_id, %(ref)s::text AS occurrence,
+                   cp.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+              FROM sale_order so
+              JOIN res_partner cp ON cp.id = so.partner_id
+             WHERE so.state = 'sent' AND so.company_id = %(company)s
+               AND so.date_order >= %(start)s AND so.date_order < %(stop)s
+               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+            """,
+            ref=ref,
+            company=self.env.company.id,
+            **scope._asdict(),
+        )
+
+    def _detect_sql_order_confirmed(self, rule, step, days, scope):
+        """The confirmed orders of the batch (the first one of each customer,
+        per rule) whose date is in the scope."""
+        orders = SQL(
+            """
+            SELECT so.id, so.date_order, cp.commercial_partner_id
+              FROM sale_order so
+              JOIN res_partner cp ON cp.id = so.partner_id
+             WHERE so.state = 'sale' AND so.company_id = %(company)s
+               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+            """,
+            company=self.env.company.id,
+            low=scope.low,
+            high=scope.high,
+        )
+        if rule.first_order_only:
+            orders = SQL(
+                """SELECT DISTINCT ON (o.commercial_partner_id) o.*
+                     FROM (%s) o
+                    ORDER BY o.commercial_partner_id, o.date_order, o.id""",
+                orders,
+            )
+        ref = self._local_date_sql(SQL("fo.date_order"), days)
+        return SQL(
+            """
+            SELECT fo.id AS res_id, %(ref)s::text AS occurrence,
+                   fo.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+              FROM (%(orders)s) fo
+             WHERE fo.date_order >= %(start)s AND fo.date_order < %(stop)s
+            """,
+            ref=ref,
+            orders=orders,
+            start=scope.start,
+            stop=scope.stop,
+        )
+
+    def _detect_sql_subscription_end(self, rule, step, days, scope):
+        """The subscriptions bought in the current company ending in the
+        scope."""
+        end = company_value_sql("sp", "subscription_end_date", self.env.company.id)
+        return SQL(
+            """
+            SELECT sp.id AS res_id, %(end)s::text AS occurrence,
+                   sp.id AS partner_id, %(end)s AS ref_date
+              FROM res_partner sp
+             WHERE %(end)s BETWEEN %(earliest)s AND %(latest)s
+               AND sp.id = sp.commercial_partner_id
+               AND sp.id BETWEEN %(low)s AND %(high)s
+            """,
+            end=end,
+            **scope._asdict(),
+        )
+
+    def _detect_sql_stage_entered(self, rule, step, days, scope):
+        return SQL(
+            """
+            SELECT h.partner_id AS res_id, h.id::text AS occurrence,
+                   h.partner_id AS partner_id, %(ref)s AS ref_date
+              FROM partner_lifecycle_history h
+              JOIN res_partner hp ON hp.id = h.partner_id
+             WHERE h.to_stage_id = %(stage)s
+               AND h.company_id = %(company)s
+               AND hp.id = hp.commercial_partner_id
+               AND h.partner_id BETWEEN %(low)s AND %(high)s
+               AND h.date >= %(start)s AND h.date < %(stop)s
+            """,
+            ref=self._local_date_sql(SQL("h.date"), days),
+            # Entered in the current company, and still there.
+            stage=company_value_sql("hp", "lifecycle_stage_id", self.env.company.id),
+            company=self.env.company.id,
+            **scope._asdict(),
+        )
+
+    def _detect_sql_referral_new(self, rule, step, days, scope):
+        ref = self._local_date_sql(SQL("r.date_referral"), days)
+        return SQL(
+            """
+            SELECT r.id AS res_id, 'new' AS occurrence,
+                   r.referee_id AS partner_id, %(ref)s AS ref_date
+              FROM referral_referral r
+             WHERE r.state IN %(states)s AND r.company_id = %(company)s
+               AND r.referee_id BETWEEN %(low)s AND %(high)s
+               AND r.date_referral >= %(start)s AND r.date_referral < %(stop)s
+            """,
+            ref=ref,
+            states=OPEN_REFERRAL_STATES,
+            company=self.env.company.id,
+            **scope._asdict(),
+        )
+
+    def _detect_sql_dormant(self, rule, step, days, scope):
+        """Last sign of life: the contact's creation, its last confirmed order
+        or its last done activity (a message of an activity type), read with
+        one pass over the batch's messages."""
+        last = SQL(
+            """GREATEST(
+                %(created)s,
+                COALESCE(%(ordered)s, '1900-01-01'::date),
+                COALESCE(%(done)s, '1900-01-01'::date))""",
+            created=self._local_date_sql(SQL("dp.create_date"), days),
+            ordered=self._local_date_sql(
+                company_value_sql(
+                    "dp", "lifecycle_last_order_date", self.env.company.id
+                ),
+                days,
+            ),
+            done=self._local_date_sql(SQL("dm.last"), days),
+        )
+        return SQL(
+            """
+            SELECT dl.res_id, dl.ref_date::text AS occurrence,
+                   dl.res_id AS partner_id, dl.ref_date
+              FROM (SELECT dp.id AS res_id, %(last)s AS ref_date
+                      FROM res_partner dp
+                      LEFT JOIN (
+                           SELECT m.res_id, max(m.date) AS last
+                             FROM mail_message m
+                            WHERE m.model = 'res.partner'
+                              AND m.res_id BETWEEN %(low)s AND %(high)s
+                              AND m.mail_activity_type_id IS NOT NULL
+                            GROUP BY m.res_id) dm ON dm.res_id = dp.id
+                     WHERE dp.id = dp.commercial_partner_id
+                       AND dp.id BETWEEN %(low)s AND %(high)s
+                       AND dp.create_date < %(stop)s) dl
+            """,
+            last=last,
+            **scope._asdict(),
+        )
+
+    def _detect_sql_campaign(self, rule, step, days, scope):
+        """Steps after the first: counted from the day the first one fired."""
+        first = rule._get_steps()[:1]
+        return SQL(
+            """
+            SELECT cl.res_id, cl.occurrence, cl.partner_id,
+                   %(ref)s AS ref_date
+              FROM partner_followup_log cl
+             WHERE cl.rule_id = %(rule)s AND cl.step_id = %(first)s
+               AND cl.outcome = 'done' AND cl.company_id = %(company)s
+               AND cl.partner_id BETWEEN %(low)s AND %(high)s
+               AND cl.date_done >= %(start)s AND cl.date_done < %(stop)s
+            """,
+            ref=self._local_date_sql(SQL("cl.date_done"), days),
+            rule=rule.id,
+            first=first.id,
+            company=self.env.company.id,
+            **scope._asdict(),
+        )
+
+    def _detect_postponed(self, rules, days, partner_range):
+        """Postponed rows of ``rules`` in this company whose new date came."""
+        if not rules:
+            return []
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id, rule_id, step_id, res_model, res_id, occurrence,
+                       partner_id, due_date
+                  FROM partner_followup_log
+                 WHERE outcome = 'postponed' AND scheduled_date <= %(today)s
+                   AND company_id = %(company)s AND rule_id IN %(rules)s
+                   AND partner_id BETWEEN %(low)s AND %(high)s
+                """,
+                today=days.today,
+                company=self.env.company.id,
+                rules=tuple(rules.ids),
+                low=partner_range[0],
+                high=partner_range[1],
+            )
+        )
+        rows = self.env.cr.fetchall()
+        Rule = self.env["partner.followup.rule"]
+        Step = self.env["partner.followup.step"]
+        return [
+            DueStep(Rule.browse(row[1]), Step.browse(row[2]), *row[3:], log_id=row[0])
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------
+    # Triggers: wake-ups, campaigns, the referral plan, stop conditions
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _schedule_cron_at_commit(self, trigger, companies, reference_date):
+        """Wake the cron for the rules of ``trigger`` once the transaction
+        commits: one computation for all the sources a request changed."""
+        pending = self.env.cr.precommit.data.setdefault(
+            "partner_followup_triggers", set()
+        )
+        if not pending:
+            self.env.cr.precommit.add(self._schedule_pending_crons)
+        pending.update((trigger, company.id, reference_date) for company in companies)
+
+    def _schedule_pending_crons(self):
+        pending = self.env.cr.precommit.data.pop("partner_followup_triggers", set())
+        # sudo: any salesperson's document wakes the rules admins set up.
+        Rule = self.env["partner.followup.rule"].sudo()
+        for company_id, reference_date in {(c, d) for _t, c, d in pending}:
+            triggers = {
+                t for t, c, d in pending if (c, d) == (company_id, reference_date)
+            }
+            rules = Rule.search(
+                [
+                    ("trigger", "in", list(triggers)),
+                    ("company_id", "in", (False, company_id)),
+                ]
+            )
+            self.sudo()._schedule_cron(
+                rules, self.env["res.company"].browse(company_id), reference_date
+            )
+
+    @api.model
+    def _schedule_cron(self, rules, company, reference_date):
+        """Wake the cron when the first steps of ``rules`` counted from
+        ``reference_date`` fall due, rather than the next night."""
+        cron = self.env.ref(
+            "sale_referral_lifecycle.ir_cron_partner_followup",
+            raise_if_not_found=False,
+        )
+        if not cron or not rules:
+            return
+        days = WorkingDays(company, fields.Datetime.now())
+        moments = set()
+        for rule in rules:
+            for step in rule._get_steps():
+                if step.delay < 0:
+                    continue
+                day = days.shift(
+                    reference_date, step.delay, rule.delay_type == "working"
+                )
+                moments.add(
+                    fields.Datetime.now()
+                    if day <= days.today
+                    else days.datetime_at(day)
+                )
+        if moments:
+            cron.sudo()._trigger(sorted(moments))
+
+    # ------------------------------------------------------------------
+    # Campaigns: launched by hand
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _launch_campaign(self, rule, partners, occurrence):
+        """First step of the campaign ``rule`` for ``partners`` (commercial
+        entities) now, in the current company; the next steps come with the
+        cron."""
+        self.env.flush_all()
+        company = self.env.company
+        days = WorkingDays(company, fields.Datetime.now())
+        step = rule._get_steps()[:1]
+        due = [
+            self._due_step(rule, step, partner, occurrence, days.today)
+            for partner in partners
+        ]
+        stats = self._process_due_steps(due, days)
+        self._schedule_cron(rule, company, days.today)
+        return stats
+
+    def _due_step(self, rule, step, partner, occurrence, due_date):
+        return DueStep(
+            rule,
+            step,
+            "res.partner",
+            partner.id,
+            occurrence,
+            partner.id,
+            due_date,
+            None,
+        )
+
+    # ------------------------------------------------------------------
+    # New referrals: the form launches the plan itself
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _log_referral_plans(self, referrals, activities):
+        """Log as done the *New referral* rules whose first step is the plan
+        the referrals' program just launched, and link their activities; wake
+        the cron for the other rules."""
+        self.env.flush_all()
+        Rule = self.env["partner.followup.rule"]
+        for company in referrals.company_id:
+            rules = Rule.search(
+                [
+                    ("trigger", "=", "referral_new"),
+                    ("company_id", "in", (False, company.id)),
+                ]
+            )
+            if not rules:
+                continue
+            engine = self.with_company(company)
+            days = WorkingDays(company, fields.Datetime.now())
+            decisions, others = [], rules
+            for rule in rules:
+                step = rule._get_steps()[:1]
+                done = referrals.filtered(
+                    lambda r, s=step, c=company: r.company_id == c
+                    and s.activity_plan_id
+                    and r.program_id.activity_plan_id == s.activity_plan_id
+                )
+                if done:
+                    others -= rule
+                decisions += [
+                    Decision(
+                        DueStep(
+                            rule,
+                            step,
+                            referral._name,
+                            referral.id,
+                            "new",
+                            referral.referee_id.id,
+                            days.today,
+                            None,
+                        ),
+                        "done",
+                        False,
+                        days.today,
+                    )
+                    for referral in done
+                ]
+            for decision, log_id in engine._write_decisions(decisions, days):
+                activities.filtered(
+                    lambda a, d=decision: a.res_id == d.due.res_id
+                ).followup_log_id = log_id
+            engine._schedule_cron(others, company, days.today)
+
+    # ------------------------------------------------------------------
+    # Stop conditions
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cancel_superseded_renewal_activities(self, partners):
+        """The lifecycle job moved the subscription end of ``partners`` (a
+        renewal was confirmed): their renewal steps planned for the previous
+        end date are pointless."""
+        return self._cancel_closed_source_activities(
+            self.env["sale.order"], "sale", partners=partners
+        )
+
+    @api.model
+    def _cancel_closed_source_activities(self, orders, state, partners=None):
+        """Orders confirmed or cancelled: cancel the pending chase activities
+        of their quotations (and the calls of a cancelled order); a
+        confirmed renewal moved the subscription end of its customer, whose
+        renewal steps of the previous end date are pointless. One query
+        finds them all."""
+        triggers = (
+            ("quote_sent", "order_confirmed") if state == "cancel" else ("quote_sent",)
+        )
+        if partners is None:
+            partners = orders.partner_id.commercial_partner_id
+        partners.flush_recordset(["subscription_end_date"])
+        self.env["mail.activity"].flush_model(["followup_log_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT a.id, l.res_model, l.res_id, r.trigger
+                  FROM mail_activity a
+                  JOIN partner_followup_log l ON l.id = a.followup_log_id
+                  JOIN partner_followup_rule r ON r.id = l.rule_id
+                 WHERE (l.res_model = 'sale.order' AND l.res_id IN %(orders)s
+                        AND r.trigger IN %(triggers)s)
+                    OR (%(renewal)s AND l.res_model = 'res.partner'
+                        AND l.res_id IN %(partners)s
+                        AND r.trigger = 'subscription_end'
+                        AND l.occurrence IS DISTINCT FROM (
+                            SELECT %(end)s::text
+                              FROM res_partner p WHERE p.id = l.res_id))
+                """,
+                orders=tuple(orders.ids) or (0,),
+                triggers=triggers,
+                renewal=state == "sale",
+                # The subscription of the log's company.
+                end=company_value_sql(
+                    "p", "subscription_end_date", SQL("l.company_id")
+                ),
+                partners=tuple(partners.ids) or (0,),
+            )
+        )
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return
+        reasons = {
+            "quote_sent": self.env._("the quotation was confirmed or cancelled."),
+            "order_confirmed": self.env._("the order was cancelled."),
+            "subscription_end": self.env._("the subscription was renewed."),
+        }
+        # sudo: the activities belong to whoever they were assigned to.
+        self.env["mail.activity"].sudo().browse([row[0] for row in rows]).unlink()
+        bodies = defaultdict(dict)
+        for _id, model, res_id, trigger in rows:
+            bodies[model][res_id] = self.env._(
+                "Follow-up activities cancelled: %(reason)s", reason=reasons[trigger]
+            )
+        for model, model_bodies in bodies.items():
+            self.env[model].browse(list(model_bodies)).sudo()._message_log_batch(
+                model_bodies
+            )
+            self.env[model].invalidate_model(["activity_ids"])
+
+    # ------------------------------------------------------------------
+    # Stop conditions, checked again when a step is due
+    # ------------------------------------------------------------------
+
+    def _check_stop_conditions(self, due):
+        """{due step: reason} for the steps that must not fire: a postponed
+        step whose source closed meanwhile, a later step of a sequence the
+        contact answered."""
+        stopped = {}
+        again = [d for d in due if d.log_id]
+        if again:
+            records = self._browse_sources(again)
+            existing = {
+                (model, record.id)
+                for model in {d.res_model for d in again}
+                for record in self.env[model]
+                .with_context(active_test=False)
+                .browse([d.res_id for d in again if d.res_model == model])
+                .exists()
+            }
+            for step in again:
+                if (step.res_model, step.res_id) not in existing:
+                    stopped[step] = self.env._("source deleted")
+                    continue
+                record = records[step.res_model, step.res_id]
+                reason = self._get_source_closed_reason(step, record)
+                if reason:
+                    stopped[step] = reason
+        replies = self._read_replies(
+            [d for d in due if d not in stopped and d.rule.stop_on_reply]
+        )
+        for step in due:
+            replied = replies.get(
+                (step.rule.id, step.res_model, step.res_id, step.occurrence)
+            )
+            if replied and step not in stopped:
+                stopped[step] = self.env._(
+                    "the contact replied on %(date)s",
+                    date=format_date(self.env, replied),
+                )
+        return stopped
+
+    def _get_source_closed_reason(self, due, record):
+        """Why the source of a step due again no longer wants it, if so."""
+        trigger = due.rule.trigger
+        if trigger == "quote_sent" and record.state != "sent":
+            return self.env._("source closed: the quotation was answered")
+        if trigger == "order_confirmed" and record.state != "sale":
+            return self.env._("source closed: the order was cancelled")
+        if trigger == "referral_new" and record.state not in OPEN_REFERRAL_STATES:
+            return self.env._("source closed: the referral is closed")
+        if trigger == "subscription_end" and (
+            str(record.subscription_end_date) != due.occurrence
+        ):
+            return self.env._("source closed: the subscription was renewed")
+        return False
+
+    def _read_replies(self, due):
+        """{(rule, model, record, occurrence): date} of the first email the
+        contact sent on the contact or on the document after an earlier step
+        of the same sequence."""
+        if not due:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.rule_id, l.res_model, l.res_id, l.occurrence,
+                       min(m.date)
+                  FROM partner_followup_log l
+                  JOIN mail_message m
+                    ON m.message_type = 'email' AND m.date > l.date_done
+                   AND ((m.model = l.res_model AND m.res_id = l.res_id)
+                        OR (m.model = 'res.partner' AND m.res_id = l.partner_id))
+                  JOIN res_partner author ON author.id = m.author_id
+                   AND author.commercial_partner_id = l.partner_id
+                 WHERE l.outcome = 'done'
+                   AND (l.rule_id, l.res_id) IN (
+                        SELECT * FROM unnest(%(rules)s::int[], %(res)s::int[]))
+                 GROUP BY l.rule_id, l.res_model, l.res_id, l.occurrence
+                """,
+                rules=[d.rule.id for d in due],
+                res=[d.res_id for d in due],
+            )
+        )
+        return {tuple(row[:4]): row[4].date() for row in self.env.cr.fetchall()}
+
+    # ------------------------------------------------------------------
+    # Execution: activities, emails and chatter notes in bulk
+    # ------------------------------------------------------------------
+
+    def _execute(self, fired, days):
+        """``fired``: (decision, log id) pairs whose step fires now."""
+        records = self._browse_sources([decision.due for decision, _id in fired])
+        # Read once for the batch: the contacts' salespeople (fallbacks).
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .browse({decision.due.partner_id for decision, _id in fired})
+        )
+        partners.fetch(["user_id"])
+        fallbacks = {}
+        activity_vals, notes = [], defaultdict(list)
+        mails = defaultdict(list)
+        Users = self.env["res.users"]
+        for decision, log_id in fired:
+            due = decision.due
+            record = records[due.res_model, due.res_id]
+            partner = partners.browse(due.partner_id).with_prefetch(partners._ids)
+            key = (partner.user_id, due.rule)
+
+            def fallback(partner=partner, rule=due.rule, key=key):
+                if key not in fallbacks:
+                    fallbacks[key] = self._get_fallback_responsible(partner, rule)
+                return fallbacks[key]
+
+            plan = due.step.activity_plan_id
+            for vals in (
+                plan._prepare_scheduled_activities_values(
+                    record, days, on_demand=due.rule.user_id, fallback=fallback
+                )
+                if plan
+                else []
+            ):
+                vals["followup_log_id"] = log_id
+                activity_vals.append(vals)
+                notes[due].append(
+                    self.env._(
+                        "activity '%(summary)s' for %(user)s, due on %(date)s",
+                        summary=vals["summary"]
+                        or self.env["mail.activity.type"]
+                        .browse(vals["activity_type_id"])
+                        .name,
+                        user=Users.browse(vals["user_id"]).name,
+                        date=format_date(self.env, vals["date_deadline"]),
+                    )
+                )
+            if due.step.mail_template_id:
+                mails[due.step.mail_template_id].append(record.id)
+                notes[due].append(
+                    self.env._(
+                        "email '%(template)s'", template=due.step.mail_template_id.name
+                    )
+                )
+        if activity_vals:
+            # Automated activities: no email to each assignee for each of them.
+            self.env["mail.activity"].with_context(
+                mail_activity_quick_update=True
+            ).create(activity_vals)
+            for model in {model for model, _res_id in records}:
+                self.env[model].invalidate_model(["activity_ids"])
+        for template, res_ids in mails.items():
+            self._send_template(template, res_ids)
+        self._log_in_chatter(notes, records)
+
+    def _browse_sources(self, due_steps):
+        ids = defaultdict(set)
+        for due in due_steps:
+            ids[due.res_model].add(due.res_id)
+        return {
+            (model, record.id): record
+            for model, res_ids in ids.items()
+            for record in self.env[model]
+            .with_context(active_test=False)
+            .browse(res_ids)
+        }
+
+    def _get_fallback_responsible(self, partner, rule):
+        """Nobody designated by the template: the leader of the contact's
+        salesperson's team, the rule's fixed responsible, the leader of the
+        company's first sales team, the rule's author."""
+        return (
+            partner.user_id.sale_team_id.user_id
+            or rule.user_id
+            or self.env["crm.team"]
+            .search([("company_id", "in", (False, self.env.company.id))], limit=1)
+            .user_id
+            or rule.create_uid
+        )
+
+    def _send_template(self, template, res_ids):
+        """One mass-mail composer per template: rendered and queued in
+        batch, each email in its recipient's language."""
+        composer = (
+            self.env["mail.compose.message"]
+            .with_context(active_test=False)
+            .create(
+                {
+                    "composition_mode": "mass_mail",
+                    "model": template.model,
+                    "res_ids": str(sorted(res_ids)),
+                    "template_id": template.id,
+                    # Queued: the cron never waits for the mail server.
+                    "force_send": False,
+                }
+            )
+        )
+        composer._action_send_mail()
+
+    def _log_in_chatter(self, notes, records):
+        """Say on the contact (and on the document) which rule did what."""
+        bodies = defaultdict(dict)
+        for due, lines in notes.items():
+            body = Markup("%s<ul>%s</ul>") % (
+                self.env._(
+                    "Follow-up rule %(rule)s, step %(step)s:",
+                    rule=due.rule.name,
+                    step=due.step.name,
+                ),
+                Markup().join(Markup("<li>%s</li>") % line for line in lines),
+            )
+            targets = {(due.res_model, due.res_id), ("res.partner", due.partner_id)}
+            for model, res_id in targets:
+                previous = bodies[model].get(res_id)
+                bodies[model][res_id] = previous + body if previous else body
+        for model, model_bodies in bodies.items():
+            self.env[model].browse(list(model_bodies))._message_log_batch(model_bodies)

@@ -1,0 +1,1447 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""A referral: a customer (the sponsor) refers a company (the referee) to
+one of its suppliers' companies. The whole model, in sections: fields, the
+creation steps in their order, the actions, then one section per concern
+(rules, referee matching and routing, fraud review, import, activity plan,
+rewards, emails, portal)."""
+
+from collections import defaultdict
+from contextlib import nullcontext
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
+from odoo.tools import email_normalize, format_amount, plaintext2html
+
+from ..wallet.referral_wallet_transaction import APPROVER_GROUP
+from ..working_days import WorkingDays
+from . import fraud_signals
+from .referral_code import normalize_referral_code
+
+# A referee has at most one referral in these states per company (a
+# referral held for review counts: it blocks a
+# second one); only the accepted ones bring the referee its welcome.
+ACCEPTED_STATES = ("new", "in_progress", "won", "rewarded")
+ACTIVE_STATES = (*ACCEPTED_STATES, "to_review")
+OPEN_STATES = ("new", "in_progress")
+# Fields a won or rewarded referral changes only through its actions.
+LOCKED_WHEN_WON = {"sponsor_id", "referee_id", "program_id", "first_order_id", "state"}
+# Closed for the salesperson: nobody has to call anymore.
+CLOSED_STATES = ("won", "rewarded", "lost", "rejected")
+# Kanban columns shown even when empty.
+KANBAN_STATES = ("new", "in_progress", "won", "rewarded")
+# Days of working schedule read to plan a referral's calls: its plan's
+# delays are days or weeks, not years.
+PLAN_WINDOW_DAYS = 120
+STATE_DATE_FIELDS = {
+    "in_progress": "date_in_progress",
+    "won": "date_won",
+    "rewarded": "date_rewarded",
+    "lost": "date_closed",
+    "rejected": "date_closed",
+}
+# Who accepts or rejects the referrals held for review.
+REVIEW_MANAGER_GROUP = "sales_team.group_sale_manager"
+# Fields of the portal and referral-link forms, in the form's order.
+PORTAL_FORM_FIELDS = (
+    "company_name",
+    "contact_name",
+    "email",
+    "phone",
+    "message",
+)
+
+
+class RetryRowByRow(Exception):
+    """A batch of imported referrals was refused. ``load`` reports a refused
+    batch's error on the batch's first row, then retries the rows one by one
+    anyway: an exception that is no ``UserError`` skips that misplaced
+    message and leaves each refused row to name itself."""
+
+
+class ReferralReferral(models.Model):
+    _name = "referral.referral"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "Referral"
+    _order = "date_referral desc, id desc"
+    _check_company_auto = True
+    # Portal users read their company's referrals and add notes to them.
+    _mail_post_access = "read"
+
+    name = fields.Char(
+        string="Reference",
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: self.env._("New"),
+    )
+    source = fields.Selection(
+        [
+            ("portal", "Portal"),
+            ("backend", "Back office"),
+            ("code", "Referral code"),
+            ("import", "Import"),
+        ],
+        required=True,
+        default="backend",
+        help="How the referral reached the company.",
+    )
+    state = fields.Selection(
+        [
+            ("new", "New"),
+            ("in_progress", "In Progress"),
+            ("won", "Won"),
+            ("rewarded", "Rewarded"),
+            ("lost", "Lost"),
+            ("rejected", "Rejected"),
+            ("to_review", "To Review"),
+        ],
+        string="Status",
+        required=True,
+        default="new",
+        tracking=True,
+        copy=False,
+        index=True,
+        group_expand="_read_group_state",
+    )
+    referee_company_name = fields.Char(
+        string="Referred Company",
+        help="Company name as given by the sponsor.",
+    )
+    referee_contact_name = fields.Char(
+        string="Contact Name", help="Person to call, as given by the sponsor."
+    )
+    referee_email = fields.Char(string="Email")
+    referee_phone = fields.Char(string="Phone")
+    referee_vat = fields.Char(
+        string="Tax ID",
+        help="Used with the company name to find the company among existing contacts.",
+    )
+    note = fields.Html(
+        help="Context given by the sponsor.", groups="sales_team.group_sale_salesman"
+    )
+    review_reason = fields.Text(
+        readonly=True,
+        copy=False,
+        groups="sales_team.group_sale_salesman",
+        help="Why this referral waits for a review by a Sales administrator.",
+    )
+    date_referral = fields.Datetime(
+        string="Referred On", required=True, default=fields.Datetime.now, copy=False
+    )
+    date_in_progress = fields.Datetime(string="Contacted On", copy=False)
+    date_won = fields.Datetime(string="Won On", copy=False)
+    date_rewarded = fields.Datetime(string="Rewarded On", copy=False)
+    date_closed = fields.Datetime(string="Closed On", copy=False)
+    lost_reason_id = fields.Many2one(
+        "referral.lost.reason",
+        index="btree_not_null",
+        tracking=True,
+        copy=False,
+        check_company=True,
+        ondelete="restrict",
+    )
+    sponsor_id = fields.Many2one(
+        "res.partner",
+        required=True,
+        index=True,
+        tracking=True,
+        check_company=True,
+        help="Customer who referred the company (its commercial entity).",
+    )
+    sponsor_ref = fields.Char(
+        string="Sponsor Reference",
+        compute="_compute_sponsor_ref",
+        inverse="_inverse_sponsor_ref",
+        help="The sponsor's referral code, email or name: how an imported "
+        "file names the sponsor.",
+    )
+
+    referee_id = fields.Many2one(
+        "res.partner",
+        required=True,
+        index=True,
+        tracking=True,
+        check_company=True,
+        help="Referred company (its commercial entity). Found among existing "
+        "contacts from the details given, or created.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+    )
+    program_id = fields.Many2one(
+        "referral.program",
+        compute="_compute_program_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        required=True,
+        check_company=True,
+        ondelete="restrict",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Salesperson",
+        compute="_compute_user_id",
+        store=True,
+        precompute=True,
+        readonly=False,
+        index=True,
+        tracking=True,
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="By default the salesperson of the sponsor's account.",
+    )
+    first_order_id = fields.Many2one(
+        "sale.order",
+        readonly=True,
+        copy=False,
+        check_company=True,
+        groups="sales_team.group_sale_salesman",
+        help="First confirmed sales order of the referee.",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    first_order_currency_id = fields.Many2one(
+        related="first_order_id.currency_id", string="First Order Currency"
+    )
+    first_order_amount = fields.Monetary(
+        related="first_order_id.amount_untaxed",
+        string="First Order Untaxed Amount",
+        currency_field="first_order_currency_id",
+        groups="sales_team.group_sale_salesman",
+    )
+    transaction_ids = fields.One2many(
+        "referral.wallet.transaction",
+        "referral_id",
+        string="Reward Transactions",
+        readonly=True,
+    )
+    reward_amount = fields.Monetary(
+        compute="_compute_reward_amount",
+        currency_field="currency_id",
+        help="Credit the sponsor earned for this referral, net of reversals "
+        "(pending rewards included).",
+    )
+
+    _sql_constraints = [
+        (
+            "single_active_referral",
+            "EXCLUDE USING btree (referee_id WITH =, company_id WITH =) "
+            "WHERE (state IN ({}))".format(
+                ", ".join(f"'{state}'" for state in ACTIVE_STATES)
+            ),
+            "This company has already been referred: open the existing referral "
+            "instead of creating a new one.",
+        ),
+    ]
+
+    @api.model
+    def _read_group_state(self, states, domain):
+        """Kanban columns in the order of the states: the road to a reward
+        always, even empty, the closed states when they hold referrals."""
+        return [
+            state
+            for state in self._fields["state"].get_values(self.env)
+            if state in KANBAN_STATES or state in states
+        ]
+
+    @api.depends("company_id")
+    def _compute_program_id(self):
+        Program = self.env["referral.program"]
+        for referral in self:
+            if referral.program_id.company_id != referral.company_id:
+                referral.program_id = Program._get_company_program(referral.company_id)
+
+    @api.depends("transaction_ids.signed_amount", "transaction_ids.state")
+    def _compute_reward_amount(self):
+        totals = dict(
+            self.env["referral.wallet.transaction"]
+            .sudo()
+            ._read_group(
+                [
+                    ("referral_id", "in", self.ids),
+                    ("state", "in", ("posted", "pending")),
+                    ("transaction_type", "in", ("credit", "reversal")),
+                ],
+                ["referral_id"],
+                ["signed_amount:sum"],
+            )
+        )
+        for referral in self:
+            referral.reward_amount = totals.get(referral, 0.0)
+
+    @api.depends("sponsor_id")
+    def _compute_user_id(self):
+        for referral in self:
+            sponsor = referral.sponsor_id
+            referral.user_id = (
+                sponsor.commercial_partner_id.user_id
+                or sponsor.user_id
+                or referral.user_id
+                or (not self.env.user.share and self.env.user)
+            )
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Record referrals, in this order: values completed (sponsor
+        reference, commercial entities, reference), a program in each
+        company, referees found or created, one active referral per referee,
+        the records, routing to the sponsor's salesperson, the fraud review,
+        then the activity plan of those not held for review."""
+        vals_list = self._prepare_referral_values_list(vals_list)
+        self._check_company_programs(vals_list)
+        # The referee contacts created from raw details go away with a
+        # refused referral, even when the caller catches the error. Without
+        # raw details (a code typed on an order) nothing needs undoing: no
+        # savepoint, whose flush would run the pending tracking and commit
+        # hooks inside the order confirmation.
+        resolving = any(not vals.get("referee_id") for vals in vals_list)
+        with self.env.cr.savepoint() if resolving else nullcontext():
+            self._resolve_referees(vals_list)
+            self._check_single_active_referral(
+                [
+                    (
+                        vals.get("referee_id"),
+                        vals.get("company_id") or self.env.company.id,
+                    )
+                    for vals in vals_list
+                    if vals.get("state", "new") in ACTIVE_STATES
+                ]
+            )
+            referrals = super().create(vals_list)
+        referrals._assign_referee_salesperson()
+        flagged = referrals._flag_suspicious()
+        # The salesperson recording a referral may not be the one it is
+        # routed to: schedule the plan's activities whatever their own rights.
+        # A referral born from an order is already won: nobody to chase.
+        (referrals - flagged).filtered(
+            lambda r: not r.first_order_id
+        ).sudo()._launch_activity_plan()
+        return referrals
+
+    @api.model
+    def _prepare_referral_values_list(self, vals_list):
+        """Copies of ``vals_list`` completed for creation: the sponsor named
+        by its reference (import), sponsor and referee as commercial
+        entities, the source of an imported row, the reference from the
+        company's sequence."""
+        vals_list = [dict(vals) for vals in vals_list]
+        importing = self.env.context.get("import_file")
+        sponsors = self._resolve_sponsor_refs(
+            [vals.get("sponsor_ref") for vals in vals_list]
+        )
+        Partner = self.env["res.partner"]
+        for vals in vals_list:
+            ref = (vals.pop("sponsor_ref", None) or "").strip()
+            if ref:
+                vals["sponsor_id"] = sponsors[ref].id
+            elif not vals.get("sponsor_id") and importing:
+                raise ValidationError(
+                    self.env._(
+                        "The sponsor is missing: give its referral code, email "
+                        "or name in the column Sponsor Reference."
+                    )
+                )
+            # Odoo's import (base_import) tells its rows by this context key.
+            if importing:
+                vals.setdefault("source", "import")
+            for field in ("sponsor_id", "referee_id"):
+                if vals.get(field):
+                    partner = Partner.browse(vals[field])
+                    vals[field] = partner.commercial_partner_id.id
+            if vals.get("name", self.env._("New")) == self.env._("New"):
+                company = self.env["res.company"].browse(
+                    vals.get("company_id", self.env.company.id)
+                )
+                vals["name"] = self.env["ir.sequence"].with_company(
+                    company
+                ).next_by_code("referral.referral") or self.env._("New")
+        return vals_list
+
+    @api.model
+    def _check_company_programs(self, vals_list):
+        companies = self.env["res.company"].browse(
+            {vals.get("company_id") or self.env.company.id for vals in vals_list}
+        )
+        Program = self.env["referral.program"].sudo()
+        for company in companies:
+            if not any(v.get("program_id") for v in vals_list) and not (
+                Program._get_company_program(company)
+            ):
+                raise UserError(
+                    self.env._(
+                        "%(company)s has no active referral program: create "
+                        "one in Sales > Configuration > Referral Programs.",
+                        company=company.display_name,
+                    )
+                )
+
+    def write(self, vals):
+        for field in ("sponsor_id", "referee_id"):
+            if vals.get(field):
+                partner = self.env["res.partner"].browse(vals[field])
+                vals[field] = partner.commercial_partner_id.id
+        self._check_closed_fields_unchanged(vals)
+        if {"state", "referee_id", "company_id"} & set(vals):
+            self._check_single_active_referral(
+                [
+                    (
+                        vals.get("referee_id") or r.referee_id.id,
+                        vals.get("company_id") or r.company_id.id,
+                    )
+                    for r in self
+                    if vals.get("state", r.state) in ACTIVE_STATES
+                ],
+                exclude_ids=self.ids,
+            )
+        if vals.get("state") in STATE_DATE_FIELDS:
+            date_field = STATE_DATE_FIELDS[vals["state"]]
+            vals.setdefault(date_field, fields.Datetime.now())
+        closing = self.browse()
+        if vals.get("state") in CLOSED_STATES:
+            closing = self.filtered(lambda r: r.state != vals["state"])
+        res = super().write(vals)
+        # sudo: closing a referral cancels the calls planned for it, whoever
+        # they are assigned to (the order confirmed by a colleague wins it).
+        closing.sudo().activity_ids.unlink()
+        return res
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_won(self):
+        if any(referral.state in ("won", "rewarded") for referral in self):
+            raise UserError(
+                self.env._(
+                    "A won or rewarded referral cannot be deleted: mark it as "
+                    "lost or rejected instead."
+                )
+            )
+
+    def action_start(self):
+        """The sponsor was called: the referral is in progress and the
+        sponsor call of its plan is done."""
+        started = self.filtered(lambda r: r.state == "new")
+        started.write({"state": "in_progress"})
+        sponsor_call = self.env.ref(
+            "sale_referral_lifecycle.mail_activity_type_referral_call_sponsor",
+            raise_if_not_found=False,
+        )
+        # sudo: the call may be assigned to the colleague the referral was
+        # routed to; whoever marks the sponsor contacted closes it.
+        calls = started.sudo().activity_ids.filtered(
+            lambda a: a.activity_type_id == sponsor_call
+        )
+        if calls:
+            calls.action_feedback(feedback=self.env._("Sponsor contacted."))
+
+    def action_open_lost_wizard(self):
+        """Mark as Lost: ask the reason first."""
+        self._check_closable()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale_referral_lifecycle.action_referral_lost_wizard"
+        )
+        action["context"] = {"default_referral_ids": self.ids}
+        return action
+
+    def action_mark_lost(self, **additional_values):
+        """Close as lost; ``additional_values``: e.g. ``lost_reason_id``
+        (the Mark as Lost button asks it in ``referral.lost.wizard``)."""
+        self._close("lost", **additional_values)
+
+    def action_reject(self):
+        self._close("rejected")
+
+    def action_reset(self):
+        """Reopen lost or rejected referrals and plan their calls again."""
+        reopened = self.filtered(lambda r: r.state in ("lost", "rejected"))
+        reopened.write({"state": "new", "date_closed": False, "lost_reason_id": False})
+        # As on creation: planned whatever the rights of who reopens.
+        reopened.sudo()._launch_activity_plan()
+
+    def action_view_first_order(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "sale.order",
+            "res_id": self.first_order_id.id,
+            "views": [(False, "form")],
+        }
+
+    def _close(self, state, **additional_values):
+        """Close open referrals as ``state`` (lost or rejected); ``write``
+        drops their pending activities: nobody has to call anymore."""
+        self._check_closable()
+        self.write(dict(additional_values, state=state))
+
+    def _check_closable(self):
+        if any(referral.state not in OPEN_STATES for referral in self):
+            raise UserError(
+                self.env._("Only new or in-progress referrals can be closed.")
+            )
+
+    # ------------------------------------------------------------------
+    # Sales: won by the referee's first order
+    # ------------------------------------------------------------------
+
+    def _action_won(self, orders):
+        """Mark the referrals won by the first confirmed order of their
+        referee among ``orders``. The sponsor's reward of a program rewarding
+        at confirmation is posted by the lifecycle queue's job within a
+        minute (``sale.order._grant_referral_rewards``): not within the
+        confirmation."""
+        order_by_referee = {}
+        for order in orders.sorted("date_order"):
+            key = (order.partner_id.commercial_partner_id, order.company_id)
+            order_by_referee.setdefault(key, order)
+        for referral in self:
+            order = order_by_referee.get((referral.referee_id, referral.company_id))
+            if order and (referral.state, referral.first_order_id) != ("won", order):
+                referral.write({"state": "won", "first_order_id": order.id})
+            if order and order.referral_id != referral:
+                order.referral_id = referral
+        # Rewarded at confirmation (by the lifecycle queue's job): the credit
+        # email tells the news, else the job queues this one.
+        self.filtered(
+            lambda r: r.program_id.reward_trigger != "order_confirmed"
+        )._queue_won_email()
+
+    # ------------------------------------------------------------------
+    # Rules: self-referral, sponsor cycles, one active referral, eligibility
+    # ------------------------------------------------------------------
+
+    # The rules a referral obeys: no self-referral nor sponsor cycle, one
+    # active referral per referee and company, an eligible sponsor, new
+    # business only, and won referrals changed through their actions only.
+
+    @api.constrains("sponsor_id", "referee_id")
+    def _check_referee_differs_from_sponsor(self):
+        """A customer refers neither itself nor one of its own sponsors.
+
+        Constraints run in name order: this one comes first on purpose."""
+        for referral in self:
+            sponsor = referral.sponsor_id.commercial_partner_id
+            referee = referral.referee_id.commercial_partner_id
+            if sponsor == referee:
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s cannot refer itself: the sponsor and the "
+                        "referred company are the same customer.",
+                        sponsor=sponsor.display_name,
+                    )
+                )
+            if self._is_sponsor_cycle(sponsor, referee):
+                raise ValidationError(
+                    self.env._(
+                        "%(referee)s already sponsors %(sponsor)s, directly "
+                        "or through other customers: a customer cannot "
+                        "refer its own sponsor.",
+                        referee=referee.display_name,
+                        sponsor=sponsor.display_name,
+                    )
+                )
+
+    @api.model
+    def _is_sponsor_cycle(self, sponsor, referee):
+        """Whether ``referee`` sponsors ``sponsor``, directly or through other
+        customers (commercial entities): referring it would close a cycle."""
+        partner, seen = sponsor.commercial_partner_id.sponsor_id, sponsor
+        while partner and partner not in seen:
+            if partner == referee.commercial_partner_id:
+                return True
+            seen |= partner
+            partner = partner.sponsor_id
+        return False
+
+    @api.model
+    def _check_single_active_referral(self, pairs, exclude_ids=()):
+        """Refuse a second active referral of a referee in a company;
+        ``pairs`` are the (referee id, company id) about to be active. The
+        exclusion constraint holds it against concurrent transactions; this
+        check, run before writing, gives the message."""
+        pairs = [pair for pair in pairs if pair[0]]
+        if not pairs:
+            return
+        seen = set()
+        duplicates = {pair for pair in pairs if pair in seen or seen.add(pair)}
+        # Referrals of other salespeople count too, whatever the user sees.
+        existing = self.sudo().search(
+            [
+                ("referee_id", "in", [pair[0] for pair in pairs]),
+                ("company_id", "in", [pair[1] for pair in pairs]),
+                ("state", "in", ACTIVE_STATES),
+                ("id", "not in", list(exclude_ids)),
+            ]
+        )
+        duplicates |= {(r.referee_id.id, r.company_id.id) for r in existing} & set(
+            pairs
+        )
+        if duplicates:
+            referee_id, company_id = sorted(duplicates)[0]
+            raise ValidationError(
+                self.env._(
+                    "%(referee)s has already been referred to %(company)s. "
+                    "Open the existing referral instead of creating a new "
+                    "one.",
+                    referee=self.env["res.partner"].browse(referee_id).display_name,
+                    company=self.env["res.company"].browse(company_id).display_name,
+                )
+            )
+
+    @api.constrains("sponsor_id", "program_id")
+    def _check_sponsor_eligible(self):
+        for referral in self:
+            sponsor = referral.sponsor_id.commercial_partner_id
+            if not sponsor.active or not referral.sponsor_id.active:
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s is archived and cannot sponsor.",
+                        sponsor=referral.sponsor_id.display_name,
+                    )
+                )
+            if not referral.program_id._is_sponsor_eligible(sponsor):
+                raise ValidationError(
+                    self.env._(
+                        "%(sponsor)s may not sponsor in the program "
+                        "%(program)s: see who may sponsor in the program's "
+                        "settings.",
+                        sponsor=sponsor.display_name,
+                        program=referral.program_id.display_name,
+                    )
+                )
+
+    @api.constrains("referee_id", "program_id")
+    def _check_referee_not_customer(self):
+        for referral in self.filtered(
+            lambda r: not r.program_id.allow_customer_referee
+        ):
+            # Its first order, which won it, does not make it a customer.
+            if referral.referee_id._get_company_customers(
+                referral.company_id, exclude_orders=referral.first_order_id
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(referee)s is already a customer: the program "
+                        "%(program)s only rewards new business.",
+                        referee=referral.referee_id.display_name,
+                        program=referral.program_id.display_name,
+                    )
+                )
+
+    def _check_closed_fields_unchanged(self, vals):
+        """Won and rewarded referrals change sponsor, referee, program, first
+        order and state only through their actions (which pass the
+        ``referral_action`` context key)."""
+        locked = set(vals) & LOCKED_WHEN_WON
+        if not locked or self.env.context.get("referral_action"):
+            return
+        won = self.filtered(lambda r: r.state in ("won", "rewarded"))
+        changed = won.filtered(
+            lambda r: any(r._value_differs(fname, vals[fname]) for fname in locked)
+        )
+        if changed:
+            raise UserError(
+                self.env._(
+                    "%(referrals)s are won: their sponsor, referred company, "
+                    "program, first order and status change only through their "
+                    "buttons (cancelling the first order reopens them).",
+                    referrals=", ".join(changed.mapped("name")),
+                )
+            )
+
+    def _value_differs(self, fname, value):
+        self.ensure_one()
+        current = self[fname]
+        if self._fields[fname].type == "many2one":
+            current = current.id
+            value = value.id if isinstance(value, models.BaseModel) else value
+        return (current or False) != (value or False)
+
+    # ------------------------------------------------------------------
+    # Referee: matching, creation and routing
+    # ------------------------------------------------------------------
+
+    # The referred company: found among the contacts from the details the
+    # sponsor gave, or created, then routed to the sponsor's salesperson.
+
+    @api.model
+    def _resolve_referees(self, vals_list):
+        """Set ``referee_id`` of the values that only carry raw details:
+        an existing contact when one matches, else a new one. The new ones
+        are created in one batch; two values with the same details get the
+        same new contact (and the single active referral check refuses the
+        second)."""
+        to_create = {}
+        for vals in vals_list:
+            if vals.get("referee_id"):
+                continue
+            referee = self._find_referee(vals)
+            if referee:
+                vals["referee_id"] = referee.commercial_partner_id.id
+            else:
+                to_create.setdefault(self._get_referee_key(vals), []).append(vals)
+        referees = self._create_referees([group[0] for group in to_create.values()])
+        for group, referee in zip(to_create.values(), referees, strict=True):
+            for vals in group:
+                vals["referee_id"] = referee.id
+
+    @api.model
+    def _get_referee_key(self, vals):
+        """Values matching no contact with the same key get the same new
+        contact, as ``_find_referee`` would find it: the normalised email,
+        else the company name with the Tax ID, else none alike."""
+        email = email_normalize(vals.get("referee_email") or "")
+        if email:
+            return ("email", email)
+        company_name = (vals.get("referee_company_name") or "").strip().lower()
+        vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
+        if company_name and vat:
+            return ("company", company_name, vat)
+        return ("values", id(vals))
+
+    @api.model
+    def _find_referee(self, vals):
+        """Return the existing contact the raw details designate: same
+        normalised email first, then same company name and tax ID."""
+        Partner = self.env["res.partner"]
+        email = email_normalize(vals.get("referee_email") or "")
+        if email:
+            partner = Partner.search([("email_normalized", "=", email)], limit=1)
+            if partner:
+                return partner
+        company_name = (vals.get("referee_company_name") or "").strip()
+        vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
+        if company_name and vat:
+            return Partner.search(
+                [
+                    ("is_company", "=", True),
+                    ("name", "=ilike", company_name),
+                    ("vat", "=ilike", vat),
+                ],
+                limit=1,
+            )
+        return Partner
+
+    @api.model
+    def _create_referee(self, vals):
+        return self._create_referees([vals])
+
+    @api.model
+    def _create_referees(self, vals_list):
+        """Create the referees of ``vals_list`` (their commercial entities,
+        returned in that order): a company with its contact person, or the
+        one the details name; one create per kind for all."""
+        entity_vals, person_vals = [], []
+        for vals in vals_list:
+            company_name = (vals.get("referee_company_name") or "").strip()
+            contact_name = (vals.get("referee_contact_name") or "").strip()
+            if not company_name and not contact_name:
+                raise ValidationError(
+                    self.env._(
+                        "Give at least the name of the referred company or of "
+                        "the person to contact."
+                    )
+                )
+            values = self._prepare_referee_partner_values(vals)
+            if not company_name:
+                entity_vals.append(dict(values, name=contact_name))
+            elif not contact_name:
+                entity_vals.append(dict(values, name=company_name, is_company=True))
+            else:
+                entity_vals.append(
+                    dict(
+                        values,
+                        name=company_name,
+                        is_company=True,
+                        email=False,
+                        phone=False,
+                    )
+                )
+                person_vals.append(
+                    (
+                        len(entity_vals) - 1,
+                        dict(
+                            values,
+                            name=contact_name,
+                            vat=False,
+                            first_contact_date=False,
+                        ),
+                    )
+                )
+        Partner = self.env["res.partner"]
+        entities = Partner.create(entity_vals) if entity_vals else Partner
+        if person_vals:
+            Partner.create(
+                [
+                    dict(values, parent_id=entities[index].id)
+                    for index, values in person_vals
+                ]
+            )
+        return entities
+
+    @api.model
+    def _prepare_referee_partner_values(self, vals):
+        """Values of the contact created for a referee; ``name`` is set by
+        the caller. Its first contact is the referral's day (an imported
+        referral may be older than today)."""
+        values = {
+            "email": vals.get("referee_email"),
+            "phone": vals.get("referee_phone"),
+            "vat": vals.get("referee_vat"),
+            "user_id": vals.get("user_id"),
+        }
+        if vals.get("date_referral"):
+            values["first_contact_date"] = self._get_referral_day(vals)
+        return values
+
+    @api.model
+    def _get_referral_day(self, vals):
+        """The day of ``vals["date_referral"]`` in the time zone of the
+        referral's company."""
+        company = self.env["res.company"].browse(
+            vals.get("company_id") or self.env.company.id
+        )
+        tz = company.partner_id.tz or self.env.user.tz or "UTC"
+        return fields.Datetime.context_timestamp(
+            self.with_context(tz=tz),
+            fields.Datetime.to_datetime(vals["date_referral"]),
+        ).date()
+
+    def _assign_referee_salesperson(self):
+        """Route the referees (and their contact persons) to the sponsor's
+        salesperson, when they have none, and record the referral as their
+        first contact when it is. Done as superuser: routing is part of
+        recording a referral, whoever records it."""
+        for user, referrals in self.filtered("user_id").grouped("user_id").items():
+            referees = referrals.sudo().referee_id
+            (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
+                {"user_id": user.id}
+            )
+        # The id is cached: no query to find the source (as env.ref does).
+        source = self.env["utm.source"].browse(
+            self.env["ir.model.data"]._xmlid_to_res_id(
+                "sale_referral_lifecycle.utm_source_referral"
+            )
+        )
+        # The first contact is per company: the referral's.
+        for company, referrals in self.sudo().grouped("company_id").items():
+            referees = referrals.referee_id.with_company(company)
+            first_contacts = referees.filtered(lambda p: not p.first_contact_date)
+            if first_contacts:
+                first_contacts.write(
+                    {
+                        "first_contact_date": fields.Date.context_today(self),
+                        "first_contact_source_id": source.id,
+                    }
+                )
+            # A quotation sent before the referral (a code typed on it) dated
+            # the first contact without knowing its channel: the referral is
+            # it.
+            (referees - first_contacts).filtered(
+                lambda p: not p.first_contact_source_id
+            ).write({"first_contact_source_id": source.id})
+
+    # ------------------------------------------------------------------
+    # Fraud review
+    # ------------------------------------------------------------------
+
+    # Fraud checks: a referral whose referee looks like its sponsor (same
+    # Tax ID, company email domain, phone or company registry), or that comes
+    # in a burst from one sponsor, waits in the state *To Review*; no activity
+    # runs and no reward is granted until a Sales administrator accepts it.
+
+    def action_review_accept(self):
+        """Accept referrals held for review: they become new and their
+        activity plan starts."""
+        to_review = self._check_reviewable()
+        to_review.sudo().write({"state": "new"})
+        for referral in to_review:
+            referral.message_post(
+                body=self.env._(
+                    "Review: referral accepted by %(user)s.", user=self.env.user.name
+                )
+            )
+        to_review.sudo()._launch_activity_plan()
+
+    def action_review_reject(self):
+        to_review = self._check_reviewable()
+        to_review.sudo().write({"state": "rejected"})
+        for referral in to_review:
+            referral.message_post(
+                body=self.env._(
+                    "Review: referral rejected by %(user)s.", user=self.env.user.name
+                )
+            )
+
+    def _check_reviewable(self):
+        if not self.env.user.has_group(REVIEW_MANAGER_GROUP):
+            raise UserError(
+                self.env._(
+                    "Only Sales administrators accept or reject referrals held "
+                    "for review."
+                )
+            )
+        to_review = self.filtered(lambda r: r.state == "to_review")
+        if to_review != self:
+            raise UserError(self.env._("Only referrals to review can be reviewed."))
+        return to_review
+
+    def _flag_suspicious(self):
+        """Hold for review the new referrals (not born from an order) that
+        look fraudulent; return them."""
+        flagged = self.browse()
+        for referral in self.sudo().filtered(
+            lambda r: r.state == "new" and not r.first_order_id
+        ):
+            reasons = referral._get_fraud_reasons()
+            if not reasons:
+                continue
+            reason = "\n".join(reasons)
+            referral.write({"state": "to_review", "review_reason": reason})
+            referral.message_post(
+                body=self.env._(
+                    "Held for review by a Sales administrator: %(reason)s",
+                    reason=reason,
+                )
+            )
+            flagged |= referral
+        return flagged.with_env(self.env)
+
+    def _get_fraud_reasons(self):
+        """Why this referral looks fraudulent, in words (empty: it does not)."""
+        self.ensure_one()
+        sponsor = self.sponsor_id.commercial_partner_id
+        referee = self.referee_id.commercial_partner_id
+        sponsor_people = sponsor | sponsor.child_ids
+        referee_people = referee | referee.child_ids
+        reasons = []
+        vat = fraud_signals.normalize_identifier(referee.vat or self.referee_vat)
+        if vat and vat == fraud_signals.normalize_identifier(sponsor.vat):
+            reasons.append(self.env._("The referee has the sponsor's Tax ID."))
+        registry = fraud_signals.normalize_identifier(referee.company_registry)
+        if registry and registry == fraud_signals.normalize_identifier(
+            sponsor.company_registry
+        ):
+            reasons.append(
+                self.env._("The referee has the sponsor's company registry number.")
+            )
+        referee_domains = fraud_signals.company_email_domains(
+            referee_people.mapped("email") + [self.referee_email]
+        )
+        if referee_domains & fraud_signals.company_email_domains(
+            sponsor_people.mapped("email")
+        ):
+            reasons.append(self.env._("The referee's email domain is the sponsor's."))
+        referee_phones = fraud_signals.normalize_phones(
+            referee_people.mapped("phone")
+            + referee_people.mapped("mobile")
+            + [self.referee_phone]
+        )
+        if referee_phones & fraud_signals.normalize_phones(
+            sponsor_people.mapped("phone") + sponsor_people.mapped("mobile")
+        ):
+            reasons.append(self.env._("The referee has the sponsor's phone number."))
+        limit = self.program_id.fraud_burst_limit
+        if limit:
+            since = fields.Datetime.now() - timedelta(hours=1)
+            recent = self.search_count(
+                [
+                    ("sponsor_id", "=", sponsor.id),
+                    ("company_id", "=", self.company_id.id),
+                    ("create_date", ">=", since),
+                ]
+            )
+            if recent > limit:
+                reasons.append(
+                    self.env._(
+                        "The sponsor sent %(count)s referrals within an hour "
+                        "(more than %(limit)s).",
+                        count=recent,
+                        limit=limit,
+                    )
+                )
+        return reasons
+
+    # ------------------------------------------------------------------
+    # Import (base_import)
+    # ------------------------------------------------------------------
+
+    # Import of referrals with Odoo's import (base_import): the sponsor named
+    # by its name, email or referral code in ``sponsor_ref``, each refused row
+    # named in its error. The rows go through the referral's normal create:
+    # referee matching, rules, fraud checks and routing apply as by hand.
+
+    @api.depends("sponsor_id.referral_code")
+    def _compute_sponsor_ref(self):
+        # The code: unique, so an exported file imports back.
+        for referral in self:
+            referral.sponsor_ref = referral.sponsor_id.referral_code
+
+    def _inverse_sponsor_ref(self):
+        sponsors = self._resolve_sponsor_refs(self.mapped("sponsor_ref"))
+        for referral in self.filtered("sponsor_ref"):
+            sponsor = sponsors[referral.sponsor_ref.strip()]
+            if referral.sponsor_id != sponsor:
+                referral.sponsor_id = sponsor
+
+    @api.model
+    def _load_records(self, data_list, update=False, ignore_duplicates=False):
+        """Import: a refused row's error names the row (counted from 1 after
+        the header, as base_import counts the lines of its own errors)."""
+        if not self.env.context.get("import_file"):
+            return super()._load_records(data_list, update, ignore_duplicates)
+        try:
+            return super()._load_records(data_list, update, ignore_duplicates)
+        except UserError as error:
+            if len(data_list) > 1:
+                raise RetryRowByRow() from error
+            row = data_list[0].get("info", {}).get("rows", {}).get("from")
+            if row is None:
+                raise
+            message = self.env._(
+                "Row %(row)s: %(error)s", row=row + 1, error=error.args[0]
+            )
+            raise UserError(message) from error
+
+    @api.model
+    def _resolve_sponsor_refs(self, refs):
+        """Return ``{reference: commercial entity}`` for the sponsor
+        references ``refs``, each a referral code, an email or a name (tried
+        in this order, three queries for all). Raise a ValidationError naming
+        the first reference that matches no contact or several customers
+        (commercial entities)."""
+        refs = {ref.strip() for ref in refs if ref and ref.strip()}
+        if not refs:
+            return {}
+        Partner = self.env["res.partner"]
+        by_code = Partner._find_by_referral_code(refs)
+        found = {
+            ref: by_code[normalize_referral_code(ref)]
+            for ref in refs
+            if normalize_referral_code(ref) in by_code
+        }
+        emails = {
+            ref: email_normalize(ref)
+            for ref in refs - set(found)
+            if "@" in ref and email_normalize(ref)
+        }
+        names = {ref: ref.lower() for ref in refs - set(found) - set(emails)}
+        matches = defaultdict(Partner.browse)
+        if emails:
+            partners = Partner.search_fetch(
+                [("email_normalized", "in", list(set(emails.values())))],
+                ["email_normalized", "commercial_partner_id"],
+            )
+            for partner in partners:
+                matches[partner.email_normalized] |= partner.commercial_partner_id
+        if names:
+            partners = Partner.search_fetch(
+                expression.OR([[("name", "=ilike", name)] for name in names.values()]),
+                ["name", "commercial_partner_id"],
+            )
+            for partner in partners:
+                matches[partner.name.lower()] |= partner.commercial_partner_id
+        for ref in sorted(refs - set(found)):
+            sponsors = matches[emails.get(ref) or names.get(ref)]
+            if not sponsors:
+                raise ValidationError(
+                    self.env._(
+                        'No contact matches the sponsor "%(sponsor)s": give the '
+                        "referral code, email or name of an existing contact.",
+                        sponsor=ref,
+                    )
+                )
+            if len(sponsors) > 1:
+                raise ValidationError(
+                    self.env._(
+                        'Several contacts match the sponsor "%(sponsor)s" '
+                        "(%(contacts)s): give its referral code or email "
+                        "instead.",
+                        sponsor=ref,
+                        contacts=", ".join(sponsors.mapped("display_name")),
+                    )
+                )
+            found[ref] = sponsors
+        return found
+
+    # ------------------------------------------------------------------
+    # Activity plan
+    # ------------------------------------------------------------------
+
+    def _launch_activity_plan(self):
+        """Schedule the program's activity plan on each referral (due on the
+        company's working days; a template without responsible goes to the
+        referral's salesperson, else to whoever recorded it), then log it for
+        the follow-up rules: the plan is the default action of the *New
+        referral* rule, so the cron does not launch it again, and the other
+        *New referral* rules fire with the cron, woken now."""
+        referrals = self.filtered("program_id.activity_plan_id")
+        now = fields.Datetime.now()
+        days_by_company = {}
+        vals_list = []
+        for referral in referrals:
+            plan = referral.program_id.activity_plan_id
+            company = referral.company_id
+            if company not in days_by_company:
+                days_by_company[company] = WorkingDays(
+                    company, now, window_days=PLAN_WINDOW_DAYS
+                )
+            plan_vals = plan._prepare_scheduled_activities_values(
+                referral,
+                days_by_company[company],
+                on_demand=referral.user_id,
+                fallback=lambda r=referral: r.user_id or r.create_uid,
+            )
+            # Followed first: creating several activities of one user on one
+            # record in a batch would subscribe that user twice.
+            responsibles = self.env["res.users"].browse(
+                {vals["user_id"] for vals in plan_vals}
+            )
+            referral.message_subscribe(partner_ids=responsibles.partner_id.ids)
+            vals_list += plan_vals
+        activities = self.env["mail.activity"].create(vals_list)
+        if self:
+            self.env["partner.followup.engine"].sudo()._log_referral_plans(
+                self, activities
+            )
+        return activities
+
+    # ------------------------------------------------------------------
+    # Rewards
+    # ------------------------------------------------------------------
+
+    # The sponsor's reward: granted when the referral is won (posted or
+    # waiting for approval), revoked when the first order is cancelled or
+    # refunded.
+
+    def _grant_rewards(self):
+        """Credit the sponsors of these won referrals, once per referral:
+        posted, or pending with an activity for the approvers."""
+        # sudo: the reward is earned whoever confirms the order or registers
+        # the payment; wallets are not writable through access rights.
+        referrals = self.sudo().filtered(
+            lambda r: r.state == "won"
+            and r.first_order_id
+            and not r.transaction_ids._get_live_rewards()
+        )
+        if not referrals:
+            return self.env["referral.wallet.transaction"]
+        wallets = self.env["referral.wallet"].browse()
+        for company in referrals.company_id:
+            wallets |= self.env["referral.wallet"]._get_or_create(
+                referrals.filtered(lambda r, c=company: r.company_id == c).sponsor_id,
+                company,
+            )
+        wallet_by_key = {(w.partner_id, w.company_id): w.sudo() for w in wallets}
+        earned = self._read_earned_this_year(wallets)
+        today = fields.Date.context_today(self)
+        vals_list = []
+        for referral in referrals:
+            wallet = wallet_by_key[(referral.sponsor_id, referral.company_id)]
+            program = referral.program_id
+            amount = program._compute_reward_amount(
+                referral.first_order_id, earned[wallet.id]
+            )
+            if referral.currency_id.is_zero(amount):
+                referral.message_post(
+                    body=self.env._(
+                        "No credit earned for this referral: the reward is zero "
+                        "or the sponsor reached the program's yearly cap."
+                    )
+                )
+                continue
+            earned[wallet.id] += amount
+            vals_list.append(referral._prepare_reward_values(wallet, amount, today))
+        transactions = self.env["referral.wallet.transaction"].sudo().create(vals_list)
+        posted = transactions.filtered(lambda t: t.state == "posted")
+        posted.referral_id._on_reward_posted(posted)
+        (transactions - posted).referral_id._schedule_reward_approval()
+        return transactions
+
+    def _prepare_reward_values(self, wallet, amount, date):
+        self.ensure_one()
+        program = self.program_id
+        return {
+            "wallet_id": wallet.id,
+            "transaction_type": "credit",
+            "amount": amount,
+            "remaining_amount": amount,
+            "state": "pending" if program.approval_required else "posted",
+            "date": date,
+            "expiry_date": program._get_credit_expiry_date(date),
+            "referral_id": self.id,
+            "name": self.env._(
+                "Reward for referring %(referee)s (%(referral)s)",
+                referee=self.referee_id.display_name,
+                referral=self.name,
+            ),
+        }
+
+    @api.model
+    def _read_earned_this_year(self, wallets):
+        """Credit earned (posted or pending) by ``wallets`` since January 1st,
+        net of the rewards revoked since."""
+        year_start = fields.Date.context_today(self).replace(month=1, day=1)
+        earned = dict.fromkeys(wallets.ids, 0.0)
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        rewards = [
+            ("wallet_id", "in", wallets.ids),
+            ("transaction_type", "=", "credit"),
+            ("state", "in", ("posted", "pending")),
+            ("date", ">=", year_start),
+        ]
+        for wallet, amount in Transaction._read_group(
+            rewards, ["wallet_id"], ["amount:sum"]
+        ):
+            earned[wallet.id] += amount
+        for wallet, amount in Transaction._read_group(
+            [
+                ("transaction_type", "=", "reversal"),
+                ("state", "=", "posted"),
+            ]
+            + [("reversed_transaction_id." + leaf[0], *leaf[1:]) for leaf in rewards],
+            ["wallet_id"],
+            ["amount:sum"],
+        ):
+            earned[wallet.id] -= amount
+        return earned
+
+    def _on_reward_posted(self, transactions):
+        """Mark the referrals rewarded and tell their sponsors (the email is
+        queued: not rendered within the confirmation or payment)."""
+        self.sudo().with_context(referral_action=True).write({"state": "rewarded"})
+        self.env["referral.notification"]._queue(
+            self, "sale_referral_lifecycle.mail_template_referral_reward"
+        )
+
+    def _schedule_reward_approval(self):
+        """One to-do per reward approver of the company on each referral."""
+        group = self.env.ref(APPROVER_GROUP, raise_if_not_found=False)
+        summary = self.env["referral.wallet.transaction"]._approval_summary()
+        for referral in self.sudo():
+            approvers = (
+                group.users.filtered(
+                    lambda u, r=referral: r.company_id in u.company_ids
+                )
+                if group
+                else self.env["res.users"]
+            )
+            for approver in approvers:
+                referral.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=summary,
+                    note=self.env._(
+                        "Approve or cancel the pending reward of %(amount)s in "
+                        "the Reward Transactions tab.",
+                        amount=format_amount(
+                            self.env, referral.reward_amount, referral.currency_id
+                        ),
+                    ),
+                    user_id=approver.id,
+                )
+
+    def _revoke_rewards(self, reason):
+        """The referee's first order was cancelled or refunded: cancel pending
+        rewards, reverse what remains of posted ones, note on the chatter what
+        the sponsor already spent, and reopen the referral."""
+        referrals = self.sudo().filtered(lambda r: r.state in ("won", "rewarded"))
+        for referral in referrals:
+            rewards = referral.transaction_ids._get_live_rewards()
+            rewards.filtered(lambda t: t.state == "pending").write(
+                {"state": "cancelled"}
+            )
+            posted = rewards.filtered(lambda t: t.state == "posted")
+            spent = sum(posted.mapped("remaining_amount"))
+            spent = sum(posted.mapped("amount")) - spent
+            posted._reverse()
+            body = self.env._("The reward was revoked: %(reason)s", reason=reason)
+            if not referral.currency_id.is_zero(spent):
+                body = self.env._(
+                    "%(body)s The sponsor had already spent or lost %(amount)s of "
+                    "it: a manager decides whether to adjust its wallet.",
+                    body=body,
+                    amount=format_amount(self.env, spent, referral.currency_id),
+                )
+            referral.message_post(body=body)
+        referrals.with_context(referral_action=True).write(
+            {
+                "state": "in_progress",
+                "first_order_id": False,
+                "date_won": False,
+                "date_rewarded": False,
+            }
+        )
+
+    # ------------------------------------------------------------------
+    # Emails
+    # ------------------------------------------------------------------
+
+    # Emails of a referral's life, queued (never rendered within the order
+    # confirmation that triggers them).
+
+    def _queue_won_email(self):
+        """Tell the sponsors of the referrals still won (not rewarded) that
+        their referral ordered."""
+        return self.env["referral.notification"]._queue(
+            self.filtered(lambda r: r.state == "won"),
+            "sale_referral_lifecycle.mail_template_referral_won",
+        )
+
+    # ------------------------------------------------------------------
+    # Portal and public link
+    # ------------------------------------------------------------------
+
+    # Referrals sent by customers from their portal or by visitors of a
+    # public referral link: validation in the customer's words, daily limits,
+    # creation routed as in the back office.
+
+    @api.model
+    def _portal_get_program(self, company):
+        """The program of ``company`` when it takes referrals from the portal."""
+        program = self.env["referral.program"].sudo()._get_company_program(company)
+        return program if program.portal_enabled else program.browse()
+
+    @api.model
+    def _portal_create_referral(self, sponsor, form, source, ip_address):
+        """Create the referral ``form`` describes for ``sponsor`` (a
+        commercial entity), as superuser: the customer has no right on
+        referrals but this one. Return ``(referral, errors)``: errors maps a
+        form field (or ``"form"``) to a message for the customer, and nothing
+        is written when there is one."""
+        company = sponsor.company_id or self.env.company
+        program = self._portal_get_program(company)
+        if not program:
+            return self.browse(), {
+                "form": self.env._("Referrals are not open at the moment.")
+            }
+        errors = self._portal_validate_form(form)
+        if errors:
+            return self.browse(), errors
+        Attempt = self.env["referral.portal.attempt"].sudo()
+        if Attempt._is_over_limit(sponsor, ip_address, program.portal_daily_limit):
+            return self.browse(), {
+                "form": self.env._(
+                    "You have reached today's limit of referrals. Thank you! "
+                    "Please try again tomorrow."
+                )
+            }
+        vals = self._portal_prepare_referral_values(sponsor, company, form, source)
+        refusal = self._portal_check_refusals(sponsor, program, vals)
+        if refusal:
+            return self.browse(), {"form": refusal}
+        try:
+            with self.env.cr.savepoint():
+                referral = self.sudo().create(vals)
+        except (UserError, ValidationError):
+            return self.browse(), {
+                "form": self.env._(
+                    "We could not record this referral. Please check the details "
+                    "or contact us."
+                )
+            }
+        Attempt._record(sponsor, ip_address)
+        referral._portal_notify_received()
+        return referral, {}
+
+    @api.model
+    def _portal_validate_form(self, form):
+        """{field: message} for the fields of ``form`` the customer must fix."""
+        errors = {}
+        if not (form.get("company_name") or "").strip():
+            errors["company_name"] = self.env._("Enter the name of the company.")
+        if not (form.get("contact_name") or "").strip():
+            errors["contact_name"] = self.env._("Enter the name of your contact.")
+        email = (form.get("email") or "").strip()
+        if not email:
+            errors["email"] = self.env._("Enter your contact's email address.")
+        elif not email_normalize(email):
+            errors["email"] = self.env._(
+                "This email address is not valid (e.g. name@company.com)."
+            )
+        if len(form.get("message") or "") > 2000:
+            errors["message"] = self.env._("Keep the message under 2,000 characters.")
+        if not form.get("consent"):
+            errors["consent"] = self.env._(
+                "Tick this box: we only contact people who agreed to it."
+            )
+        return errors
+
+    @api.model
+    def _portal_prepare_referral_values(self, sponsor, company, form, source):
+        message = (form.get("message") or "").strip()
+        return {
+            "sponsor_id": sponsor.id,
+            "company_id": company.id,
+            "source": source,
+            "referee_company_name": form["company_name"].strip(),
+            "referee_contact_name": form["contact_name"].strip(),
+            "referee_email": form["email"].strip(),
+            "referee_phone": (form.get("phone") or "").strip() or False,
+            # Escaped: the message is text, never markup.
+            "note": plaintext2html(message) if message else False,
+        }
+
+    @api.model
+    def _portal_check_refusals(self, sponsor, program, vals):
+        """The back office's refusals, said to the customer: a message, or
+        False when the referral may be created."""
+        if not sponsor.active or not program._is_sponsor_eligible(sponsor):
+            return self.env._(
+                "Your account cannot refer companies yet: please contact your "
+                "salesperson."
+            )
+        referee = self.sudo()._find_referee(vals).commercial_partner_id
+        if not referee:
+            return False
+        if referee == sponsor:
+            return self.env._("You cannot refer your own company.")
+        if self._is_sponsor_cycle(sponsor, referee):
+            return self.env._(
+                "This company referred you to us: it cannot be referred back."
+            )
+        if self.sudo().search_count(
+            [
+                ("referee_id", "=", referee.id),
+                ("company_id", "=", vals["company_id"]),
+                ("state", "in", ACTIVE_STATES),
+            ],
+            limit=1,
+        ):
+            return self.env._(
+                "This company has already been referred to us. Thank you all the "
+                "same!"
+            )
+        if not program.allow_customer_referee and referee._get_company_customers(
+            program.company_id
+        ):
+            return self.env._(
+                "This company is already our customer: the program rewards "
+                "new customers only."
+            )
+        return False
+
+    def _portal_notify_received(self):
+        """Queue the emails of a referral sent from the portal or a link:
+        the sponsor's acknowledgement and the salesperson's notice."""
+        self.ensure_one()
+        self.sudo()._send_referral_mail(
+            "sale_referral_lifecycle.mail_template_referral_received"
+        )
+        if self.user_id:
+            self.sudo()._send_referral_mail(
+                "sale_referral_lifecycle.mail_template_referral_new_salesperson"
+            )
+
+    def _send_referral_mail(self, template_xmlid):
+        """Queue the email of ``template_xmlid`` for each referral (sent by
+        the mail queue's cron, not within the current request)."""
+        template = self.env.ref(template_xmlid, raise_if_not_found=False)
+        if not template:
+            return
+        for referral in self:
+            template.send_mail(referral.id, force_send=False)
