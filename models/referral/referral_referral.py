@@ -15,6 +15,7 @@ from odoo.osv import expression
 from odoo.tools import email_normalize, format_amount, plaintext2html
 
 from ..wallet.referral_wallet_transaction import APPROVER_GROUP
+from ..local_day import company_day, company_today
 from ..working_days import WorkingDays
 from . import fraud_signals
 from .referral_code import normalize_referral_code
@@ -423,6 +424,10 @@ class ReferralReferral(models.Model):
                 )
             )
 
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
     def action_start(self):
         """The sponsor was called: the referral is in progress and the
         sponsor call of its plan is done."""
@@ -806,11 +811,7 @@ class ReferralReferral(models.Model):
         company = self.env["res.company"].browse(
             vals.get("company_id") or self.env.company.id
         )
-        tz = company.partner_id.tz or self.env.user.tz or "UTC"
-        return fields.Datetime.context_timestamp(
-            self.with_context(tz=tz),
-            fields.Datetime.to_datetime(vals["date_referral"]),
-        ).date()
+        return company_day(company, vals["date_referral"])
 
     def _assign_referee_salesperson(self):
         """Route the referees (and their contact persons) to the sponsor's
@@ -835,7 +836,7 @@ class ReferralReferral(models.Model):
             if first_contacts:
                 first_contacts.write(
                     {
-                        "first_contact_date": fields.Date.context_today(self),
+                        "first_contact_date": company_today(company),
                         "first_contact_source_id": source.id,
                     }
                 )
