@@ -40,3 +40,4 @@ from . import test_followup_concurrency
 from . import test_referral_program_kpi
 from . import test_partner_lifecycle_cron
 from . import test_referral_import
+from . import test_referral_shared_rules
