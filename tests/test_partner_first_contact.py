@@ -187,14 +187,16 @@ class TestPartnerFirstContact(ReferralCommon):
         self.assertEqual(len(partner.lifecycle_history_ids), 1)
 
     def test_first_contact_date_in_the_company_time_zone(self):
-        self.env.company.partner_id.tz = "Pacific/Auckland"
+        # The company counts its days where its team works (its schedule).
+        self.env.company.resource_calendar_id.tz = "Pacific/Auckland"
         # 23:30 UTC on 1 March is already 2 March in Auckland.
         with freeze_time("2026-03-01 23:30:00"):
             partner = self._create_customer("Kiwi Ltd")
         self.assertEqual(partner.first_contact_date, date(2026, 3, 2))
 
     def test_order_days_in_the_company_time_zone(self):
-        self.env.company.partner_id.tz = "Pacific/Auckland"
+        # The company counts its days where its team works (its schedule).
+        self.env.company.resource_calendar_id.tz = "Pacific/Auckland"
         customer = self._create_customer("Kiwi Subscriber")
         order = self._create_order(customer)
         order.order_line.product_id = self.subscription

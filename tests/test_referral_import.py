@@ -39,6 +39,7 @@ class TestReferralImport(ReferralCommon):
         super().setUpClass()
         cls.env.user.tz = "Europe/Brussels"
         cls.env.company.partner_id.tz = "Europe/Brussels"
+        cls.env.company.resource_calendar_id.tz = "Europe/Brussels"
         # The sponsors of the samples: named by name, email and code.
         cls.juniper = cls._create_customer(
             "Juniper Outfitters",
