@@ -12,7 +12,6 @@ from . import test_referral_rules
 from . import test_referral_sale_order
 from . import test_referral_sale_order_code
 from . import test_referral_sponsor_refusal
-from . import test_referral_tour
 from . import test_referral_tours
 from . import test_referral_views
 from . import test_portal_referral
