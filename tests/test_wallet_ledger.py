@@ -1,11 +1,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
-import threading
-
 from dateutil.relativedelta import relativedelta
-from psycopg2.errors import SerializationFailure, UniqueViolation
+from psycopg2.errors import UniqueViolation
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
@@ -226,74 +224,3 @@ class TestWalletLedger(WalletCommon):
         reversal = credit.with_user(self.approver).action_reverse()
         self.assertEqual(reversal.amount, 100.0)
         self.assertEqual(wallet.balance, 0.0)
-
-
-@tagged("post_install", "-at_install")
-class TestWalletConcurrency(WalletCommon):
-    """Two redemptions at the same instant, on two real transactions."""
-
-    def setUp(self):
-        super().setUp()
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            partner = env["res.partner"].create(
-                {"name": "Race Corp", "is_company": True}
-            )
-            wallet = env["referral.wallet"]._get_or_create(partner, env.company)
-            wallet._credit(100.0, name="Race credit")
-            self.partner_id, self.wallet_id = partner.id, wallet.id
-        self.addCleanup(self._drop_race_data)
-
-    def _drop_race_data(self):
-        with self.env.registry.cursor() as cr:
-            # The ledger refuses to delete posted rows: that is the point.
-            cr.execute(
-                "DELETE FROM referral_wallet_transaction WHERE wallet_id = %s",
-                [self.wallet_id],
-            )
-            cr.execute("DELETE FROM referral_wallet WHERE id = %s", [self.wallet_id])
-            cr.execute(
-                "DELETE FROM mail_followers WHERE partner_id = %s", [self.partner_id]
-            )
-            cr.execute("DELETE FROM res_partner WHERE id = %s", [self.partner_id])
-
-    def _debit_in_new_transaction(self, env, amount, outcome, started):
-        with env.cr, mute_logger("odoo.sql_db"):
-            env.cr.execute("SELECT 1")  # the snapshot predates the other commit
-            started.set()
-            try:
-                env["referral.wallet"].browse(self.wallet_id)._debit(amount)
-                outcome["debited"] = True
-            except (UserError, SerializationFailure) as error:
-                outcome["refused"] = error
-                env.cr.rollback()
-
-    def test_two_redemptions_cannot_overdraw(self):
-        outcome, started = {}, threading.Event()
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["referral.wallet"].browse(self.wallet_id)._debit(80.0)
-            # The other redemption starts while this one holds the lock (its
-            # environment is made here: the test holds the registry lock).
-            other_env = api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
-            other = threading.Thread(
-                target=self._debit_in_new_transaction,
-                args=(other_env, 80.0, outcome, started),
-            )
-            other.start()
-            started.wait(30)
-            other.join(0.5)
-            self.assertTrue(other.is_alive(), "the second debit waits on the lock")
-        # Leaving the block committed the first debit and released the lock.
-        other.join(60)
-        self.assertFalse(other.is_alive())
-        self.assertNotIn("debited", outcome)
-        self.assertIn("refused", outcome)
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            wallet = env["referral.wallet"].browse(self.wallet_id)
-            self.assertEqual(wallet.balance, 20.0)
-            # Odoo retries a request that failed to serialize: the retry reads
-            # the new balance and refuses cleanly.
-            with self.assertRaisesRegex(UserError, "less than the"):
-                wallet._debit(80.0)

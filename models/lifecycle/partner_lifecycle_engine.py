@@ -547,7 +547,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
     # same columns the ORM's ``_message_log_batch`` fills (author, subtype
     # note, internal, tracking message id, reply-to given once), so the
     # chatter reads them as the ORM's own tracking messages (see
-    # ``tests/test_partner_lifecycle_tracking.py``).
+    # ``tests/test_lifecycle_tracking.py``).
 
     @api.model
     def _move(self, moves, now, stage_names):

@@ -28,7 +28,7 @@ MESSAGE_FIELDS = (
 @tagged("post_install", "-at_install")
 class TestPartnerLifecycleTracking(ReferralCommon):
     """The engine writes the chatter lines of automatic moves set-based (see
-    ``models/partner_lifecycle_engine_log.py``): they must read exactly as
+    ``models/lifecycle/partner_lifecycle_engine.py``): they must read exactly as
     the messages the ORM's field tracking logs."""
 
     @classmethod
