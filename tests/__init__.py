@@ -17,12 +17,14 @@ from . import test_referral_tours
 from . import test_referral_views
 from . import test_portal_referral
 from . import test_portal_refusals
+from . import test_wallet_bounds
 from . import test_wallet_concurrency
 from . import test_wallet_flow
 from . import test_wallet_invoice
 from . import test_wallet_ledger
 from . import test_wallet_ledger_property
 from . import test_wallet_ledger_scenarios
+from . import test_wallet_merge
 from . import test_wallet_rewards
 from . import test_wallet_sale_order
 from . import test_wallet_statement
