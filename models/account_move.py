@@ -3,6 +3,15 @@
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+# Changes that may leave a draft with more credit than goods.
+REFERRAL_FIT_FIELDS = {
+    "invoice_line_ids",
+    "line_ids",
+    "currency_id",
+    "invoice_date",
+    "move_type",
+}
+
 
 class AccountMove(models.Model):
     _inherit = ["account.move", "referral.credit.mixin"]
@@ -37,9 +46,7 @@ class AccountMove(models.Model):
         (self - invoices).referral_credit_available = 0.0
         wallets = self._get_referral_wallets(invoices)
         for move in invoices:
-            wallet = wallets.get(
-                (move.partner_id.commercial_partner_id, move.company_id)
-            )
+            wallet = wallets.get((move._referral_credit_partner(), move.company_id))
             move.referral_credit_available = (
                 move._referral_from_company_currency(wallet.spendable_balance)
                 if wallet
@@ -48,14 +55,18 @@ class AccountMove(models.Model):
 
     @api.model
     def _get_referral_wallets(self, moves):
-        """{(commercial partner, company): wallet} of ``moves``' customers."""
+        """{(commercial partner, company): wallet} of ``moves``' customers
+        (for an invoice made from orders, the orders' customer)."""
+        partners = self.env["res.partner"].union(
+            *(move._referral_credit_partner() for move in moves)
+        )
         # sudo: whoever reads the invoice sees the credit it may use.
         wallets = (
             self.env["referral.wallet"]
             .sudo()
             .search(
                 [
-                    ("partner_id", "in", moves.partner_id.commercial_partner_id.ids),
+                    ("partner_id", "in", partners.ids),
                     ("company_id", "in", moves.company_id.ids),
                 ]
             )
@@ -74,15 +85,28 @@ class AccountMove(models.Model):
             "context": {"default_move_id": self.id},
         }
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        moves = super().create(vals_list)
+        moves._referral_fit_credit()
+        return moves
+
     def write(self, vals):
         moved = self._referral_lines_leaving_customer(vals, ("posted",))
+        switched = self._referral_credit_notes_without_origin(vals)
         res = super().write(vals)
         if moved:
             moved._drop_referral_lines_of_former_customer()
+        if switched:
+            switched._drop_referral_credit_lines_of_credit_notes()
         if "state" in vals:
             # Posted, reset to draft, cancelled: what the credit lines spend
-            # (and their orders' and credit notes') follows the state.
+            # (and their orders' and credit notes') follows the state, and
+            # so does the reward of a referee's first order.
             self.env["referral.ledger"]._sync(move_lines=self.invoice_line_ids)
+            self._sync_referral_rewards()
+        elif REFERRAL_FIT_FIELDS & set(vals):
+            self._referral_fit_credit()
         return res
 
     def copy(self, default=None):
@@ -104,24 +128,16 @@ class AccountMove(models.Model):
         return new_moves
 
     def _post(self, soft=True):
-        posted = super()._post(soft=soft)
-        posted._revoke_refunded_referral_rewards()
-        return posted
+        # Bounded before it spends: a draft whose credit exceeds its goods
+        # is fitted first.
+        self._referral_fit_credit()
+        return super()._post(soft=soft)
 
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()
-        orders = self.filtered(
-            lambda m: m.move_type == "out_invoice"
-        ).line_ids.sale_line_ids.order_id
-        if orders:
-            # sudo: the reward is earned whoever registers the payment.
-            self.env["referral.referral"].sudo().search(
-                [
-                    ("first_order_id", "in", orders.ids),
-                    ("state", "=", "won"),
-                    ("program_id.reward_trigger", "=", "invoice_paid"),
-                ]
-            )._grant_rewards()
+        self.filtered(lambda m: m.move_type == "out_invoice")._sync_referral_rewards(
+            announce_zero=True
+        )
         return res
 
     # ------------------------------------------------------------------
@@ -176,7 +192,8 @@ class AccountMove(models.Model):
             program, wallet, amount, self._get_referral_discountable_lines()
         )
         previous = self._get_referral_credit_lines(from_orders=False)
-        self.write(
+        # Built to fit the amount due: nothing to fit again.
+        self.with_context(referral_ledger_fitting=True).write(
             {
                 "invoice_line_ids": [Command.unlink(line.id) for line in previous]
                 + [Command.create(vals) for vals in vals_list]
@@ -216,27 +233,79 @@ class AccountMove(models.Model):
             ),
         }
 
-    def _revoke_refunded_referral_rewards(self):
-        """A referee's first order fully refunded (its posted credit notes
-        cover the order's total and leave nothing invoiced): its sponsor
-        loses the reward. One partial invoice refunded is not enough."""
-        refunds = self.filtered(lambda m: m.move_type == "out_refund")
-        orders = refunds.line_ids.sale_line_ids.order_id | (
-            refunds.reversed_entry_id.line_ids.sale_line_ids.order_id
+    def _sync_referral_rewards(self, announce_zero=False):
+        """The referee's first order invoiced, refunded, reset, cancelled or
+        paid: the ledger posts the reward its referral earns now."""
+        orders = (
+            self.line_ids.sale_line_ids.order_id
+            | self.reversed_entry_id.line_ids.sale_line_ids.order_id
         )
         if not orders:
             return
-        # sudo: the referral belongs to the sponsor's salesperson.
-        referrals = (
-            self.env["referral.referral"]
-            .sudo()
-            .search(
-                [
-                    ("first_order_id", "in", orders.ids),
-                    ("state", "in", ("won", "rewarded")),
-                ]
+        referrals = orders._get_reward_referrals()
+        if referrals:
+            self.env["referral.ledger"]._sync_rewards(
+                referrals, announce_zero=announce_zero
             )
+
+    # ------------------------------------------------------------------
+    # Bounded by the goods
+    # ------------------------------------------------------------------
+
+    def _referral_fit_credit(self):
+        """Fit the credit lines of these draft invoices and credit notes to
+        what their other lines are worth (a total below zero because of
+        credit shrinks the credit, with a message)."""
+        if self.env.context.get("referral_ledger_fitting"):
+            return
+        drafts = self.filtered(
+            lambda m: m.state == "draft"
+            and m.move_type in ("out_invoice", "out_refund")
+            and m.invoice_line_ids.filtered("referral_credit_wallet_id")
         )
-        referrals.filtered(
-            lambda r: r.first_order_id._referral_is_fully_refunded()
-        )._revoke_rewards(self.env._("the referee's first order was refunded."))
+        for move in drafts:
+            move._referral_fit_credit_lines()
+
+    def _referral_credit_notes_without_origin(self, vals):
+        """Draft invoices about to become credit notes that refund no invoice:
+        their credit lines would give back credit nobody spent."""
+        if vals.get("move_type") != "out_refund":
+            return self.browse()
+        return self.filtered(
+            lambda m: m.move_type == "out_invoice"
+            and not m.reversed_entry_id
+            and m._get_referral_credit_lines()
+        )
+
+    def _drop_referral_credit_lines_of_credit_notes(self):
+        for move in self.filtered(lambda m: not m.reversed_entry_id):
+            lines = move._get_referral_credit_lines()
+            if not lines:
+                continue
+            move.with_context(referral_ledger_fitting=True).write(
+                {"invoice_line_ids": [Command.unlink(line.id) for line in lines]}
+            )
+            move.message_post(
+                body=self.env._(
+                    "The referral credit lines were removed: a credit note gives "
+                    "back the credit of the invoice it refunds, and this one "
+                    "refunds none."
+                )
+            )
+
+    def _referral_credit_partner(self):
+        """The orders' customer for an invoice made from orders of one
+        customer (an invoice address elsewhere does not move the credit),
+        else the invoice's commercial entity."""
+        self.ensure_one()
+        customers = self.invoice_line_ids.sale_line_ids.order_id.partner_id
+        customers = customers.commercial_partner_id
+        if len(customers) == 1:
+            return customers
+        return self.partner_id.commercial_partner_id
+
+    def _referral_goods_lines(self):
+        return self.invoice_line_ids.filtered(
+            lambda line: line.display_type == "product"
+            and not line.referral_credit_wallet_id
+        )

@@ -19,6 +19,10 @@ class AccountMoveLine(models.Model):
 
     @api.constrains("referral_credit_wallet_id", "move_id")
     def _check_referral_credit_wallet(self):
+        if self.env.context.get("referral_ledger_fitting"):
+            # Built from the wallet of the invoice's customer by the credit
+            # flows themselves.
+            return
         self.env["referral.ledger"]._check_line_wallets(self)
 
     @api.model_create_multi

@@ -290,6 +290,9 @@ class ResPartner(models.Model):
         """A commercial entity enters the lifecycle the moment it is created
         (by hand, by import, by a referral or from the portal): its first
         contact dated, with its channel when known, and its first stage."""
+        self._check_referral_codes_free(
+            [vals["referral_code"] for vals in vals_list if vals.get("referral_code")]
+        )
         channel = self._get_first_contact_channel()
         vals_list = [
             self._prepare_first_contact_values(vals, channel)
@@ -305,6 +308,13 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
+        if vals.get("referral_code"):
+            self._check_referral_codes_free([vals["referral_code"]])
+        entities_before = (
+            {partner: partner.commercial_partner_id for partner in self}
+            if {"parent_id", "is_company"} & set(vals)
+            else {}
+        )
         if "lifecycle_stage_id" in vals and not self.env.context.get(
             "lifecycle_automatic"
         ):
@@ -318,8 +328,11 @@ class ResPartner(models.Model):
             )
             res = super().write(vals)
             self.env["partner.lifecycle.history"].sudo().create(history)
-            return res
-        return super().write(vals)
+        else:
+            res = super().write(vals)
+        if entities_before:
+            self._referral_check_credit_binding(entities_before)
+        return res
 
     # ------------------------------------------------------------------
     # Actions
@@ -371,8 +384,12 @@ class ResPartner(models.Model):
             raise AccessError(
                 self.env._("Only sales administrators can change a referral code.")
             )
+        reserved = self.env["referral.code.alias"]._get_reserved_codes()
         for partner in self:
-            partner.referral_code = generate_referral_code()
+            code = generate_referral_code()
+            while code in reserved:
+                code = generate_referral_code()
+            partner.referral_code = code
             partner.message_post(
                 body=self.env._(
                     "Referral code changed to %(code)s.", code=partner.referral_code
@@ -386,7 +403,8 @@ class ResPartner(models.Model):
     @api.model
     def _find_by_referral_code(self, codes):
         """Return ``{normalised code: commercial partner}`` for the given
-        codes, as typed (``normalize_referral_code``)."""
+        codes, as typed (``normalize_referral_code``); the code of a contact
+        merged into another one finds the one that survived."""
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
@@ -394,9 +412,29 @@ class ResPartner(models.Model):
             [("referral_code", "in", list(codes))],
             ["referral_code", "commercial_partner_id"],
         )
-        return {
+        found = {
             partner.referral_code: partner.commercial_partner_id for partner in partners
         }
+        if codes - set(found):
+            found.update(
+                self.env["referral.code.alias"]._find_partners(codes - set(found))
+            )
+        return found
+
+    @api.model
+    def _check_referral_codes_free(self, codes):
+        """Refuse the codes kept for contacts merged into another one."""
+        reserved = self.env["referral.code.alias"]._get_reserved_codes()
+        taken = {normalize_referral_code(code) for code in codes} & reserved
+        if taken:
+            raise UserError(
+                self.env._(
+                    "The referral code %(code)s belonged to a contact merged "
+                    "into another one: it stays reserved for that contact. "
+                    "Choose another code.",
+                    code=sorted(taken)[0],
+                )
+            )
 
     def _fill_missing_referral_codes(self):
         """Give a code to the contacts that have none, in one query per
@@ -471,6 +509,69 @@ class ResPartner(models.Model):
         if refusals:
             raise UserError("\n".join(refusals.values()))
 
+    def _referral_check_credit_binding(self, entities_before):
+        """Contacts moved to another commercial entity: their confirmed
+        orders give the former entity's credit back (the ledger's binding),
+        and their quotations and draft invoices say that its credit will not
+        be spent on them."""
+        moved = self.filtered(
+            lambda p: p in entities_before
+            and p.commercial_partner_id != entities_before[p]
+        )
+        if not moved:
+            return
+        # sudo: the documents of a contact may belong to other salespeople.
+        contacts = self.sudo().search([("id", "child_of", moved.ids)])
+        orders = (
+            self.env["sale.order"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", contacts.ids),
+                    ("state", "in", ("draft", "sent", "sale")),
+                    ("order_line.referral_credit_wallet_id", "!=", False),
+                ]
+            )
+        )
+        moves = (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", contacts.ids),
+                    ("state", "=", "draft"),
+                    ("move_type", "in", ("out_invoice", "out_refund")),
+                    ("invoice_line_ids.referral_credit_wallet_id", "!=", False),
+                ]
+            )
+        )
+        Ledger = self.env["referral.ledger"]
+        drafts = [*orders.filtered(lambda o: o.state != "sale"), *moves]
+        for document in drafts:
+            lines = document._referral_credit_document_lines().filtered(
+                lambda ln, d=document: ln.referral_credit_wallet_id
+                and not Ledger._is_bound(ln, ln.referral_credit_wallet_id)
+            )
+            if lines:
+                document.message_post(
+                    body=self.env._(
+                        "The customer of this document is now %(customer)s: the "
+                        "referral credit of %(wallets)s on it will not be spent. "
+                        "Apply the credit again before confirming it.",
+                        customer=document._referral_credit_partner().display_name,
+                        wallets=", ".join(
+                            lines.referral_credit_wallet_id.partner_id.mapped(
+                                "display_name"
+                            )
+                        ),
+                    )
+                )
+        confirmed = orders.filtered(lambda o: o.state == "sale")
+        if confirmed:
+            Ledger._sync(
+                order_lines=confirmed.order_line.filtered("referral_credit_wallet_id")
+            )
+
     # ------------------------------------------------------------------
     # Lifecycle stages
     # ------------------------------------------------------------------
@@ -525,6 +626,10 @@ class ResPartner(models.Model):
         if not code:
             return self.browse()
         partner = self.search([("referral_code", "=", code)], limit=1)
+        if not partner:
+            partner = self.env["referral.code.alias"]._find_partners({code}).get(
+                code, self.browse()
+            )
         sponsor = partner.commercial_partner_id
         return sponsor if sponsor.active else self.browse()
 

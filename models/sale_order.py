@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, float_compare, format_amount
 
 from .local_day import company_day
 from .referral.referral_code import normalize_referral_code
@@ -266,12 +266,16 @@ class SaleOrder(models.Model):
         lifecycle, new lines get the program's automatic lines."""
         self._normalize_referral_code(vals)
         moved = self._referral_lines_leaving_customer(vals, ("sale",))
-        res = super().write(vals)
+        # Line changes fit the credit once, after all of them.
+        res = super(SaleOrder, self.with_context(referral_fit_later=True)).write(vals)
         if moved:
             moved._drop_referral_lines_of_former_customer()
         if "state" in vals:
             # What the credit lines spend follows the orders' state.
             self.env["referral.ledger"]._sync(order_lines=self.order_line)
+        elif {"order_line", "date_order"} & set(vals):
+            self._referral_sync_credit()
+        if "state" in vals:
             # Sent, confirmed, cancelled: the customers' stages may move and
             # the follow-ups see it, done by the queue's job within a minute.
             # sudo: the stages follow the orders, whoever changes them.
@@ -330,20 +334,8 @@ class SaleOrder(models.Model):
 
     def _action_cancel(self):
         res = super()._action_cancel()
-        # sudo: the referral belongs to the sponsor's salesperson.
-        referrals = (
-            self.env["referral.referral"]
-            .sudo()
-            .search(
-                [
-                    ("first_order_id", "in", self.ids),
-                    ("state", "in", ("won", "rewarded")),
-                ]
-            )
-        )
-        referrals._revoke_rewards(
-            self.env._("the referee's first order was cancelled.")
-        )
+        # A cancelled first order no longer earns its sponsor's reward.
+        self.env["referral.ledger"]._sync_rewards(self._get_reward_referrals())
         return res
 
     def _on_queued_state_change(self, state, moments):
@@ -522,30 +514,26 @@ class SaleOrder(models.Model):
         in programs rewarding at confirmation; tell the sponsors not rewarded
         (reward waiting for approval, zero or capped) that their referral
         ordered. Run by the lifecycle queue's job, not within the
-        confirmation; once per referral whatever runs it again (the referral
-        rows are locked, ``_grant_rewards`` skips those already rewarded)."""
-        # sudo: the reward is earned whoever confirmed the order.
-        referrals = (
-            self.env["referral.referral"]
-            .sudo()
-            .search(
-                [
-                    ("first_order_id", "in", self.ids),
-                    ("first_order_id.state", "=", "sale"),
-                    ("state", "=", "won"),
-                    ("program_id.reward_trigger", "=", "order_confirmed"),
-                ]
-            )
+        confirmation; once per referral whatever runs it again (the ledger
+        posts the difference with what the referral already holds)."""
+        referrals = self._get_reward_referrals().filtered(
+            lambda r: r.program_id.reward_trigger == "order_confirmed"
         )
         if not referrals:
             return
-        self.env.cr.execute(
-            "SELECT id FROM referral_referral WHERE id IN %s FOR UPDATE",
-            [tuple(referrals.ids)],
-        )
-        referrals.invalidate_recordset(["state"])
         referrals._grant_rewards()
         referrals._queue_won_email()
+
+    def _get_reward_referrals(self):
+        """The referrals whose reward these orders may earn (won by them or
+        linked to them)."""
+        # sudo: the referral belongs to the sponsor's salesperson.
+        Referral = self.env["referral.referral"].sudo()
+        if not self:
+            return Referral
+        return self.sudo().referral_id | Referral.search(
+            [("first_order_id", "in", self.ids)]
+        )
 
     def _prepare_code_referral_values(self, known):
         """Values of the referrals to create for the codes typed on these
@@ -654,7 +642,10 @@ class SaleOrder(models.Model):
         vals_list = self._prepare_referral_credit_lines_values(
             program, wallet, amount, lines
         )
-        self.with_context(referral_skip_auto_apply=True).write(
+        # Built to fit the order's total: nothing to fit again.
+        self.with_context(
+            referral_skip_auto_apply=True, referral_ledger_fitting=True
+        ).write(
             {
                 "order_line": [Command.unlink(line.id) for line in previous]
                 + [Command.create(vals) for vals in vals_list]
@@ -670,6 +661,29 @@ class SaleOrder(models.Model):
             return 0.0
         balance = self._referral_from_company_currency(wallet.spendable_balance)
         return self.currency_id.round(min(balance, total))
+
+    def _referral_fit_after_line_change(self):
+        """A line changed outside an order's write: fit the credit now (an
+        order's write fits it once, after all its lines)."""
+        if not self.env.context.get("referral_fit_later"):
+            self._referral_sync_credit()
+
+    def _referral_sync_credit(self):
+        """Lines changed: fit the credit of these orders to their goods (and
+        give back what a confirmed order spent beyond them)."""
+        if self.env.context.get("referral_ledger_fitting"):
+            return
+        orders = self.filtered(lambda o: o.order_line.filtered("referral_credit_wallet_id"))
+        confirmed = orders.filtered(lambda o: o.state == "sale")
+        for quotation in (orders - confirmed).filtered(
+            lambda o: o.state in ("draft", "sent")
+        ):
+            # A quotation spends nothing: fitting it is enough.
+            quotation._referral_fit_credit_lines()
+        if confirmed:
+            self.env["referral.ledger"]._sync(
+                order_lines=confirmed.order_line.filtered("referral_credit_wallet_id")
+            )
 
     def _referral_is_fully_refunded(self):
         """The posted credit notes of this order cover its total and leave
@@ -822,6 +836,42 @@ class SaleOrder(models.Model):
 
     def _referral_base_line_values(self):
         return {"rate": self.currency_rate}
+
+    def _referral_goods_lines(self):
+        return self.order_line.filtered(
+            lambda line: not line.display_type and not line.referral_credit_wallet_id
+        )
+
+    def _referral_check_credit_fittable(self, lines):
+        """A confirmed order's credit already invoiced no longer shrinks: its
+        invoices carry it."""
+        invoiced = lines.filtered(
+            lambda line: line.state == "sale"
+            and float_compare(
+                line.qty_invoiced, 0.0, precision_rounding=line.product_uom.rounding
+            )
+            > 0
+        )
+        if invoiced:
+            raise UserError(
+                self.env._(
+                    "%(order)s would be worth less than the %(amount)s of "
+                    "referral credit it carries, and that credit is already on "
+                    "its invoices (%(invoices)s): the credit would become a "
+                    "refund. Refund or cancel those invoices first (the credit "
+                    "goes back to the wallet), then change the order.",
+                    order=self.name,
+                    amount=format_amount(
+                        self.env, -sum(lines.mapped("price_total")), self.currency_id
+                    ),
+                    invoices=", ".join(
+                        invoiced.invoice_lines.move_id.filtered(
+                            lambda m: m.state != "cancel"
+                        ).mapped("display_name")
+                    ),
+                )
+            )
+        return True
 
     def _prepare_referral_line_values(self, program, price, taxes=None, **values):
         self.ensure_one()

@@ -6,6 +6,15 @@ from odoo.tools import format_amount
 
 # What a credit line spends: fixed once its order is confirmed and debited.
 CREDIT_LINE_AMOUNT_FIELDS = ("price_unit", "product_uom_qty", "discount", "tax_id")
+# What the goods the credit pays for are worth.
+GOODS_AMOUNT_FIELDS = {
+    "price_unit",
+    "product_uom_qty",
+    "discount",
+    "tax_id",
+    "product_id",
+    "product_uom",
+}
 
 
 class SaleOrderLine(models.Model):
@@ -38,6 +47,8 @@ class SaleOrderLine(models.Model):
             self.env["referral.ledger"]._sync(
                 order_lines=(self | previous).filtered(lambda ln: ln.state == "sale")
             )
+        elif GOODS_AMOUNT_FIELDS & set(vals):
+            self.order_id._referral_fit_after_line_change()
         return res
 
     def _check_referral_credit_amount_unchanged(self, vals):
@@ -45,6 +56,9 @@ class SaleOrderLine(models.Model):
         confirmation: its amount no longer changes (removing the line or
         cancelling the order gives the credit back). Taxes count as changed
         whenever written."""
+        if self.env.context.get("referral_ledger_fitting"):
+            # The ledger fits the credit to the goods.
+            return
         for line in self.filtered(
             lambda line: line.referral_credit_wallet_id and line.state == "sale"
         ):
@@ -78,7 +92,15 @@ class SaleOrderLine(models.Model):
         )
         if confirmed:
             self.env["referral.ledger"]._sync(order_lines=confirmed)
+        else:
+            lines.order_id._referral_fit_after_line_change()
         return lines
+
+    def unlink(self):
+        orders = self.order_id
+        res = super().unlink()
+        orders.exists()._referral_fit_after_line_change()
+        return res
 
     @api.ondelete(at_uninstall=False)
     def _unlink_release_referral_credit(self):

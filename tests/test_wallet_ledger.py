@@ -113,6 +113,7 @@ class TestWalletLedger(WalletCommon):
         credit = self._credit(wallet, 100.0, months=3)
         debit = wallet._debit(60.0)
         given_back = debit._reverse(amount=25.0)
+        # The credit the debit consumed is restored, with its own expiry.
         self.assertRecordValues(
             given_back,
             [
@@ -120,17 +121,20 @@ class TestWalletLedger(WalletCommon):
                     "transaction_type": "reversal",
                     "direction": "in",
                     "amount": 25.0,
-                    "remaining_amount": 25.0,
+                    "remaining_amount": 0.0,
                     "expiry_date": credit.expiry_date,
                     "reversed_transaction_id": debit.id,
                 }
             ],
         )
+        self.assertEqual(credit.remaining_amount, 65.0)
         # The rest of the debit, not more.
         self.assertEqual(debit._reverse().amount, 35.0)
         self.assertFalse(debit._reverse())
         self.assertEqual(wallet.balance, 100.0)
+        self.assertEqual(credit.remaining_amount, 100.0)
         # A reversed credit loses only what is left of it.
+        wallet._debit(60.0)
         self.assertEqual(credit.remaining_amount, 40.0)
         lost = credit._reverse()
         self.assertRecordValues(
@@ -138,7 +142,7 @@ class TestWalletLedger(WalletCommon):
         )
         self.assertEqual(credit.remaining_amount, 0.0)
         self.assertFalse(credit._reverse())
-        self.assertEqual(wallet.balance, 60.0)
+        self.assertEqual(wallet.balance, 0.0)
 
     def test_expiry_cron_expires_unused_part_in_batches(self):
         wallet = self._wallet()

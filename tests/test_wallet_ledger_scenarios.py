@@ -142,23 +142,26 @@ class TestWalletLedgerScenarios(WalletCommon):
         self.assertEqual(self._balance(), 100.0)
 
     def test_credit_given_back_by_a_credit_note_keeps_its_expiry(self):
-        self._fund(100.0, expiry_date="2098-06-30")
+        credit = self._fund(100.0, expiry_date="2098-06-30")
         invoice = self._direct_invoice(80.0, 80.0)
         invoice.action_post()
+        self.assertEqual(credit.remaining_amount, 20.0)
         refund = self._refund(invoice)
         restored = self.Transaction.search(
             [("invoice_id", "=", refund.id), ("transaction_type", "=", "reversal")]
         )
+        # The credit itself is whole again: its expiry is kept as it was.
         self.assertRecordValues(
             restored,
             [
                 {
                     "amount": 80.0,
-                    "remaining_amount": 80.0,
+                    "remaining_amount": 0.0,
                     "expiry_date": fields.Date.to_date("2098-06-30"),
                 }
             ],
         )
+        self.assertEqual(credit.remaining_amount, 100.0)
         self.assertEqual(
             restored.reversed_transaction_id.invoice_id, invoice, "its origin debit"
         )

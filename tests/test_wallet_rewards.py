@@ -176,10 +176,12 @@ class TestWalletRewards(WalletCommon):
         self.assertEqual(self._wallet().pending_amount, 0.0)
 
     def test_revoke_reverses_unspent_part_and_notes_spent_part(self):
-        referral, _order = self._reward_referral("Revoked Ltd")
+        referral, order = self._reward_referral("Revoked Ltd")
         wallet = self._wallet()
         wallet._debit(50.0, name="Spent on a renewal")
-        referral._revoke_rewards("the first order was cancelled")
+        # Rewards follow the referee's documents: cancelling its first order
+        # revokes the reward.
+        order._action_cancel()
         credit = self._credits(referral)
         reversal = credit.reversal_ids
         self.assertRecordValues(

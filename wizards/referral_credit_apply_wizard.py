@@ -41,7 +41,7 @@ class ReferralCreditApplyWizard(models.TransientModel):
         for wizard in self:
             move = wizard.move_id
             wallet = move._get_referral_wallets(move).get(
-                (move.partner_id.commercial_partner_id, move.company_id)
+                (move._referral_credit_partner(), move.company_id)
             )
             wizard.wallet_id = wallet
             wizard.balance = (

@@ -226,6 +226,13 @@ class ReferralReferral(models.Model):
         help="Credit the sponsor earned for this referral, net of reversals "
         "(pending rewards included).",
     )
+    reward_refused = fields.Boolean(
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="A reward approver cancelled this referral's reward: it is not "
+        "granted again.",
+    )
 
     _sql_constraints = [
         (
@@ -1116,53 +1123,127 @@ class ReferralReferral(models.Model):
     # Rewards
     # ------------------------------------------------------------------
 
-    # The sponsor's reward: granted when the referral is won (posted or
-    # waiting for approval), revoked when the first order is cancelled or
-    # refunded.
+    # The sponsor's reward follows the referee's documents: earned while the
+    # referral's qualifying order (the first confirmed order that won it,
+    # not fully refunded) stands, and, per program, once its invoice is
+    # paid. ``referral.ledger._sync_rewards`` posts the difference, once per
+    # referral whatever the path.
 
     def _grant_rewards(self):
-        """Credit the sponsors of these won referrals, once per referral:
-        posted, or pending with an activity for the approvers."""
-        # sudo: the reward is earned whoever confirms the order or registers
-        # the payment; wallets are not writable through access rights.
-        referrals = self.sudo().filtered(
-            lambda r: r.state == "won"
-            and r.first_order_id
-            and not r.transaction_ids._get_live_rewards()
+        """Post the rewards these referrals earn now (and revoke those they
+        no longer earn); returns the transactions posted."""
+        return self.env["referral.ledger"]._sync_rewards(self, announce_zero=True)
+
+    def _get_reward_qualifying_orders(self):
+        """{referral: its qualifying order, or an empty recordset}: the
+        earliest confirmed order of the referee linked to the referral that
+        its credit notes do not refund in full."""
+        # sudo: the referee's orders may belong to other salespeople.
+        Order = self.env["sale.order"].sudo()
+        qualifying = {referral: Order for referral in self}
+        orders = Order.search(
+            [("referral_id", "in", self.ids), ("state", "=", "sale")],
+            order="date_order, id",
         )
-        if not referrals:
-            return self.env["referral.wallet.transaction"]
-        wallets = self.env["referral.wallet"].browse()
-        for company in referrals.company_id:
-            wallets |= self.env["referral.wallet"]._get_or_create(
-                referrals.filtered(lambda r, c=company: r.company_id == c).sponsor_id,
-                company,
+        for order in orders:
+            referral = order.referral_id
+            if referral in qualifying and not qualifying[referral]:
+                if not order._referral_is_fully_refunded():
+                    qualifying[referral] = order
+        return qualifying
+
+    def _is_reward_earned(self, order):
+        """Whether this referral earns its reward through ``order`` (its
+        qualifying order): an accepted referral, its reward not refused by
+        an approver, and, for a program rewarding on payment, an invoice of
+        the order paid."""
+        self.ensure_one()
+        if not order or self.state not in ACCEPTED_STATES or self.reward_refused:
+            return False
+        if self.program_id.reward_trigger == "invoice_paid":
+            return any(
+                move.move_type == "out_invoice"
+                and move.state == "posted"
+                and move.payment_state in ("paid", "in_payment")
+                for move in order.sudo().invoice_ids
             )
-        wallet_by_key = {(w.partner_id, w.company_id): w.sudo() for w in wallets}
-        earned = self._read_earned_this_year(wallets)
-        today = fields.Date.context_today(self)
-        vals_list = []
-        for referral in referrals:
-            wallet = wallet_by_key[(referral.sponsor_id, referral.company_id)]
-            program = referral.program_id
-            amount = program._compute_reward_amount(
-                referral.first_order_id, earned[wallet.id]
-            )
-            if referral.currency_id.is_zero(amount):
-                referral.message_post(
-                    body=self.env._(
-                        "No credit earned for this referral: the reward is zero "
-                        "or the sponsor reached the program's yearly cap."
-                    )
+        return True
+
+    def _get_reward_net_amount(self):
+        """Credit this referral's posted rewards still add: their amounts
+        less their reversals."""
+        self.ensure_one()
+        credits = self.sudo().transaction_ids.filtered(
+            lambda t: t.transaction_type == "credit" and t.state == "posted"
+        )
+        reversed_amount = sum(
+            credits.reversal_ids.filtered(
+                lambda r: r.state == "posted" and r.direction == "out"
+            ).mapped("amount")
+        )
+        return self.currency_id.round(sum(credits.mapped("amount")) - reversed_amount)
+
+    def _update_reward_states(self, qualifying):
+        """Won while a qualifying order stands (with that order as its
+        first order), reopened when none does any more: the reward revoked,
+        as the chatter says."""
+        now = fields.Datetime.now()
+        for referral in self.sudo():
+            order = qualifying[referral]
+            state = referral.state
+            if order and state in OPEN_STATES:
+                referral.with_context(referral_action=True).write(
+                    {"state": "won", "first_order_id": order.id, "date_won": now}
                 )
-                continue
-            earned[wallet.id] += amount
-            vals_list.append(referral._prepare_reward_values(wallet, amount, today))
-        transactions = self.env["referral.wallet.transaction"].sudo().create(vals_list)
-        posted = transactions.filtered(lambda t: t.state == "posted")
-        posted.referral_id._on_reward_posted(posted)
-        (transactions - posted).referral_id._schedule_reward_approval()
-        return transactions
+            elif order and state in ("won", "rewarded"):
+                if referral.first_order_id != order:
+                    referral.with_context(referral_action=True).write(
+                        {"first_order_id": order.id}
+                    )
+                if state == "rewarded" and not referral._is_reward_earned(order):
+                    referral.with_context(referral_action=True).write(
+                        {"state": "won", "date_rewarded": False}
+                    )
+            elif not order and state in ("won", "rewarded"):
+                referral._post_revocation_message()
+                referral.with_context(referral_action=True).write(
+                    {
+                        "state": "in_progress",
+                        "first_order_id": False,
+                        "date_won": False,
+                        "date_rewarded": False,
+                    }
+                )
+
+    def _post_revocation_message(self):
+        """Say why the reward goes, and what of it the sponsor already spent
+        or lost (reversed as soon as the documents that spent it give it
+        back)."""
+        self.ensure_one()
+        first_order = self.sudo().first_order_id
+        if first_order.state == "cancel" or not first_order:
+            reason = self.env._("the referee's first order was cancelled.")
+        else:
+            reason = self.env._("the referee's first order was refunded.")
+        body = self.env._("The reward was revoked: %(reason)s", reason=reason)
+        credits = self.sudo().transaction_ids.filtered(
+            lambda t: t.transaction_type == "credit" and t.state == "posted"
+        )
+        spent = sum(credits.mapped("amount")) - sum(credits.mapped("remaining_amount"))
+        spent -= sum(
+            credits.reversal_ids.filtered(
+                lambda r: r.state == "posted" and r.direction == "out"
+            ).mapped("amount")
+        )
+        if self.currency_id.compare_amounts(spent, 0) > 0:
+            body = self.env._(
+                "%(body)s The sponsor had already spent or lost %(amount)s of "
+                "it: what the documents that spent it give back is revoked "
+                "then.",
+                body=body,
+                amount=format_amount(self.env, spent, self.currency_id),
+            )
+        self.message_post(body=body)
 
     def _prepare_reward_values(self, wallet, amount, date):
         self.ensure_one()
@@ -1245,38 +1326,6 @@ class ReferralReferral(models.Model):
                     ),
                     user_id=approver.id,
                 )
-
-    def _revoke_rewards(self, reason):
-        """The referee's first order was cancelled or refunded: cancel pending
-        rewards, reverse what remains of posted ones, note on the chatter what
-        the sponsor already spent, and reopen the referral."""
-        referrals = self.sudo().filtered(lambda r: r.state in ("won", "rewarded"))
-        for referral in referrals:
-            rewards = referral.transaction_ids._get_live_rewards()
-            rewards.filtered(lambda t: t.state == "pending").write(
-                {"state": "cancelled"}
-            )
-            posted = rewards.filtered(lambda t: t.state == "posted")
-            spent = sum(posted.mapped("remaining_amount"))
-            spent = sum(posted.mapped("amount")) - spent
-            posted._reverse()
-            body = self.env._("The reward was revoked: %(reason)s", reason=reason)
-            if not referral.currency_id.is_zero(spent):
-                body = self.env._(
-                    "%(body)s The sponsor had already spent or lost %(amount)s of "
-                    "it: a manager decides whether to adjust its wallet.",
-                    body=body,
-                    amount=format_amount(self.env, spent, referral.currency_id),
-                )
-            referral.message_post(body=body)
-        referrals.with_context(referral_action=True).write(
-            {
-                "state": "in_progress",
-                "first_order_id": False,
-                "date_won": False,
-                "date_rewarded": False,
-            }
-        )
 
     # ------------------------------------------------------------------
     # Emails

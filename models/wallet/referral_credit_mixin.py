@@ -11,7 +11,7 @@ from itertools import product
 
 from odoo import Command, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round
+from odoo.tools import float_round, format_amount
 
 # Steps of the smallest price unit tried on the two largest credit lines.
 FIT_OFFSETS = (0, -1, 1, -2, 2, -3, 3)
@@ -44,6 +44,20 @@ class ReferralCreditMixin(models.AbstractModel):
     def _prepare_referral_line_values(self, program, price, taxes=None, **values):
         """Values of one document line of the credit product at ``price``."""
         raise NotImplementedError()
+
+    def _referral_credit_partner(self):
+        """The commercial entity whose wallet the document spends."""
+        self.ensure_one()
+        return self.partner_id.commercial_partner_id
+
+    def _referral_goods_lines(self):
+        """The document's lines the credit pays for (welcome discount and
+        down payments included), without its credit lines."""
+        raise NotImplementedError()
+
+    def _referral_check_credit_fittable(self, lines):
+        """Raise when the credit ``lines`` can no longer shrink."""
+        return True
 
     # ------------------------------------------------------------------
     # Currency
@@ -82,7 +96,7 @@ class ReferralCreditMixin(models.AbstractModel):
             .sudo()
             .search(
                 [
-                    ("partner_id", "=", self.partner_id.commercial_partner_id.id),
+                    ("partner_id", "=", self._referral_credit_partner().id),
                     ("company_id", "=", self.company_id.id),
                 ],
                 limit=1,
@@ -227,6 +241,113 @@ class ReferralCreditMixin(models.AbstractModel):
                 break
         for vals, price in zip(vals_list, best[1], strict=True):
             vals["price_unit"] = price
+
+    # ------------------------------------------------------------------
+    # Bounded by the goods
+    # ------------------------------------------------------------------
+
+    def _referral_fit_credit_lines(self):
+        """When the document's total fell below zero (a quantity, price,
+        discount or line changed after the credit was applied), shrink its
+        credit lines so that the total is zero, or remove them, and say so
+        on the document; returns the credit taken off, in the document's
+        currency. What the lines spent is the ledger's business: it gives
+        the surplus back at its next sync."""
+        self.ensure_one()
+        currency = self.currency_id
+        lines = self[self._referral_lines_field()].filtered("referral_credit_wallet_id")
+        if not self._referral_credit_exceeds_goods(lines):
+            return 0.0
+        credit = -sum(lines.mapped("price_total"))
+        keep = currency.round(max(credit + self.amount_total, 0.0))
+        self._referral_check_credit_fittable(lines)
+        fitting = {"referral_ledger_fitting": True, "referral_skip_auto_apply": True}
+        if currency.is_zero(keep):
+            # A confirmed order's line an invoice refers to stays, at zero.
+            removable = lines.filtered(
+                lambda ln: "invoice_lines" not in ln._fields or not ln.invoice_lines
+            )
+            self.with_context(**fitting).write(
+                {
+                    self._referral_lines_field(): [
+                        Command.unlink(line.id) for line in removable
+                    ]
+                    + [
+                        Command.update(line.id, {"price_unit": 0.0})
+                        for line in lines - removable
+                    ]
+                }
+            )
+        else:
+            self._referral_scale_credit_lines(lines, credit, keep, fitting)
+        self.message_post(
+            body=self.env._(
+                "The referral credit was lowered from %(before)s to %(after)s: "
+                "the credit applied may not exceed what the other lines are "
+                "worth. What was spent beyond that goes back to the wallet.",
+                before=format_amount(self.env, credit, currency),
+                after=format_amount(self.env, keep, currency),
+            )
+        )
+        return currency.round(credit - keep)
+
+    def _referral_credit_exceeds_goods(self, lines):
+        """Whether the credit ``lines`` make the document's total fall below
+        zero (read from the lines first: the total is only computed when
+        they come close)."""
+        self.ensure_one()
+        if not lines:
+            return False
+        currency = self.currency_id
+        credit = -sum(lines.mapped("price_total"))
+        goods = sum(self._referral_goods_lines().mapped("price_total"))
+        if currency.compare_amounts(credit, goods - currency.rounding) < 0:
+            return False
+        return currency.compare_amounts(self.amount_total, 0) < 0
+
+    def _referral_scale_credit_lines(self, lines, credit, keep, context):
+        """Bring the credit ``lines`` (``credit`` in all) down to ``keep``,
+        each in proportion, rounded so that they total ``keep`` exactly."""
+        factor = keep / credit
+        taxes_field = "tax_id" if "tax_id" in lines._fields else "tax_ids"
+        quantity_field = "product_uom_qty" if taxes_field == "tax_id" else "quantity"
+        vals_list = [
+            {"price_unit": self._referral_price(line.price_total * factor)}
+            for line in lines
+        ]
+        taxes_list = [line[taxes_field] for line in lines]
+        if any(taxes_list):
+            vals_list = [
+                {
+                    "price_unit": self._referral_price(
+                        line.price_unit
+                        * line[quantity_field]
+                        * (1 - (line.discount or 0.0) / 100)
+                        * factor
+                    )
+                }
+                for line in lines
+            ]
+        self._fit_referral_credit_prices(
+            vals_list, taxes_list, self._referral_goods_lines(), keep
+        )
+        self.with_context(**context).write(
+            {
+                self._referral_lines_field(): [
+                    Command.update(
+                        line.id,
+                        {
+                            "price_unit": vals["price_unit"],
+                            quantity_field: 1.0,
+                            "discount": 0.0,
+                        }
+                        if line[quantity_field] != 1.0 or line.discount
+                        else {"price_unit": vals["price_unit"]},
+                    )
+                    for line, vals in zip(lines, vals_list, strict=True)
+                ]
+            }
+        )
 
     # ------------------------------------------------------------------
     # Customer change

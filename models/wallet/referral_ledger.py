@@ -1,30 +1,53 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""The only writer of the credit that documents spend.
+"""The only writer of the credit that documents spend and of the rewards
+referrals earn.
 
 What a credit line of a sales order or a customer invoice spends is derived
 from its document's current state, never from the path that led there:
 
-- a confirmed order's credit line spends its amount, less what the posted
-  invoices made from it carry;
+- a confirmed order's credit line spends its amount, less the part its
+  posted invoices carry (by quantity);
 - a posted customer invoice's credit line spends its amount;
-- a posted credit note's credit line gives back its amount, at most what its
-  origin invoice still spends;
+- a posted credit note's credit line gives back its share of what its
+  invoice spends (at most what the invoice's earlier credit notes left);
 - draft and cancelled documents, and removed lines, spend nothing.
 
-``_sync`` compares that target with what the ledger holds for each line (the
-posted transactions linked to it) and posts the difference: a debit when the
-line spends more, a reversal when it spends less. After any sequence of
-operations, a wallet's balance plus the credit its live documents carry is
-the credit earned, less what expired, plus the manual adjustments.
+Amounts are converted into the company currency from each document's own
+currency and date. Three rules hold at every sync:
+
+- **bounded by the document**: a document's credit lines never make its
+  total fall below zero: they shrink to fit (the surplus goes back to the
+  wallet, with a message), or the change is refused where they cannot
+  change any more (credit already invoiced);
+- **binding**: a line spends the wallet of its document's customer
+  (commercial entity) in the document's company; for an invoice made from
+  orders, the orders' customer. A confirmed order whose customer changed
+  gives its credit back; a quotation or invoice is refused until its credit
+  is applied again;
+- **given-back credit keeps its expiry**: a release restores the very
+  credits the spending consumed (``referral.wallet.allocation``), oldest
+  first, with their own expiry dates.
+
+``_sync`` compares the target with what the ledger holds for each line and
+posts the difference. ``_sync_rewards`` does the same for the referrals'
+rewards: what a referral earns follows its referee's qualifying order, and
+the ledger posts the difference, once per referral whatever the path.
+After any sequence of operations, a wallet's balance plus the credit its
+live documents carry is the credit earned, less what expired, plus the
+manual adjustments.
 """
 
 from collections import defaultdict
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, format_amount
 
 ORDER_LINE = "sale.order.line"
 MOVE_LINE = "account.move.line"
+# Context key of the writes the ledger makes on documents while fitting
+# them: they neither fit nor sync again.
+FITTING = "referral_ledger_fitting"
 
 
 class ReferralLedger(models.AbstractModel):
@@ -33,11 +56,12 @@ class ReferralLedger(models.AbstractModel):
 
     @api.model
     def _sync(self, order_lines=None, move_lines=None, removed=None):
-        """Post, for the credit lines connected to ``order_lines`` and
-        ``move_lines`` (their invoices, credit notes and orders), the
-        difference between what they spend now and what the ledger holds for
-        them. ``removed`` lines are about to be deleted: they spend nothing.
-        Raises a UserError, writing nothing, when a wallet cannot pay."""
+        """Fit the documents of ``order_lines`` and ``move_lines`` (their
+        invoices, credit notes and orders too) to their goods, then post the
+        difference between what their credit lines spend now and what the
+        ledger holds for them. ``removed`` lines are about to be deleted:
+        they spend nothing. Raises a UserError, writing nothing, when a
+        wallet cannot pay or a line spends another customer's wallet."""
         # sudo: spending follows the documents whoever changes them; the
         # ledger is never writable through access rights.
         self = self.sudo()
@@ -46,13 +70,20 @@ class ReferralLedger(models.AbstractModel):
         order_lines, move_lines = self._collect(order_lines, move_lines)
         if not order_lines and not move_lines:
             return self.env["referral.wallet.transaction"]
+        if (
+            not removed
+            and not self.env.context.get(FITTING)
+            and self._fit_documents(order_lines.order_id, move_lines.move_id)
+        ):
+            order_lines, move_lines = order_lines.exists(), move_lines.exists()
         removed_keys = {(line._name, line.id) for line in (removed or [])}
-        targets = self._compute_targets(order_lines, move_lines, removed_keys)
-        held, debits = self._read_held(order_lines, move_lines)
+        targets, holders = self._compute_targets(order_lines, move_lines, removed_keys)
         line_by_key = {
             (line._name, line.id): line for line in [*order_lines, *move_lines]
         }
-        return self._post_differences(targets, held, debits, line_by_key)
+        held, _debits = self._read_held(order_lines, move_lines)
+        self._check_bindings(targets, held, line_by_key)
+        return self._post_differences(targets, holders, held, line_by_key)
 
     # ------------------------------------------------------------------
     # Which lines
@@ -82,87 +113,280 @@ class ReferralLedger(models.AbstractModel):
         return order_lines, move_lines
 
     # ------------------------------------------------------------------
+    # Bounded by the document
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _fit_documents(self, orders, moves):
+        """Bring the documents that can still change back within their
+        bounds: a confirmed order gives back the credit of a former customer;
+        the credit lines of a document whose total fell below zero shrink to
+        fit. Refused (UserError) for a confirmed order whose credit is
+        already invoiced. Returns whether a document changed."""
+        orders = orders.filtered(lambda o: o.state in ("draft", "sent", "sale"))
+        moves = moves.filtered(
+            lambda m: m.state == "draft" and m.move_type in ("out_invoice", "out_refund")
+        )
+        fitting = self.with_context(**{FITTING: True})
+        changed = fitting._release_unbound_order_lines(
+            orders.filtered(lambda o: o.state == "sale")
+        )
+        for document in [*orders, *moves]:
+            changed |= bool(document._referral_fit_credit_lines())
+        return changed
+
+    @api.model
+    def _release_unbound_order_lines(self, orders):
+        """The customer of these confirmed orders changed (a contact moved
+        to another company): the credit lines not invoiced yet give the
+        former customer's credit back, removed, or set to zero when an
+        invoice already refers to them (that invoice is refused until its
+        credit is applied again)."""
+        candidates = orders.order_line.filtered(
+            lambda line: line.referral_credit_wallet_id
+            and not self._is_bound(line, line.referral_credit_wallet_id)
+            and not line.invoice_lines.filtered(lambda il: il.parent_state == "posted")
+            and not line.currency_id.is_zero(line.price_total)
+        )
+        # Only what was spent while the binding held goes back; an order
+        # being confirmed now is refused instead (``_check_bindings``).
+        held, _debits = self._read_held(candidates, self.env[MOVE_LINE])
+        candidates = candidates.filtered(
+            lambda line: any(
+                amount > 0 for amount in held.get((ORDER_LINE, line.id), {}).values()
+            )
+        )
+        if not candidates:
+            return False
+        for order in candidates.order_id:
+            lines = candidates.filtered(lambda line, o=order: line.order_id == o)
+            wallets = lines.referral_credit_wallet_id
+            amount = -sum(lines.mapped("price_total"))
+            zeroed = lines.filtered("invoice_lines")
+            (lines - zeroed).unlink()
+            zeroed.write({"price_unit": 0.0})
+            order.message_post(
+                body=self.env._(
+                    "The customer of this order is now %(customer)s: the "
+                    "referral credit of %(wallets)s it carried (%(amount)s) "
+                    "went back to that wallet.",
+                    customer=order.partner_id.commercial_partner_id.display_name,
+                    wallets=", ".join(wallets.partner_id.mapped("display_name")),
+                    amount=format_amount(self.env, amount, order.currency_id),
+                )
+            )
+        return True
+
+    # ------------------------------------------------------------------
     # What they should spend
     # ------------------------------------------------------------------
 
     @api.model
     def _compute_targets(self, order_lines, move_lines, removed_keys=()):
-        """{(model, line id): (wallet, credit the line spends now)}, in the
-        company currency; negative for a credit note giving credit back."""
-        targets = {}
+        """({(model, line id): (wallet, credit the line spends now)},
+        {(model, line id): holder}), in the company currency; negative for a
+        credit note giving credit back. The holder is what holds the credits
+        consumed for the line: the order line itself, or the invoice (its
+        credit notes move its holding)."""
+        targets, holders = {}, {}
         invoices = move_lines.filtered(lambda ln: ln.move_id.move_type == "out_invoice")
         for line in invoices:
-            spends = line.move_id.state == "posted" and (
+            spends = line.parent_state == "posted" and (
                 (MOVE_LINE, line.id) not in removed_keys
             )
             targets[MOVE_LINE, line.id] = (
                 line.referral_credit_wallet_id,
                 self._line_amount(line) if spends else 0.0,
             )
-        self._compute_refund_targets(move_lines - invoices, targets, removed_keys)
-        # What the posted invoices made from an order line carry; their
-        # credit notes give their part back to the wallet, not to the order.
-        carried = defaultdict(float)
-        for line in invoices:
-            for order_line in line.sale_line_ids:
-                carried[order_line.id] += targets[MOVE_LINE, line.id][1]
+            holders[MOVE_LINE, line.id] = line.move_id
+        self._compute_refund_targets(
+            move_lines - invoices, targets, holders, removed_keys
+        )
         for line in order_lines:
             amount = 0.0
             if (
                 line.order_id.state == "sale"
                 and (ORDER_LINE, line.id) not in removed_keys
             ):
-                amount = self._line_amount(line)
-                amount = min(max(amount - carried[line.id], 0.0), amount)
-            targets[ORDER_LINE, line.id] = (line.referral_credit_wallet_id, amount)
-        return targets
+                amount = self._line_amount(line) * self._uninvoiced_share(
+                    line, removed_keys
+                )
+            targets[ORDER_LINE, line.id] = (
+                line.referral_credit_wallet_id,
+                line.currency_id.round(amount) if line.currency_id else amount,
+            )
+            holders[ORDER_LINE, line.id] = line
+        return targets, holders
 
     @api.model
-    def _compute_refund_targets(self, refund_lines, targets, removed_keys):
-        """A posted credit note gives back its credit lines' amount, at most
-        what its origin invoice spends for the same wallet, less what the
-        earlier credit notes of that invoice give back."""
+    def _uninvoiced_share(self, order_line, removed_keys=()):
+        """Share of a confirmed order's credit line that its posted invoices
+        do not carry yet (their credit notes give their part back to the
+        wallet, not to the order)."""
+        if not order_line.product_uom_qty:
+            return 0.0
+        invoiced = sum(
+            line.product_uom_id._compute_quantity(line.quantity, order_line.product_uom)
+            for line in order_line.invoice_lines
+            if line.parent_state == "posted"
+            and line.move_id.move_type == "out_invoice"
+            and (MOVE_LINE, line.id) not in removed_keys
+        )
+        return min(max(1.0 - invoiced / order_line.product_uom_qty, 0.0), 1.0)
+
+    @api.model
+    def _compute_refund_targets(self, refund_lines, targets, holders, removed_keys):
+        """A posted credit note gives back its share of what its invoice
+        spends for the same wallet (the credit note's credit over the
+        invoice's, in the documents' currency), at most what the earlier
+        credit notes of that invoice left."""
         left = {}
         for line in refund_lines.sorted(lambda ln: (ln.move_id.id, ln.id)):
             refund = line.move_id
             wallet = line.referral_credit_wallet_id
+            origin_lines = self._refund_origin_lines(line)
+            origin = origin_lines.move_id[:1]
+            holders[MOVE_LINE, line.id] = origin or refund
             amount = 0.0
             if (
-                refund.move_type == "out_refund"
-                and refund.state == "posted"
+                origin
+                and refund.move_type == "out_refund"
+                and line.parent_state == "posted"
                 and (MOVE_LINE, line.id) not in removed_keys
             ):
-                key = (refund.reversed_entry_id.id, wallet.id)
-                if key not in left:
-                    left[key] = sum(
-                        amount
-                        for (model, line_id), (line_wallet, amount) in targets.items()
-                        if model == MOVE_LINE
-                        and line_wallet == wallet
-                        and line_id in refund.reversed_entry_id.invoice_line_ids.ids
-                    )
-                amount = min(self._line_amount(line), max(left[key], 0.0))
+                spent = sum(
+                    targets.get((MOVE_LINE, origin_line.id), (None, 0.0))[1]
+                    for origin_line in origin_lines
+                )
+                key = (origin.id, wallet.id)
+                left.setdefault(key, spent)
+                base = -sum(origin_lines.mapped("price_total"))
+                own = max(-line.price_total, 0.0)
+                if refund.currency_id == origin.currency_id and base > 0:
+                    share = spent * min(own / base, 1.0)
+                else:
+                    share = self._line_amount(line)
+                amount = wallet.currency_id.round(min(share, max(left[key], 0.0)))
                 left[key] -= amount
             targets[MOVE_LINE, line.id] = (wallet, -amount)
 
     @api.model
+    def _refund_origin_lines(self, line):
+        """The credit lines of the invoice a credit note line refunds, for
+        the same wallet: its reversed invoice, else the first posted invoice
+        made from the same order lines."""
+        refund = line.move_id
+        wallet = line.referral_credit_wallet_id
+        origin = refund.reversed_entry_id
+        if not origin and line.sale_line_ids:
+            origin = (
+                line.sale_line_ids.invoice_lines.filtered(
+                    lambda il: il.move_id.move_type == "out_invoice"
+                    and il.parent_state == "posted"
+                    and il.referral_credit_wallet_id == wallet
+                )
+                .move_id.sorted("id")[:1]
+            )
+        if origin.move_type != "out_invoice":
+            return self.env[MOVE_LINE]
+        return origin.invoice_line_ids.filtered(
+            lambda ln: ln.referral_credit_wallet_id == wallet
+        )
+
+    @api.model
     def _line_amount(self, line):
-        """Credit a line applies, in the company currency (0 for a line that
-        would add to the total). Invoice lines made from an order line, and
-        credit notes, use the rate of the document they come from, so that
-        they carry exactly what it spent."""
+        """Credit a line applies, in the company currency, converted from its
+        own document's currency at its own date (0 for a line that would add
+        to the total)."""
+        document = self._document(line)
         amount = max(-line.price_total, 0.0)
-        if line._name == ORDER_LINE:
-            document = line.order_id
-        elif line.sale_line_ids:
-            document = line.sale_line_ids.order_id[:1]
-        elif line.move_id.reversed_entry_id:
-            document = line.move_id.reversed_entry_id
-        else:
-            document = line.move_id
         return document.company_id.currency_id.round(
             document._referral_to_company_currency(amount)
         )
+
+    # ------------------------------------------------------------------
+    # Binding: whose wallet a line spends
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _expected_customer(self, line):
+        """The commercial entity whose wallet ``line`` may spend: its order's
+        customer, for an invoice line made from an order too (an invoice
+        address elsewhere does not move the credit); else its invoice's."""
+        if line._name == ORDER_LINE:
+            return line.order_id.partner_id.commercial_partner_id
+        if line.sale_line_ids:
+            return line.sale_line_ids.order_id.partner_id.commercial_partner_id[:1]
+        return line.move_id._referral_credit_partner()
+
+    @api.model
+    def _is_bound(self, line, wallet):
+        document = self._document(line)
+        return (
+            wallet.partner_id == self._expected_customer(line)
+            and wallet.company_id == document.company_id
+        )
+
+    @api.model
+    def _check_bindings(self, targets, held, line_by_key):
+        """Refuse, before anything is written, a line about to spend (more
+        of) the wallet of another customer than its document's (a contact
+        moved to another company since the credit was applied). What was
+        spent while the binding held stays spent."""
+        for key, (wallet, amount) in sorted(targets.items()):
+            line = line_by_key.get(key)
+            if (
+                not wallet
+                or not line
+                or wallet.currency_id.compare_amounts(
+                    amount, held.get(key, {}).get(wallet, 0.0)
+                )
+                <= 0
+                or self._is_bound(line, wallet)
+            ):
+                continue
+            document = self._document(line)
+            raise UserError(
+                self.env._(
+                    "%(document)s carries the referral credit of %(wallet)s, "
+                    "but its customer is now %(customer)s: that credit can no "
+                    "longer be spent on it. Apply the credit again (on a "
+                    "quotation: Fit Referral Credit; on an invoice: remove the "
+                    "credit lines or apply the customer's credit), then try "
+                    "again.",
+                    document=document.display_name,
+                    wallet=wallet.partner_id.display_name,
+                    customer=self._expected_customer(line).display_name,
+                )
+            )
+
+    @api.model
+    def _check_line_wallets(self, lines):
+        """A credit line spends the wallet of its document's customer
+        (commercial entity) in the document's company, never another one;
+        a credit note's lines give back to the wallets its invoice spent.
+        Invoice credit lines live on customer invoices and credit notes."""
+        for line in lines.filtered("referral_credit_wallet_id"):
+            wallet = line.referral_credit_wallet_id
+            document = self._document(line)
+            allowed = self._is_bound(line, wallet)
+            if line._name == MOVE_LINE:
+                if document.move_type not in ("out_invoice", "out_refund"):
+                    allowed = False
+                elif document.move_type == "out_refund" and not allowed:
+                    allowed = bool(self._refund_origin_lines(line))
+            if not allowed:
+                raise ValidationError(
+                    self.env._(
+                        "%(document)s can only spend the referral credit of its "
+                        "customer %(customer)s in %(company)s, not the wallet "
+                        "of %(wallet)s.",
+                        document=document.display_name,
+                        customer=self._expected_customer(line).display_name,
+                        company=document.company_id.name,
+                        wallet=wallet.sudo().display_name,
+                    )
+                )
 
     # ------------------------------------------------------------------
     # What the ledger holds
@@ -213,14 +437,14 @@ class ReferralLedger(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _post_differences(self, targets, held, debits, line_by_key):
-        """Give back first, then spend, wallet by wallet, under a lock."""
-        releases = defaultdict(list)
-        spendings = defaultdict(list)
-        keys = set(targets) | set(held)
-        for key in sorted(keys):
+    def _post_differences(self, targets, holders, held, line_by_key):
+        """Under a lock of the wallets: give back first (restoring the
+        credits consumed), expire what is overdue, then spend."""
+        plan = defaultdict(lambda: defaultdict(list))
+        for key in sorted(set(targets) | set(held)):
             target_wallet, target = targets.get(key, (None, 0.0))
             held_by_wallet = held.get(key, {})
+            line = line_by_key[key]
             for wallet in set(held_by_wallet) | ({target_wallet} - {None}):
                 if not wallet:
                     continue
@@ -228,87 +452,97 @@ class ReferralLedger(models.AbstractModel):
                 diff = wallet.currency_id.round(wanted - held_by_wallet.get(wallet, 0))
                 if wallet.currency_id.is_zero(diff):
                     continue
-                (spendings if diff > 0 else releases)[wallet].append(
-                    (line_by_key[key], abs(diff))
-                )
-        wallets = self.env["referral.wallet"].browse(
-            sorted({w.id for w in set(releases) | set(spendings)})
-        )
+                holder = holders.get(key) or self._document(line)
+                plan[wallet][holder].append((line, diff))
+        wallets = self.env["referral.wallet"].browse(sorted({w.id for w in plan}))
+        Transaction = self.env["referral.wallet.transaction"]
         if not wallets:
-            return self.env["referral.wallet.transaction"]
+            return Transaction
         wallets._lock()
         wallets._expire_overdue_credits()
-        transactions = self.env["referral.wallet.transaction"]
-        origin_debits = self._find_origin_debits(releases, debits)
+        transactions = Transaction
+        spendings = defaultdict(list)
         for wallet in wallets:
-            for line, amount in releases.get(wallet, []):
-                transactions |= wallet._give_back(
-                    amount,
-                    origin_debits.get((line._name, line.id)),
-                    **self._prepare_line_transaction_values(line, "release"),
-                )
+            for holder, items in plan[wallet].items():
+                transactions |= self._post_transfers(wallet, holder, items)
+                for line, diff in items:
+                    if wallet.currency_id.compare_amounts(diff, 0) < 0:
+                        transactions |= wallet._give_back(
+                            -diff,
+                            holder,
+                            **self._prepare_line_transaction_values(line, "release"),
+                        )
+                    elif wallet.currency_id.compare_amounts(diff, 0) > 0:
+                        spendings[wallet].append((line, diff, holder))
+        if transactions:
+            wallets._expire_overdue_credits()
+            self._revoke_restored_rewards(transactions)
         if spendings:
-            self._check_balances(wallets, spendings)
+            self._check_balances(
+                wallets,
+                {w: [(ln, a) for ln, a, _h in items] for w, items in spendings.items()},
+            )
         for wallet in wallets:
-            for line, amount in spendings.get(wallet, []):
+            for line, amount, holder in spendings.get(wallet, []):
                 transactions |= wallet._spend(
-                    amount, **self._prepare_line_transaction_values(line, "spend")
+                    amount,
+                    holder=holder,
+                    prefer=self._credits_restored_by(line),
+                    **self._prepare_line_transaction_values(line, "spend"),
                 )
         return transactions
 
     @api.model
-    def _find_origin_debits(self, releases, debits):
-        """{(model, line id): the debit a release gives back}: the line's own
-        latest debit, or, for a credit note, the latest debit of the invoice
-        or order lines it refunds (its expiry date is kept). One query for
-        all the credit notes' lines."""
-        Transaction = self.env["referral.wallet.transaction"]
-        released = [line for lines in releases.values() for line, _amount in lines]
-        origins = {}
-        for line in released:
-            if not debits.get((line._name, line.id)) and line._name == MOVE_LINE:
-                origins[line] = (
-                    line.move_id.reversed_entry_id.invoice_line_ids.filtered(
-                        lambda ln, w=line.referral_credit_wallet_id: (
-                            ln.referral_credit_wallet_id == w
-                        )
+    def _post_transfers(self, wallet, holder, items):
+        """Within one holder (an invoice and its credit notes), a release
+        and a spending at once cancel out (an invoice reset while its credit
+        note stays posted): post both transactions without moving any
+        credit, and leave in ``items`` what remains to release or spend."""
+        currency = wallet.currency_id
+        releases = sum(-diff for _line, diff in items if diff < 0)
+        spendings = sum(diff for _line, diff in items if diff > 0)
+        paired = currency.round(min(releases, spendings))
+        if currency.compare_amounts(paired, 0) <= 0:
+            return self.env["referral.wallet.transaction"]
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        vals_list = []
+        budgets = {"release": paired, "spend": paired}
+        for index, (line, diff) in enumerate(items):
+            kind = "release" if diff < 0 else "spend"
+            amount = currency.round(min(abs(diff), budgets[kind]))
+            if currency.compare_amounts(amount, 0) <= 0:
+                continue
+            budgets[kind] = currency.round(budgets[kind] - amount)
+            items[index] = (line, currency.round(diff + (amount if diff < 0 else -amount)))
+            vals_list.append(
+                {
+                    "wallet_id": wallet.id,
+                    "transaction_type": "reversal" if kind == "release" else "debit",
+                    "direction": "in" if kind == "release" else "out",
+                    "amount": amount,
+                    "remaining_amount": 0.0,
+                    "reversed_transaction_id": (
+                        wallet._last_debit_of(holder).id if kind == "release" else False
                     ),
-                    line.sale_line_ids,
-                )
-        latest = {}
-        if origins:
-            move_lines = self.env[MOVE_LINE].union(*(o[0] for o in origins.values()))
-            order_lines = self.env[ORDER_LINE].union(*(o[1] for o in origins.values()))
-            for move_line, order_line, last_id in Transaction._read_group(
-                [
-                    "|",
-                    ("move_line_id", "in", move_lines.ids),
-                    ("sale_order_line_id", "in", order_lines.ids),
-                    ("transaction_type", "=", "debit"),
-                    ("state", "=", "posted"),
-                ],
-                ["move_line_id", "sale_order_line_id"],
-                ["id:max"],
-            ):
-                for origin in (move_line, order_line):
-                    if origin:
-                        key = (origin._name, origin.id)
-                        latest[key] = max(latest.get(key, 0), last_id)
-        found = {}
-        for line in released:
-            key = (line._name, line.id)
-            debit_id = debits.get(key)
-            if not debit_id and line in origins:
-                debit_id = max(
-                    (
-                        latest.get((origin._name, origin.id), 0)
-                        for origin in [*origins[line][0], *origins[line][1]]
-                    ),
-                    default=0,
-                )
-            if debit_id:
-                found[key] = Transaction.browse(debit_id)
-        return found
+                    **self._prepare_line_transaction_values(line, kind),
+                }
+            )
+        return Transaction.create(vals_list)
+
+    @api.model
+    def _credits_restored_by(self, line):
+        """The credits a credit note line gave back: taken back first when
+        it gives back less."""
+        if line._name != MOVE_LINE or line.move_id.move_type != "out_refund":
+            return self.env["referral.wallet.transaction"]
+        return (
+            self.env["referral.wallet.allocation"]
+            .sudo()
+            .search(
+                [("transaction_id.move_line_id", "=", line.id), ("amount", "<", 0)]
+            )
+            .credit_id.filtered(lambda c: c.remaining_amount > 0)
+        )
 
     @api.model
     def _check_balances(self, wallets, spendings):
@@ -336,35 +570,6 @@ class ReferralLedger(models.AbstractModel):
                 )
 
     @api.model
-    def _check_line_wallets(self, lines):
-        """A credit line spends the wallet of its document's customer
-        (commercial entity) in the document's company, never another one;
-        invoice credit lines live on customer invoices and credit notes."""
-        for line in lines.filtered("referral_credit_wallet_id"):
-            wallet = line.referral_credit_wallet_id
-            document = self._document(line)
-            customer = document.partner_id.commercial_partner_id
-            if (
-                wallet.partner_id != customer
-                or wallet.company_id != document.company_id
-                or (
-                    line._name == MOVE_LINE
-                    and document.move_type not in ("out_invoice", "out_refund")
-                )
-            ):
-                raise ValidationError(
-                    self.env._(
-                        "%(document)s can only spend the referral credit of its "
-                        "customer %(customer)s in %(company)s, not the wallet "
-                        "of %(wallet)s.",
-                        document=document.display_name,
-                        customer=customer.display_name,
-                        company=document.company_id.name,
-                        wallet=wallet.sudo().display_name,
-                    )
-                )
-
-    @api.model
     def _document(self, line):
         return line.order_id if line._name == ORDER_LINE else line.move_id
 
@@ -381,3 +586,124 @@ class ReferralLedger(models.AbstractModel):
         if line._name == ORDER_LINE:
             return {"name": name, "sale_order_line_id": line.id}
         return {"name": name, "move_line_id": line.id}
+
+    # ------------------------------------------------------------------
+    # Rewards
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _sync_rewards(self, referrals, lock_referrals=True, announce_zero=False):
+        """Post, for each referral, the difference between the reward its
+        referee's documents earn now and what the ledger holds for it: a
+        reward granted (posted, or pending approval) once the qualifying
+        order earns it, cancelled or reversed when it no longer does (what
+        the sponsor already spent stays spent: it is reversed as soon as the
+        documents that spent it give it back). The wallet rows are locked in
+        ascending id order before anything is written."""
+        # sudo: the reward follows the referee's documents whoever changes
+        # them; wallets are not writable through access rights.
+        referrals = referrals.sudo().exists()
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        if not referrals:
+            return Transaction
+        if lock_referrals:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT id FROM referral_referral WHERE id IN %s "
+                    "ORDER BY id FOR UPDATE",
+                    tuple(referrals.ids),
+                )
+            )
+            referrals.invalidate_recordset()
+        qualifying = referrals._get_reward_qualifying_orders()
+        earning = referrals.filtered(
+            lambda r: r._is_reward_earned(qualifying[r])
+            and not r.transaction_ids.filtered(
+                lambda t: t.transaction_type == "credit" and t.state == "pending"
+            )
+            and r.state != "rewarded"
+        )
+        wallets = referrals.transaction_ids.wallet_id
+        for company in earning.company_id:
+            wallets |= self.env["referral.wallet"]._get_or_create(
+                earning.filtered(lambda r, c=company: r.company_id == c).sponsor_id,
+                company,
+            )
+        wallets = wallets.sudo().browse(sorted(wallets.ids))
+        wallets._lock()
+        wallets._expire_overdue_credits()
+        referrals._update_reward_states(qualifying)
+        transactions = Transaction
+        for referral in referrals:
+            if referral._is_reward_earned(qualifying[referral]):
+                continue
+            transactions |= self._revoke_reward(referral)
+        transactions |= self._grant_rewards(
+            earning, qualifying, wallets, announce_zero
+        )
+        return transactions
+
+    @api.model
+    def _grant_rewards(self, referrals, qualifying, wallets, announce_zero):
+        """Credit the sponsors of ``referrals``: the program's reward less
+        what they still hold of a former reward of the same referral (spent
+        before it was revoked), posted or pending approval."""
+        wallet_by_key = {(w.partner_id, w.company_id): w for w in wallets}
+        earned = self.env["referral.referral"]._read_earned_this_year(wallets)
+        today = fields.Date.context_today(self)
+        vals_list, settled = [], self.env["referral.referral"]
+        for referral in referrals:
+            wallet = wallet_by_key[referral.sponsor_id, referral.company_id]
+            outstanding = referral._get_reward_net_amount()
+            amount = referral.program_id._compute_reward_amount(
+                qualifying[referral], earned[wallet.id] - outstanding
+            )
+            difference = referral.currency_id.round(amount - outstanding)
+            if referral.currency_id.compare_amounts(difference, 0) <= 0:
+                if not referral.currency_id.is_zero(amount):
+                    settled |= referral
+                elif announce_zero:
+                    referral.message_post(
+                        body=self.env._(
+                            "No credit earned for this referral: the reward is "
+                            "zero or the sponsor reached the program's yearly "
+                            "cap."
+                        )
+                    )
+                continue
+            earned[wallet.id] += difference
+            vals_list.append(referral._prepare_reward_values(wallet, difference, today))
+        transactions = self.env["referral.wallet.transaction"].sudo().create(vals_list)
+        posted = transactions.filtered(lambda t: t.state == "posted")
+        (posted.referral_id | settled)._on_reward_posted(posted)
+        (transactions - posted).referral_id._schedule_reward_approval()
+        return transactions
+
+    @api.model
+    def _revoke_reward(self, referral):
+        """The referral no longer earns its reward: cancel what waits for
+        approval, reverse what is left of what was posted."""
+        rewards = referral.transaction_ids.filtered(
+            lambda t: t.transaction_type == "credit" and t.state in ("posted", "pending")
+        )
+        pending = rewards.filtered(lambda t: t.state == "pending")
+        pending.write({"state": "cancelled"})
+        reversible = rewards.filtered(
+            lambda t: t.state == "posted" and t.remaining_amount > 0
+        )
+        return reversible._reverse()
+
+    @api.model
+    def _revoke_restored_rewards(self, transactions):
+        """Credit given back into a revoked reward (spent before the
+        revocation) is revoked at once: the referral's reward is never
+        earned twice."""
+        restored = (
+            self.env["referral.wallet.allocation"]
+            .sudo()
+            .search([("transaction_id", "in", transactions.ids), ("amount", "<", 0)])
+            .credit_id
+        )
+        referrals = restored.referral_id.filtered(lambda r: r.state != "rewarded")
+        if referrals:
+            self._sync_rewards(referrals, lock_referrals=False)

@@ -244,9 +244,11 @@ class ReferralWallet(models.Model):
             )
         return self._spend(amount, transaction_type=transaction_type, **values)
 
-    def _spend(self, amount, transaction_type="debit", **values):
-        """Post a debit of ``amount``, consuming the oldest expiry first. The
-        caller locked the wallet and checked its balance; a debit one
+    def _spend(self, amount, transaction_type="debit", holder=None, prefer=None, **values):
+        """Post a debit of ``amount``, consuming the ``prefer`` credits first
+        then the oldest expiry first, on behalf of ``holder`` (see
+        ``_allocate``; default: the debit itself).
+        The caller locked the wallet and checked its balance; a debit one
         rounding step over the balance (converted back from another
         currency) spends the balance."""
         self.ensure_one()
@@ -257,9 +259,8 @@ class ReferralWallet(models.Model):
         amount = currency.round(amount)
         if currency.compare_amounts(amount, 0) <= 0:
             return self.env["referral.wallet.transaction"]
-        spent_credits = self._consume(amount)
-        expiries = spent_credits.mapped("expiry_date")
-        return (
+        consumed = self._consume(amount, prefer=prefer)
+        debit = (
             self.env["referral.wallet.transaction"]
             .sudo()
             .create(
@@ -268,71 +269,207 @@ class ReferralWallet(models.Model):
                     "transaction_type": transaction_type,
                     "direction": "out",
                     "amount": amount,
-                    # Credit given back later keeps the latest expiry of the
-                    # credit this spent (no expiry if some never expired).
-                    "expiry_date": (
-                        max(expiries) if expiries and all(expiries) else False
-                    ),
+                    "expiry_date": self._latest_expiry(consumed),
                     **values,
                 }
             )
         )
+        self._allocate(consumed, debit, holder or debit)
+        return debit
 
-    def _give_back(self, amount, origin_debit=None, **values):
-        """Post a reversal adding ``amount`` back to the wallet, spendable
-        again until the expiry of the debit it gives back (``origin_debit``,
-        when known)."""
-        self.ensure_one()
-        amount = self.currency_id.round(amount)
-        return (
-            self.env["referral.wallet.transaction"]
-            .sudo()
-            .create(
-                {
-                    "wallet_id": self.id,
-                    "transaction_type": "reversal",
-                    "direction": "in",
-                    "amount": amount,
-                    "remaining_amount": amount,
-                    "reversed_transaction_id": origin_debit.id
-                    if origin_debit
-                    else False,
-                    "expiry_date": origin_debit.expiry_date if origin_debit else False,
-                    **values,
-                }
-            )
-        )
-
-    def _consume(self, amount, chunk=20):
-        """Lower the remaining amount of the posted credits, oldest expiry
-        first, by ``amount``; returns the credits touched. Credits are read
-        ``chunk`` at a time: a spending touches a few of them, whatever the
-        size of the ledger."""
+    def _give_back(self, amount, holder=None, **values):
+        """Post a reversal adding ``amount`` back to the wallet: the credits
+        ``holder`` consumed are restored, oldest expiry first, each with its
+        own expiry date (so credit never gains a longer life by being spent
+        and given back). What no record of consumption covers (spendings
+        older than these records) becomes spendable on the reversal itself,
+        until the expiry of the debit it gives back. Returns the reversal."""
         self.ensure_one()
         Transaction = self.env["referral.wallet.transaction"].sudo()
+        amount = self.currency_id.round(amount)
+        restored = self._held_by(holder) if holder else []
+        left, restoring = amount, []
+        for credit, held in restored:
+            if self.currency_id.is_zero(left):
+                break
+            room = credit.amount - credit.remaining_amount
+            used = self.currency_id.round(min(held, left, room))
+            if self.currency_id.compare_amounts(used, 0) > 0:
+                restoring.append((credit, used))
+                left = self.currency_id.round(left - used)
+        origin_debit = self._last_debit_of(holder)
+        reversal = Transaction.create(
+            {
+                "wallet_id": self.id,
+                "transaction_type": "reversal",
+                "direction": "in",
+                "amount": amount,
+                "remaining_amount": max(left, 0.0),
+                "reversed_transaction_id": origin_debit.id,
+                "expiry_date": (
+                    self._latest_expiry(restoring)
+                    if not left
+                    else origin_debit.expiry_date
+                ),
+                **values,
+            }
+        )
+        for credit, used in restoring:
+            credit.remaining_amount = self.currency_id.round(
+                credit.remaining_amount + used
+            )
+        self._allocate([(credit, -used) for credit, used in restoring], reversal, holder)
+        return reversal
+
+    def _consume(self, amount, prefer=None, chunk=20):
+        """Lower the remaining amount of the posted credits by ``amount``:
+        the ``prefer`` credits first, then the oldest expiry first; returns
+        [(credit, amount used)]. Credits are read ``chunk`` at a time: a
+        spending touches a few of them, whatever the size of the ledger."""
+        self.ensure_one()
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        consumed = []
         touched = Transaction.browse()
         currency = self.currency_id
+        batches = [prefer.sorted(self._inflow_sort_key)] if prefer else []
         while not currency.is_zero(amount):
-            inflows = Transaction.search(
-                [
-                    ("wallet_id", "=", self.id),
-                    ("state", "=", "posted"),
-                    ("remaining_amount", ">", 0),
-                    ("id", "not in", touched.ids),
-                ],
-                order="expiry_date ASC NULLS LAST, date, id",
-                limit=chunk,
-            )
-            if not inflows:
-                break
-            for credit in inflows:
+            if batches:
+                inflows = batches.pop()
+            else:
+                inflows = Transaction.search(
+                    [
+                        ("wallet_id", "=", self.id),
+                        ("state", "=", "posted"),
+                        ("remaining_amount", ">", 0),
+                        ("id", "not in", touched.ids),
+                    ],
+                    order="expiry_date ASC NULLS LAST, date, id",
+                    limit=chunk,
+                )
+                if not inflows:
+                    break
+            for credit in inflows - touched:
                 if currency.is_zero(amount):
                     break
+                touched |= credit
                 used = min(credit.remaining_amount, amount)
+                if currency.compare_amounts(used, 0) <= 0:
+                    continue
                 credit.remaining_amount = currency.round(credit.remaining_amount - used)
                 amount = currency.round(amount - used)
-                touched |= credit
-        return touched
+                consumed.append((credit, used))
+        return consumed
+
+    @api.model
+    def _inflow_sort_key(self, credit):
+        """Oldest expiry first (no expiry last), then the oldest credit."""
+        return (
+            not credit.expiry_date,
+            credit.expiry_date or fields.Date.today(),
+            credit.date,
+            credit.id,
+        )
+
+    @api.model
+    def _latest_expiry(self, consumed):
+        """Latest expiry of the credits consumed (False if one never
+        expires)."""
+        expiries = [credit.expiry_date for credit, _amount in consumed]
+        return max(expiries) if expiries and all(expiries) else False
+
+    # ------------------------------------------------------------------
+    # Who holds which credit
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _holder_values(self, holder):
+        """Allocation fields naming ``holder``: a sales order line, an
+        invoice (its credit notes move its holding too) or a transaction."""
+        if holder._name == "sale.order.line":
+            return {"sale_order_line_id": holder.id}
+        if holder._name == "account.move":
+            return {"move_id": holder.id}
+        return {"holder_transaction_id": holder.id}
+
+    def _allocate(self, moves, transaction, holder):
+        """Record [(credit, amount)] consumed (positive) or restored
+        (negative) by ``transaction`` on behalf of ``holder``."""
+        self.ensure_one()
+        if not moves:
+            return
+        self.env["referral.wallet.allocation"].sudo().create(
+            [
+                {
+                    "wallet_id": self.id,
+                    "credit_id": credit.id,
+                    "transaction_id": transaction.id,
+                    "amount": amount,
+                    **self._holder_values(holder),
+                }
+                for credit, amount in moves
+                if not self.currency_id.is_zero(amount)
+            ]
+        )
+
+    def _held_by(self, holder):
+        """[(credit, amount)] that ``holder`` holds of this wallet's credits,
+        oldest expiry first."""
+        self.ensure_one()
+        Allocation = self.env["referral.wallet.allocation"].sudo()
+        domain = [("wallet_id", "=", self.id)] + [
+            (fname, "=", value) for fname, value in self._holder_values(holder).items()
+        ]
+        held = [
+            (credit, amount)
+            for credit, amount in Allocation._read_group(
+                domain, ["credit_id"], ["amount:sum"]
+            )
+            if self.currency_id.compare_amounts(amount, 0) > 0
+        ]
+        return sorted(held, key=lambda pair: self._inflow_sort_key(pair[0]))
+
+    def _last_debit_of(self, holder):
+        """The latest spending of ``holder`` in this wallet (empty if
+        none): the debit a reversal gives back."""
+        Transaction = self.env["referral.wallet.transaction"].sudo()
+        if not holder:
+            return Transaction
+        if holder._name == "referral.wallet.transaction":
+            return holder
+        last = (
+            self.env["referral.wallet.allocation"]
+            .sudo()
+            .search(
+                [
+                    ("wallet_id", "=", self.id),
+                    ("amount", ">", 0),
+                    *[
+                        (fname, "=", value)
+                        for fname, value in self._holder_values(holder).items()
+                    ],
+                ],
+                order="id desc",
+                limit=1,
+            )
+            .transaction_id
+        )
+        if last:
+            return last
+        link = (
+            ("sale_order_line_id", "=", holder.id)
+            if holder._name == "sale.order.line"
+            else ("invoice_id", "=", holder.id)
+        )
+        return Transaction.search(
+            [
+                ("wallet_id", "=", self.id),
+                link,
+                ("transaction_type", "=", "debit"),
+                ("state", "=", "posted"),
+            ],
+            order="id desc",
+            limit=1,
+        )
 
     def _expire_overdue_credits(self):
         """Remove the unused part of the credit of these (locked) wallets

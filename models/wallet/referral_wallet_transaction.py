@@ -291,6 +291,9 @@ class ReferralWalletTransaction(models.Model):
         self._check_approver()
         pending = self.filtered(lambda t: t.state == "pending")
         pending.sudo().write({"state": "cancelled"})
+        # The approver's decision stands: the ledger does not grant the
+        # reward of these referrals again.
+        pending.referral_id.sudo().write({"reward_refused": True})
         return True
 
     def action_reverse(self):
@@ -341,6 +344,9 @@ class ReferralWalletTransaction(models.Model):
         for transaction in self.sudo().filtered(lambda t: t.state == "posted"):
             transaction.wallet_id._lock()
             currency = transaction.currency_id
+            if transaction.direction == "out" and transaction.transaction_type != "expiry":
+                reversals |= transaction._reverse_spending(amount, **values)
+                continue
             if transaction.direction == "in":
                 transaction.invalidate_recordset(["remaining_amount"])
                 left = transaction.remaining_amount
@@ -380,6 +386,31 @@ class ReferralWalletTransaction(models.Model):
                 }
             )
         return reversals.with_env(self.env)
+
+    def _reverse_spending(self, amount=None, **values):
+        """Give back ``amount`` (default: what is not given back yet) of this
+        spending outside any document, restoring the credits it consumed."""
+        self.ensure_one()
+        currency = self.currency_id
+        given_back = sum(
+            self.reversal_ids.filtered(lambda r: r.state == "posted").mapped("amount")
+        )
+        left = self.amount - given_back
+        to_reverse = currency.round(min(left, amount) if amount is not None else left)
+        if currency.compare_amounts(to_reverse, 0) <= 0:
+            return self.browse()
+        reversal = self.wallet_id._give_back(
+            to_reverse,
+            holder=self,
+            **{
+                "name": self.env._("Reversal of %(name)s", name=self.name),
+                "referral_id": self.referral_id.id,
+                **values,
+            },
+        )
+        self.wallet_id._expire_overdue_credits()
+        self.env["referral.ledger"]._revoke_restored_rewards(reversal)
+        return reversal
 
     @api.model
     def _overdue_domain(self, wallets=None):
