@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import Command, api, fields, models
+from odoo.tools import format_amount
 from odoo.exceptions import UserError
 
 # Changes that may leave a draft with more credit than goods.
@@ -129,8 +130,10 @@ class AccountMove(models.Model):
 
     def _post(self, soft=True):
         # Bounded before it spends: a draft whose credit exceeds its goods
-        # is fitted first.
+        # is fitted first, and a credit note never pays back in money what
+        # was paid with credit.
         self._referral_fit_credit()
+        self._check_referral_credit_note_money()
         return super()._post(soft=soft)
 
     def _invoice_paid_hook(self):
@@ -265,6 +268,57 @@ class AccountMove(models.Model):
         )
         for move in drafts:
             move._referral_fit_credit_lines()
+
+    def _check_referral_credit_note_money(self):
+        """A credit note of an invoice (or of orders) paid partly with
+        referral credit refunds in money at most what was charged in money:
+        the rest goes back to the wallet through its credit lines. Refused
+        otherwise: the credit would become a refund."""
+        for refund in self.filtered(lambda m: m.move_type == "out_refund"):
+            invoices, refunds = refund._get_referral_refunded_documents()
+            if not invoices:
+                continue
+            charged = sum(invoices.mapped("amount_total_signed"))
+            refunded = -sum((refunds | refund).mapped("amount_total_signed"))
+            currency = refund.company_id.currency_id
+            if currency.compare_amounts(refunded, charged) > 0:
+                raise UserError(
+                    self.env._(
+                        "%(refund)s would pay back %(refunded)s in all, more "
+                        "than the %(charged)s charged (the rest was paid with "
+                        "referral credit): the credit would become a refund. "
+                        "Keep the credit lines of the credit note, in "
+                        "proportion to what it refunds, so that the credit goes "
+                        "back to the wallet.",
+                        refund=refund.display_name,
+                        refunded=format_amount(self.env, refunded, currency),
+                        charged=format_amount(self.env, charged, currency),
+                    )
+                )
+
+    def _get_referral_refunded_documents(self):
+        """(posted invoices, other posted credit notes) of what this credit
+        note refunds, when referral credit paid part of it: its invoice, or
+        the orders its lines come from."""
+        self.ensure_one()
+        Move = self.env["account.move"]
+        origin = self.reversed_entry_id
+        if origin:
+            if origin.move_type != "out_invoice" or not (
+                origin._get_referral_credit_lines()
+            ):
+                return Move, Move
+            documents = origin | origin.reversal_move_ids
+        else:
+            orders = self.invoice_line_ids.sale_line_ids.order_id
+            if not orders.order_line.filtered("referral_credit_wallet_id"):
+                return Move, Move
+            documents = orders.invoice_ids
+        posted = documents.filtered(lambda m: m.state == "posted") - self
+        return (
+            posted.filtered(lambda m: m.move_type == "out_invoice"),
+            posted.filtered(lambda m: m.move_type == "out_refund"),
+        )
 
     def _referral_credit_notes_without_origin(self, vals):
         """Draft invoices about to become credit notes that refund no invoice:
