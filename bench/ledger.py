@@ -55,7 +55,7 @@ def parse_args():
     parser.add_argument(
         "--examples",
         type=int,
-        default=500,
+        default=2000,
         help="sequences of the property test (default: %(default)s; 0: skip)",
     )
     parser.add_argument("--db", default="srl_bench_ledger")
