@@ -484,7 +484,14 @@ class TestWalletBounds(WalletCommon):
         invoice = order._create_invoices()
         invoice.action_post()
         refund = self._refund(invoice, post=False)
-        self._credit_lines(refund).price_unit = -30.0
+        refund.write(
+            {
+                "invoice_line_ids": [
+                    Command.update(line.id, {"price_unit": line.price_unit * 0.3})
+                    for line in refund.invoice_line_ids
+                ]
+            }
+        )
         refund.action_post()
         self.assertEqual((soon | later).mapped("remaining_amount"), [30.0, 0.0])
         refund.button_draft()

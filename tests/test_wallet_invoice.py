@@ -322,16 +322,16 @@ class TestWalletInvoice(WalletCommon):
         order.action_confirm()
         invoice = order._create_invoices()
         invoice.action_post()
-        refund = self._draft_refund(invoice)
-        self._credit_lines(refund).price_unit = -40.0
+        # 40% of the invoice refunded, goods and credit alike (a credit note
+        # never pays back in money what the credit paid).
+        refund = self._draft_refund(invoice, share=0.4)
         refund.action_post()
         self.assertEqual(self._wallet().balance, 40.0)
         # The invoice still grants 60 of the credit: the order gives no more
         # back; the rest comes back with the invoice's next credit note.
         order._action_cancel()
         self.assertEqual(self._wallet().balance, 40.0)
-        refund = self._draft_refund(invoice)
-        self._credit_lines(refund).price_unit = -60.0
+        refund = self._draft_refund(invoice, share=0.6)
         refund.action_post()
         self.assertEqual(self._wallet().balance, 100.0)
 
@@ -440,10 +440,11 @@ class TestWalletInvoice(WalletCommon):
         self._apply(invoice, amount=100.0)
         invoice.action_post()
         refunds = self.env["account.move"]
-        # Three credit notes each refunding 40 of the credit: 40, 40, then the
+        # Three credit notes each refunding 40 of the credit (and 30% of the
+        # goods: in money, less than the invoice charged): 40, 40, then the
         # 20 left (the invoice consumed 100).
         for expected_balance in (40.0, 80.0, 100.0):
-            refund = self._draft_refund(invoice)
+            refund = self._draft_refund(invoice, share=0.3)
             self._credit_lines(refund).price_unit = -40.0
             refund.action_post()
             refunds |= refund
@@ -464,8 +465,9 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(self._wallet().balance, 100.0)
         refund.button_draft()
         self.assertEqual(self._wallet().balance, 0.0)
-        # Posted again with less credit refunded: it gives back that much.
-        self._credit_lines(refund).price_unit = -30.0
+        # Posted again refunding less (goods and credit): it gives back that
+        # much of the credit.
+        self._scale_lines(refund, 0.3)
         refund.action_post()
         self.assertEqual(self._wallet().balance, 30.0)
         refund.button_cancel()
@@ -486,13 +488,49 @@ class TestWalletInvoice(WalletCommon):
         self.assertEqual(refund.state, "posted")
         self.assertEqual(self._wallet().balance, 40.0)
 
-    def _draft_refund(self, invoice):
+    def _draft_refund(self, invoice, share=1.0):
+        """A draft credit note of ``invoice``, refunding ``share`` of each
+        of its lines."""
         wizard = (
             self.env["account.move.reversal"]
             .with_context(active_model="account.move", active_ids=invoice.ids)
             .create({"journal_id": invoice.journal_id.id, "reason": "test"})
         )
-        return self.env["account.move"].browse(wizard.refund_moves()["res_id"])
+        refund = self.env["account.move"].browse(wizard.refund_moves()["res_id"])
+        if share != 1.0:
+            self._scale_lines(refund, share)
+        return refund
+
+    def _scale_lines(self, move, share):
+        move.write(
+            {
+                "invoice_line_ids": [
+                    Command.update(line.id, {"price_unit": line.price_unit * share})
+                    for line in move.invoice_line_ids
+                ]
+            }
+        )
+
+    def test_credit_note_paying_back_credit_as_money_refused(self):
+        """A credit note refunding the goods of an invoice paid with credit,
+        without its credit lines, would pay the credit back in money."""
+        self.program.credit_tax_mode = "payment"
+        self._fund(100.0)
+        invoice = self._invoice(products=self.licence)
+        self._apply(invoice, amount=100.0)
+        invoice.action_post()
+        self.assertEqual(invoice.amount_total, 1000.0)
+        refund = self._draft_refund(invoice)
+        self._credit_lines(refund).unlink()
+        with self.assertRefused(UserError, "would become a refund"):
+            refund.action_post()
+        self.assertEqual(refund.state, "draft")
+        self.assertEqual(self._wallet().balance, 0.0)
+        # Refunding part of the goods only, the credit stays spent.
+        self._scale_lines(refund, 0.5)
+        refund.action_post()
+        self.assertEqual(refund.amount_total, 550.0)
+        self.assertEqual(self._wallet().balance, 0.0)
 
     def _pay(self, invoice, **values):
         self.env["account.payment.register"].with_context(
