@@ -1,8 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import Command, api, fields, models
-from odoo.tools import format_amount
 from odoo.exceptions import UserError
+from odoo.tools import format_amount
 
 # Changes that may leave a draft with more credit than goods.
 REFERRAL_FIT_FIELDS = {

@@ -627,8 +627,10 @@ class ResPartner(models.Model):
             return self.browse()
         partner = self.search([("referral_code", "=", code)], limit=1)
         if not partner:
-            partner = self.env["referral.code.alias"]._find_partners({code}).get(
-                code, self.browse()
+            partner = (
+                self.env["referral.code.alias"]
+                ._find_partners({code})
+                .get(code, self.browse())
             )
         sponsor = partner.commercial_partner_id
         return sponsor if sponsor.active else self.browse()

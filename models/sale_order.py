@@ -673,7 +673,9 @@ class SaleOrder(models.Model):
         give back what a confirmed order spent beyond them)."""
         if self.env.context.get("referral_ledger_fitting"):
             return
-        orders = self.filtered(lambda o: o.order_line.filtered("referral_credit_wallet_id"))
+        orders = self.filtered(
+            lambda o: o.order_line.filtered("referral_credit_wallet_id")
+        )
         confirmed = orders.filtered(lambda o: o.state == "sale")
         for quotation in (orders - confirmed).filtered(
             lambda o: o.state in ("draft", "sent")

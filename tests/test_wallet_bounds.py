@@ -314,7 +314,11 @@ class TestWalletBounds(WalletCommon):
         invoice._apply_referral_credit(self._wallet(), 100.0)
         product_line = invoice.invoice_line_ids - self._credit_lines(invoice)
         invoice.write(
-            {"invoice_line_ids": [Command.update(product_line.id, {"price_unit": 30.0})]}
+            {
+                "invoice_line_ids": [
+                    Command.update(product_line.id, {"price_unit": 30.0})
+                ]
+            }
         )
         self.assertEqual(invoice.amount_total, 0.0)
         self.assertEqual(invoice.referral_credit_amount, 30.0)
@@ -516,7 +520,10 @@ class TestWalletBounds(WalletCommon):
         self.assertEqual(self._balance(), 0.0)
         self.assertEqual(credit.remaining_amount, 0.0)
         expiry = self.Transaction.search(
-            [("reversed_transaction_id", "=", credit.id), ("transaction_type", "=", "expiry")]
+            [
+                ("reversed_transaction_id", "=", credit.id),
+                ("transaction_type", "=", "expiry"),
+            ]
         )
         self.assertEqual(expiry.amount, 100.0)
 

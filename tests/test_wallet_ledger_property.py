@@ -226,9 +226,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         def change():
             if form:
-                order.write(
-                    {"order_line": [Command.update(goods.id, {field: value})]}
-                )
+                order.write({"order_line": [Command.update(goods.id, {field: value})]})
             else:
                 goods.write({field: value})
 
@@ -279,7 +277,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self._attempt(move.action_post)
 
     @precondition(lambda m: m._has(m.moves, lambda r: r.state == "posted"))
-    @rule(index=st.integers(0, 50), modify=st.booleans(), share=st.sampled_from([1.0, 1.0, 0.4]))
+    @rule(
+        index=st.integers(0, 50),
+        modify=st.booleans(),
+        share=st.sampled_from([1.0, 1.0, 0.4]),
+    )
     def reverse(self, index, modify, share):
         """A credit note of a posted invoice or credit note (reverse, or
         reverse and create a new draft), possibly for part of the credit."""
@@ -301,7 +303,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 refund.write(
                     {
                         "invoice_line_ids": [
-                            Command.update(line.id, {"price_unit": line.price_unit * share})
+                            Command.update(
+                                line.id, {"price_unit": line.price_unit * share}
+                            )
                             for line in refund.invoice_line_ids.filtered(
                                 "referral_credit_wallet_id"
                             )
@@ -337,13 +341,16 @@ class LedgerMachine(RuleBasedStateMachine):
             and m.invoice_line_ids.filtered("referral_credit_wallet_id"),
         ) or self._pick(self.moves, index, lambda m: m.state == "draft")
         goods = move.invoice_line_ids.filtered(
-            lambda ln: ln.display_type == "product"
-            and not ln.referral_credit_wallet_id
+            lambda ln: ln.display_type == "product" and not ln.referral_credit_wallet_id
         )[:1]
         if goods:
             self._attempt(
                 lambda: move.write(
-                    {"invoice_line_ids": [Command.update(goods.id, {"price_unit": price})]}
+                    {
+                        "invoice_line_ids": [
+                            Command.update(goods.id, {"price_unit": price})
+                        ]
+                    }
                 )
             )
 
@@ -479,9 +486,7 @@ class LedgerMachine(RuleBasedStateMachine):
         test.env.invalidate_all()
         orders, moves = self.orders.exists(), self.moves.exists()
         for wallet in self._wallets():
-            test._assert_ledger_invariant(
-                wallet, self.earned[wallet.id], orders, moves
-            )
+            test._assert_ledger_invariant(wallet, self.earned[wallet.id], orders, moves)
         test._assert_no_total_below_zero(orders, moves)
         test._assert_credit_never_paid_out(moves)
         test._assert_one_reward_per_referral()
@@ -522,13 +527,21 @@ class TestWalletLedgerProperty(WalletCommon):
         )
         cls.wallets = cls.Wallet._get_or_create(
             cls.customer_x | cls.customer_y | cls.customer_z, cls.company
-        ).sorted(lambda w: [cls.customer_x, cls.customer_y, cls.customer_z].index(
-            w.partner_id
-        ))
+        ).sorted(
+            lambda w: [cls.customer_x, cls.customer_y, cls.customer_z].index(
+                w.partner_id
+            )
+        )
         cls.referrals = cls.env["referral.referral"].create(
             [
-                {"sponsor_id": cls.customer_x.id, "referee_company_name": "Referee One"},
-                {"sponsor_id": cls.customer_z.id, "referee_company_name": "Referee Two"},
+                {
+                    "sponsor_id": cls.customer_x.id,
+                    "referee_company_name": "Referee One",
+                },
+                {
+                    "sponsor_id": cls.customer_z.id,
+                    "referee_company_name": "Referee Two",
+                },
             ]
         )
         cls.referee_1, cls.referee_2 = cls.referrals.referee_id
@@ -653,19 +666,24 @@ class TestWalletLedgerProperty(WalletCommon):
             for line in refund.invoice_line_ids.filtered(
                 lambda ln: ln.referral_credit_wallet_id == wallet
             ).sorted("id"):
-                origin = refund.reversed_entry_id or (
-                    line.sale_line_ids.invoice_lines.filtered(
-                        lambda il: il.move_id.move_type == "out_invoice"
-                        and il.parent_state == "posted"
-                        and il.referral_credit_wallet_id == wallet
-                    ).move_id.sorted("id")[:1]
+                origin = (
+                    refund.reversed_entry_id
+                    or (
+                        line.sale_line_ids.invoice_lines.filtered(
+                            lambda il: il.move_id.move_type == "out_invoice"
+                            and il.parent_state == "posted"
+                            and il.referral_credit_wallet_id == wallet
+                        ).move_id.sorted("id")[:1]
+                    )
                 )
                 if origin.move_type != "out_invoice":
                     continue
                 origin_lines = origin.invoice_line_ids.filtered(
                     lambda ln: ln.referral_credit_wallet_id == wallet
                 )
-                origin_spent = spent.get(origin, 0.0) if origin.state == "posted" else 0.0
+                origin_spent = (
+                    spent.get(origin, 0.0) if origin.state == "posted" else 0.0
+                )
                 left.setdefault(origin, origin_spent)
                 base = sum(line_credit(ln) for ln in origin_lines)
                 if refund.currency_id == origin.currency_id and base > 0:
@@ -756,25 +774,26 @@ class TestWalletLedgerProperty(WalletCommon):
 
     def _assert_one_reward_per_referral(self):
         for referral in self.referrals:
-            credits = referral.transaction_ids.filtered(
+            reward_credits = referral.transaction_ids.filtered(
                 lambda t: t.transaction_type == "credit"
                 and t.state in ("posted", "pending")
             )
             reversed_amount = sum(
-                credits.reversal_ids.filtered(
+                reward_credits.reversal_ids.filtered(
                     lambda r: r.state == "posted" and r.direction == "out"
                 ).mapped("amount")
             )
-            net = sum(credits.mapped("amount")) - reversed_amount
+            net = sum(reward_credits.mapped("amount")) - reversed_amount
             self.assertLessEqual(round(net, 2), REWARD, "never a second reward")
             if self._reward_earned(referral):
                 self.assertAlmostEqual(net, REWARD, places=2, msg=referral.name)
             else:
                 self.assertFalse(
-                    credits.filtered(lambda t: t.state == "pending"), referral.name
+                    reward_credits.filtered(lambda t: t.state == "pending"),
+                    referral.name,
                 )
                 self.assertAlmostEqual(
-                    sum(credits.mapped("remaining_amount")),
+                    sum(reward_credits.mapped("remaining_amount")),
                     0.0,
                     places=2,
                     msg=f"{referral.name}: nothing spendable left of a revoked reward",
@@ -798,7 +817,9 @@ class TestWalletLedgerProperty(WalletCommon):
                     "amount_total"
                 )
             )
-            if not (refunded and refunded >= order.amount_total and invoiced <= refunded):
+            if not (
+                refunded and refunded >= order.amount_total and invoiced <= refunded
+            ):
                 return True
         return False
 
@@ -832,8 +853,6 @@ class TestWalletLedgerProperty(WalletCommon):
         order.action_confirm()
         self._process_lifecycle_queue()
         self._assert_one_reward_per_referral()
-        self.wallets[0]._credit(
-            REWARD, name="Second reward", referral_id=referral.id
-        )
+        self.wallets[0]._credit(REWARD, name="Second reward", referral_id=referral.id)
         with self.assertRaises(AssertionError):
             self._assert_one_reward_per_referral()

@@ -72,7 +72,11 @@ class TestWalletMerge(WalletCommon):
         self.assertEqual(wallets.balance, 120.0)
         self.assertEqual(
             set(wallets.transaction_ids.mapped("name")),
-            {"Reward of the original", "Reward of the duplicate", f"Credit spent on {order.name}"},
+            {
+                "Reward of the original",
+                "Reward of the duplicate",
+                f"Credit spent on {order.name}",
+            },
         )
         self.assertEqual((kept | moved).wallet_id, wallets)
         self.assertEqual(moved.expiry_date, fields.Date.to_date("2097-03-31"))
@@ -104,7 +108,9 @@ class TestWalletMerge(WalletCommon):
         referee = self._create_customer("Referee One")
         twin = self._create_customer("Referee Twin")
         first = self._refer(referee_id=referee.id)
-        second = self._refer(sponsor=self._create_customer("Second Sponsor"), referee_id=twin.id)
+        second = self._refer(
+            sponsor=self._create_customer("Second Sponsor"), referee_id=twin.id
+        )
         first.action_start()
         self._merge(referee | twin, referee)
         self.assertEqual((first | second).mapped("referee_id"), referee)
@@ -145,7 +151,9 @@ class TestWalletMerge(WalletCommon):
         code = self.duplicate.referral_code
         self._merge(self.sponsor | self.duplicate, self.sponsor)
         Partner = self.env["res.partner"]
-        self.assertEqual(Partner._find_by_referral_code([code.lower()]), {code: self.sponsor})
+        self.assertEqual(
+            Partner._find_by_referral_code([code.lower()]), {code: self.sponsor}
+        )
         self.assertEqual(Partner._portal_find_link_sponsor(code), self.sponsor)
         with self.assertRefused(UserError, "stays reserved"):
             self._create_customer("Newcomer", referral_code=code)

@@ -59,9 +59,7 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
                 ]
             )
         )
-        self.env["referral.ledger"]._sync_rewards(
-            referrals.filtered("transaction_ids")
-        )
+        self.env["referral.ledger"]._sync_rewards(referrals.filtered("transaction_ids"))
         return res
 
     # ------------------------------------------------------------------
@@ -128,7 +126,11 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
         ):
             self.env.cr.execute(
                 query,
-                {"to": survivor.id, "from": wallet.id, "partner": survivor.partner_id.id},
+                {
+                    "to": survivor.id,
+                    "from": wallet.id,
+                    "partner": survivor.partner_id.id,
+                },
             )
         self.env.invalidate_all()
         wallet.unlink()
@@ -165,10 +167,12 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
             lambda r: r.referee_id in merged and r.sponsor_id in merged
         )
         kept_by_company, duplicates = {}, Referral
-        for referral in (referrals - self_referrals).filtered(
-            lambda r: r.referee_id in merged
-        ).sorted(
-            lambda r: (REFERRAL_STATE_RANK.get(r.state, 9), r.date_referral, r.id)
+        for referral in (
+            (referrals - self_referrals)
+            .filtered(lambda r: r.referee_id in merged)
+            .sorted(
+                lambda r: (REFERRAL_STATE_RANK.get(r.state, 9), r.date_referral, r.id)
+            )
         ):
             kept = kept_by_company.setdefault(referral.company_id, referral)
             if kept != referral:

@@ -14,8 +14,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import email_normalize, format_amount, plaintext2html
 
-from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..local_day import company_day, company_today
+from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..working_days import WorkingDays
 from . import fraud_signals
 from .referral_code import normalize_referral_code
@@ -1173,15 +1173,17 @@ class ReferralReferral(models.Model):
         """Credit this referral's posted rewards still add: their amounts
         less their reversals."""
         self.ensure_one()
-        credits = self.sudo().transaction_ids.filtered(
+        reward_credits = self.sudo().transaction_ids.filtered(
             lambda t: t.transaction_type == "credit" and t.state == "posted"
         )
         reversed_amount = sum(
-            credits.reversal_ids.filtered(
+            reward_credits.reversal_ids.filtered(
                 lambda r: r.state == "posted" and r.direction == "out"
             ).mapped("amount")
         )
-        return self.currency_id.round(sum(credits.mapped("amount")) - reversed_amount)
+        return self.currency_id.round(
+            sum(reward_credits.mapped("amount")) - reversed_amount
+        )
 
     def _update_reward_states(self, qualifying):
         """Won while a qualifying order stands (with that order as its
@@ -1226,12 +1228,14 @@ class ReferralReferral(models.Model):
         else:
             reason = self.env._("the referee's first order was refunded.")
         body = self.env._("The reward was revoked: %(reason)s", reason=reason)
-        credits = self.sudo().transaction_ids.filtered(
+        reward_credits = self.sudo().transaction_ids.filtered(
             lambda t: t.transaction_type == "credit" and t.state == "posted"
         )
-        spent = sum(credits.mapped("amount")) - sum(credits.mapped("remaining_amount"))
+        spent = sum(reward_credits.mapped("amount")) - sum(
+            reward_credits.mapped("remaining_amount")
+        )
         spent -= sum(
-            credits.reversal_ids.filtered(
+            reward_credits.reversal_ids.filtered(
                 lambda r: r.state == "posted" and r.direction == "out"
             ).mapped("amount")
         )

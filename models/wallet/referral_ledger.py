@@ -125,7 +125,8 @@ class ReferralLedger(models.AbstractModel):
         already invoiced. Returns whether a document changed."""
         orders = orders.filtered(lambda o: o.state in ("draft", "sent", "sale"))
         moves = moves.filtered(
-            lambda m: m.state == "draft" and m.move_type in ("out_invoice", "out_refund")
+            lambda m: m.state == "draft"
+            and m.move_type in ("out_invoice", "out_refund")
         )
         fitting = self.with_context(**{FITTING: True})
         changed = fitting._release_unbound_order_lines(
@@ -279,14 +280,11 @@ class ReferralLedger(models.AbstractModel):
         wallet = line.referral_credit_wallet_id
         origin = refund.reversed_entry_id
         if not origin and line.sale_line_ids:
-            origin = (
-                line.sale_line_ids.invoice_lines.filtered(
-                    lambda il: il.move_id.move_type == "out_invoice"
-                    and il.parent_state == "posted"
-                    and il.referral_credit_wallet_id == wallet
-                )
-                .move_id.sorted("id")[:1]
-            )
+            origin = line.sale_line_ids.invoice_lines.filtered(
+                lambda il: il.move_id.move_type == "out_invoice"
+                and il.parent_state == "posted"
+                and il.referral_credit_wallet_id == wallet
+            ).move_id.sorted("id")[:1]
         if origin.move_type != "out_invoice":
             return self.env[MOVE_LINE]
         return origin.invoice_line_ids.filtered(
@@ -513,7 +511,10 @@ class ReferralLedger(models.AbstractModel):
             if currency.compare_amounts(amount, 0) <= 0:
                 continue
             budgets[kind] = currency.round(budgets[kind] - amount)
-            items[index] = (line, currency.round(diff + (amount if diff < 0 else -amount)))
+            items[index] = (
+                line,
+                currency.round(diff + (amount if diff < 0 else -amount)),
+            )
             vals_list.append(
                 {
                     "wallet_id": wallet.id,
@@ -538,9 +539,7 @@ class ReferralLedger(models.AbstractModel):
         return (
             self.env["referral.wallet.allocation"]
             .sudo()
-            .search(
-                [("transaction_id.move_line_id", "=", line.id), ("amount", "<", 0)]
-            )
+            .search([("transaction_id.move_line_id", "=", line.id), ("amount", "<", 0)])
             .credit_id.filtered(lambda c: c.remaining_amount > 0)
         )
 
@@ -638,9 +637,7 @@ class ReferralLedger(models.AbstractModel):
             if referral._is_reward_earned(qualifying[referral]):
                 continue
             transactions |= self._revoke_reward(referral)
-        transactions |= self._grant_rewards(
-            earning, qualifying, wallets, announce_zero
-        )
+        transactions |= self._grant_rewards(earning, qualifying, wallets, announce_zero)
         return transactions
 
     @api.model
@@ -684,7 +681,8 @@ class ReferralLedger(models.AbstractModel):
         """The referral no longer earns its reward: cancel what waits for
         approval, reverse what is left of what was posted."""
         rewards = referral.transaction_ids.filtered(
-            lambda t: t.transaction_type == "credit" and t.state in ("posted", "pending")
+            lambda t: t.transaction_type == "credit"
+            and t.state in ("posted", "pending")
         )
         pending = rewards.filtered(lambda t: t.state == "pending")
         pending.write({"state": "cancelled"})

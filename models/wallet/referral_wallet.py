@@ -244,7 +244,9 @@ class ReferralWallet(models.Model):
             )
         return self._spend(amount, transaction_type=transaction_type, **values)
 
-    def _spend(self, amount, transaction_type="debit", holder=None, prefer=None, **values):
+    def _spend(
+        self, amount, transaction_type="debit", holder=None, prefer=None, **values
+    ):
         """Post a debit of ``amount``, consuming the ``prefer`` credits first
         then the oldest expiry first, on behalf of ``holder`` (see
         ``_allocate``; default: the debit itself).
@@ -318,7 +320,9 @@ class ReferralWallet(models.Model):
             credit.remaining_amount = self.currency_id.round(
                 credit.remaining_amount + used
             )
-        self._allocate([(credit, -used) for credit, used in restoring], reversal, holder)
+        self._allocate(
+            [(credit, -used) for credit, used in restoring], reversal, holder
+        )
         return reversal
 
     def _consume(self, amount, prefer=None, chunk=20):

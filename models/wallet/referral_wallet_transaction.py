@@ -344,7 +344,10 @@ class ReferralWalletTransaction(models.Model):
         for transaction in self.sudo().filtered(lambda t: t.state == "posted"):
             transaction.wallet_id._lock()
             currency = transaction.currency_id
-            if transaction.direction == "out" and transaction.transaction_type != "expiry":
+            if (
+                transaction.direction == "out"
+                and transaction.transaction_type != "expiry"
+            ):
                 reversals |= transaction._reverse_spending(amount, **values)
                 continue
             if transaction.direction == "in":
