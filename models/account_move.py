@@ -275,9 +275,10 @@ class AccountMove(models.Model):
         the rest goes back to the wallet through its credit lines. Refused
         otherwise: the credit would become a refund."""
         for refund in self.filtered(lambda m: m.move_type == "out_refund"):
-            invoices, refunds = refund._get_referral_refunded_documents()
-            if not invoices:
+            refunded_documents = refund._get_referral_refunded_documents()
+            if refunded_documents is None:
                 continue
+            invoices, refunds = refunded_documents
             charged = sum(invoices.mapped("amount_total_signed"))
             refunded = -sum((refunds | refund).mapped("amount_total_signed"))
             currency = refund.company_id.currency_id
@@ -299,20 +300,19 @@ class AccountMove(models.Model):
     def _get_referral_refunded_documents(self):
         """(posted invoices, other posted credit notes) of what this credit
         note refunds, when referral credit paid part of it: its invoice, or
-        the orders its lines come from."""
+        the orders its lines come from; None when no credit is involved."""
         self.ensure_one()
-        Move = self.env["account.move"]
         origin = self.reversed_entry_id
         if origin:
             if origin.move_type != "out_invoice" or not (
                 origin._get_referral_credit_lines()
             ):
-                return Move, Move
+                return None
             documents = origin | origin.reversal_move_ids
         else:
             orders = self.invoice_line_ids.sale_line_ids.order_id
             if not orders.order_line.filtered("referral_credit_wallet_id"):
-                return Move, Move
+                return None
             documents = orders.invoice_ids
         posted = documents.filtered(lambda m: m.state == "posted") - self
         return (

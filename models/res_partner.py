@@ -45,6 +45,12 @@ class ResPartner(models.Model):
         "referral.referral", "referee_id", string="Referrals Received"
     )
     referral_count = fields.Integer(compute="_compute_referral_count")
+    referral_code_alias_ids = fields.One2many(
+        "referral.code.alias",
+        "partner_id",
+        string="Former Referral Codes",
+        help="Codes of contacts merged into this one: they still reach it.",
+    )
     referral_wallet_ids = fields.One2many(
         "referral.wallet", "partner_id", string="Referral Wallets"
     )
@@ -408,17 +414,22 @@ class ResPartner(models.Model):
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
+        # One query, the merged contacts' codes included.
         partners = self.search_fetch(
-            [("referral_code", "in", list(codes))],
+            [
+                "|",
+                ("referral_code", "in", list(codes)),
+                ("referral_code_alias_ids.code", "in", list(codes)),
+            ],
             ["referral_code", "commercial_partner_id"],
         )
-        found = {
-            partner.referral_code: partner.commercial_partner_id for partner in partners
-        }
-        if codes - set(found):
-            found.update(
-                self.env["referral.code.alias"]._find_partners(codes - set(found))
+        found = {}
+        for partner in partners:
+            matched = {partner.referral_code} & codes or (
+                set(partner.sudo().referral_code_alias_ids.mapped("code")) & codes
             )
+            for code in matched:
+                found[code] = partner.commercial_partner_id
         return found
 
     @api.model
@@ -625,13 +636,14 @@ class ResPartner(models.Model):
         code = normalize_referral_code(code)
         if not code:
             return self.browse()
-        partner = self.search([("referral_code", "=", code)], limit=1)
-        if not partner:
-            partner = (
-                self.env["referral.code.alias"]
-                ._find_partners({code})
-                .get(code, self.browse())
-            )
+        partner = self.search(
+            [
+                "|",
+                ("referral_code", "=", code),
+                ("referral_code_alias_ids.code", "=", code),
+            ],
+            limit=1,
+        )
         sponsor = partner.commercial_partner_id
         return sponsor if sponsor.active else self.browse()
 

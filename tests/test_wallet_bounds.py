@@ -364,6 +364,27 @@ class TestWalletBounds(WalletCommon):
         final.action_post()
         self.assertEqual(self._balance(), 0.0)
 
+    def test_credit_note_of_an_order_paid_with_credit_never_pays_out(self):
+        """A down payment invoice of an order paid partly with credit,
+        switched into a credit note, would owe the customer money it never
+        paid: refused."""
+        self._fund(100.0)
+        order = self._order(price=400.0)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        wizard = (
+            self.env["sale.advance.payment.inv"]
+            .with_context(active_model="sale.order", active_ids=order.ids)
+            .create({"advance_payment_method": "percentage", "amount": 30.0})
+        )
+        wizard.create_invoices()
+        down_payment = order.invoice_ids
+        down_payment.action_switch_move_type()
+        with self.assertRefused(UserError, "would become a refund"):
+            down_payment.action_post()
+        self.assertEqual(down_payment.state, "draft")
+        self.assertEqual(self._balance(), 0.0)
+
     def test_consolidated_invoice_of_two_orders_spends_each_order_once(self):
         self._fund(150.0)
         first = self._order(price=100.0)
@@ -437,6 +458,61 @@ class TestWalletBounds(WalletCommon):
         self.assertFalse(self._credit_lines(order))
         self.assertEqual(order.amount_total, 150.0)
         self.assertTrue(self._messages(order, "went back to that wallet"))
+
+    def test_moved_contact_order_already_on_a_draft_invoice(self):
+        """The order's credit line an invoice refers to stays, at zero; the
+        draft invoice is refused until its credit line goes."""
+        self._fund(100.0)
+        order = self._order(self.sponsor_contact, price=150.0)
+        order.action_apply_referral_credit()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        self.sponsor_contact.parent_id = self.customer_y
+        self.assertEqual(self._balance(), 100.0)
+        self.assertEqual(self._credit_lines(order).price_total, 0.0)
+        with self.assertRefused(UserError, "its customer is now Customer Y"):
+            invoice.action_post()
+        self.assertEqual(self._balance(), 100.0)
+        self._credit_lines(invoice).unlink()
+        invoice.action_post()
+        self.assertEqual(invoice.amount_total, 150.0)
+        self.assertEqual(self._balance(), 100.0)
+
+    def test_discount_mode_credit_shrinks_over_its_taxes(self):
+        """Credit lowering each tax's base shrinks tax by tax: the total
+        stays exactly zero, the surplus goes back."""
+        self.program.credit_tax_mode = "discount"
+        tax_10, tax_20 = self.env["account.tax"].create(
+            [
+                {"name": "Tax 10", "amount": 10.0, "type_tax_use": "sale"},
+                {"name": "Tax 20", "amount": 20.0, "type_tax_use": "sale"},
+            ]
+        )
+        self._fund(2000.0)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.sponsor.id,
+                "order_line": [
+                    Command.create(
+                        {
+                            "product_id": self.item.id,
+                            "price_unit": price,
+                            "tax_id": [Command.set(tax.ids)],
+                        }
+                    )
+                    for price, tax in ((1000.0, tax_10), (500.0, tax_20))
+                ],
+            }
+        )
+        order.action_apply_referral_credit()
+        self.assertEqual(order.amount_total, 0.0)
+        self.assertEqual(len(self._credit_lines(order)), 2)
+        order.action_confirm()
+        self.assertEqual(self._balance(), 300.0)
+        self._goods(order)[1].product_uom_qty = 0.0
+        self.assertEqual(order.amount_total, 0.0)
+        self.assertAlmostEqual(order.referral_credit_amount, 1100.0, places=2)
+        self.assertAlmostEqual(self._balance(), 900.0, places=2)
 
     def test_draft_invoice_of_a_moved_contact_refused_until_refitted(self):
         self._fund(100.0)

@@ -43,13 +43,3 @@ class ReferralCodeAlias(models.Model):
         that had one), cached."""
         # sudo: the codes are reserved whoever creates a contact.
         return frozenset(self.sudo().search([]).mapped("code"))  # pylint: disable=no-search-all
-
-    @api.model
-    def _find_partners(self, codes):
-        """{code: commercial entity} of the merged contacts' ``codes``
-        (normalised)."""
-        if not codes or not self._get_reserved_codes() & set(codes):
-            return {}
-        # sudo: codes are public: they name their contact to whoever types one.
-        aliases = self.sudo().search([("code", "in", list(codes))])
-        return {alias.code: alias.partner_id.commercial_partner_id for alias in aliases}

@@ -306,31 +306,30 @@ class ReferralCreditMixin(models.AbstractModel):
         return currency.compare_amounts(self.amount_total, 0) < 0
 
     def _referral_scale_credit_lines(self, lines, credit, keep, context):
-        """Bring the credit ``lines`` (``credit`` in all) down to ``keep``,
-        each in proportion, rounded so that they total ``keep`` exactly."""
-        factor = keep / credit
+        """Bring the credit ``lines`` (``credit`` in all) down to ``keep``:
+        split again over the taxes of the goods as they are now (a tax whose
+        goods are gone keeps no credit), or, for credit as a payment, in
+        proportion; rounded so that they total ``keep`` exactly."""
         taxes_field = "tax_id" if "tax_id" in lines._fields else "tax_ids"
         quantity_field = "product_uom_qty" if taxes_field == "tax_id" else "quantity"
-        vals_list = [
-            {"price_unit": self._referral_price(line.price_total * factor)}
-            for line in lines
-        ]
+        goods = self._referral_goods_lines()
         taxes_list = [line[taxes_field] for line in lines]
+        prices = [
+            self._referral_price(line.price_total * keep / credit) for line in lines
+        ]
         if any(taxes_list):
-            vals_list = [
-                {
-                    "price_unit": self._referral_price(
-                        line.price_unit
-                        * line[quantity_field]
-                        * (1 - (line.discount or 0.0) / 100)
-                        * factor
+            discountable, per_tax = self._referral_discountable_per_tax(goods)
+            groups = {taxes for taxes, base in per_tax.items() if base}
+            if discountable and groups <= set(taxes_list):
+                factor = keep / discountable
+                prices = [
+                    -self._referral_price(
+                        per_tax.get(taxes, 0.0) * factor / taxes_list.count(taxes)
                     )
-                }
-                for line in lines
-            ]
-        self._fit_referral_credit_prices(
-            vals_list, taxes_list, self._referral_goods_lines(), keep
-        )
+                    for taxes in taxes_list
+                ]
+        vals_list = [{"price_unit": price} for price in prices]
+        self._fit_referral_credit_prices(vals_list, taxes_list, goods, keep)
         self.with_context(**context).write(
             {
                 self._referral_lines_field(): [

@@ -143,6 +143,7 @@ class ReferralLedger(models.AbstractModel):
         former customer's credit back, removed, or set to zero when an
         invoice already refers to them (that invoice is refused until its
         credit is applied again)."""
+        orders = orders.with_env(self.env)
         candidates = orders.order_line.filtered(
             lambda line: line.referral_credit_wallet_id
             and not self._is_bound(line, line.referral_credit_wallet_id)
