@@ -14,8 +14,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import email_normalize, format_amount, plaintext2html
 
-from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..local_day import company_day, company_today
+from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..working_days import WorkingDays
 from . import fraud_signals
 from .referral_code import normalize_referral_code
