@@ -7,7 +7,7 @@
 #                the last line printed is "N passed, N failed[, N skipped]"
 #   make lint    ruff (format check + lint), pylint-odoo with the OCA
 #                configuration, OCA module and .po checks (tools from PyPI,
-#                pinned in tools/lint-requirements.txt, in .cache/lint-venv)
+#                pinned in dev/lint-requirements.txt, in .cache/lint-venv)
 #   make fix     ruff format + ruff check --fix (rewrites files)
 #   make bench   every bench/*.py benchmark, one after the other (never run by
 #                make test); BENCH_ARGS=... goes to each
@@ -24,18 +24,18 @@
 PYTHON ?= python3
 ADDON := sale_referral_lifecycle
 CACHE := .cache
-ODOO_RUN := $(PYTHON) tools/odoo_run.py --addon $(ADDON)
+ODOO_RUN := $(PYTHON) dev/odoo_run.py --addon $(ADDON)
 LINT_VENV := $(CACHE)/lint-venv
 LINT_BIN := $(LINT_VENV)/bin
 LINT_STAMP := $(LINT_VENV)/.installed
-LINT_REQUIREMENTS := tools/lint-requirements.txt
+LINT_REQUIREMENTS := dev/lint-requirements.txt
 # pylint-odoo and the OCA checks take the module name from the folder name.
 # The link lives outside the clone: inside it would make a loop for whatever
 # walks the addon's folder (Odoo's translation export does).
 ADDONS_DIR := $(or $(TMPDIR),/tmp)/$(ADDON)-lint-$(shell id -u)-$(shell printf %s "$(CURDIR)" | cksum | cut -d" " -f1)
 ADDON_LINK := $(ADDONS_DIR)/$(ADDON)
 # Python outside the addon package that pylint should see too.
-EXTRA_PYTHON = $(wildcard bench/*.py tools/*.py)
+EXTRA_PYTHON = $(wildcard bench/*.py dev/*.py)
 PO_FILES = $(wildcard i18n/*.po i18n/*.pot)
 
 .PHONY: demo test lint lint-ruff lint-pylint lint-oca fix bench wheel clean

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "dev"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import lifecycle  # noqa: E402  (bench/ is not a package)
-import odoo_run  # noqa: E402  (tools/ is not a package)
+import odoo_run  # noqa: E402  (dev/ is not a package)
 
 say = odoo_run.say
 

@@ -12,7 +12,7 @@ data, then, in this process:
   that order posted (the spending moves from the order to its invoice);
 - runs the property-based test of the ledger invariant with many more
   sequences than ``make test`` (``--examples``, random seeds), through
-  ``tools/odoo_run.py test``.
+  ``dev/odoo_run.py test``.
 
 It prints milliseconds, SQL queries and ratios; it asserts nothing about
 times. The database is dropped at the end unless ``--keep``.
@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "dev"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import lifecycle  # noqa: E402  (bench/ is not a package)
-import odoo_run  # noqa: E402  (tools/ is not a package)
+import odoo_run  # noqa: E402  (dev/ is not a package)
 
 say = odoo_run.say
 LEDGER_SIZES = (1, 1000, 10000)
@@ -162,7 +162,7 @@ def run_property_test(examples):
     )
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "odoo_run.py"), "test"],
+        [sys.executable, str(ROOT / "dev" / "odoo_run.py"), "test"],
         env=env,
         capture_output=True,
         text=True,

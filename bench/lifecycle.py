@@ -21,7 +21,7 @@ one order line each), then times, in this process:
 It prints seconds, contacts per second, SQL queries, moves and where the
 time goes inside the engine; it asserts nothing about times. The database is
 dropped at the end unless ``--keep``. Odoo and PostgreSQL are found as for
-``make test`` (tools/odoo_run.py). A quick run:
+``make test`` (dev/odoo_run.py). A quick run:
 ``make bench BENCH_ARGS="--contacts 2000 --orders 6000"``.
 """
 
@@ -41,9 +41,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "dev"))
 
-import odoo_run  # noqa: E402  (tools/ is not a package)
+import odoo_run  # noqa: E402  (dev/ is not a package)
 
 ADDON = odoo_run.DEFAULT_ADDON
 # Generated referral codes: "B0" and 8 digits. The addon's codes never hold a

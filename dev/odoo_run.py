@@ -6,7 +6,7 @@
           (at_install and post_install), drops the database, and ends with the
           line ``N passed, N failed[, N skipped]``. Odoo runs from the virtual
           environment ``.cache/test-venv`` (this Python's packages plus
-          tools/test-requirements.txt, installed on first use). Without
+          dev/test-requirements.txt, installed on first use). Without
           Chromium the UI tours are skipped, with a note on how to get it
           (``REQUIRE_CHROME=1``, as in .ci/run, makes that an error). It exits
           non-zero on a failed or erroring test, on any ERROR or CRITICAL log
@@ -51,7 +51,7 @@ DEFAULT_ADDON = "sale_referral_lifecycle"
 ODOO_SERIES = 18
 PGSERVER = "pgserver==0.1.4"
 TEST_VENV = CACHE / "test-venv"
-TEST_REQUIREMENTS = ROOT / "tools" / "test-requirements.txt"
+TEST_REQUIREMENTS = ROOT / "dev" / "test-requirements.txt"
 # Odoo's HttpCase looks for these (odoo/tests/common.py, _find_executable).
 CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
 HOW_TO_GET_CHROMIUM = """\
@@ -467,7 +467,7 @@ class Postgres:
 def test_python(env):
     """The interpreter of ``.cache/test-venv``: a virtual environment over
     this Python (``--system-site-packages``, so it sees Odoo and its
-    requirements) with the test extras of tools/test-requirements.txt,
+    requirements) with the test extras of dev/test-requirements.txt,
     created or refreshed when that file changes."""
     python = TEST_VENV / "bin" / "python"
     digest = hashlib.sha1(TEST_REQUIREMENTS.read_bytes()).hexdigest()[:12]
