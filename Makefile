@@ -9,22 +9,24 @@
 #                configuration, OCA module and .po checks (tools from PyPI,
 #                pinned in dev/lint-requirements.txt, in .cache/lint-venv)
 #   make fix     ruff format + ruff check --fix (rewrites files)
-#   make bench   every bench/*.py benchmark, one after the other (never run by
-#                make test); BENCH_ARGS=... goes to each
+#   make bench   the benchmarks of bench/ one after the other (never run by
+#                make test); BENCHES=bench/x.py picks some, BENCH_ARGS=... goes
+#                to each
 #   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool), built
 #                from a copy named after the addon, whatever the clone's name
 #   make clean   remove .cache/ (venvs, logs, embedded PostgreSQL data)
 #
-# Odoo 18 is the `odoo` package of $(PYTHON), or the source tree ODOO_SRC=...
-# PostgreSQL: the server that libpq reaches (PGHOST, PGPORT, PGUSER...); when
-# none answers, or with PG_EMBEDDED=1, an embedded one (pgserver, from PyPI).
-# Also: DEMO_DB=..., HTTP_PORT=... (demo), TEST_TAGS=... (test; default:
-# /sale_referral_lifecycle), ODOO_ARGS="..." (more Odoo options, both).
+# dev/odoo_run.py runs Odoo 18 for demo, test and bench: the `odoo` package of
+# $(PYTHON), or the source tree ODOO_SRC=...; PostgreSQL: the server that libpq
+# reaches (PGHOST, PGPORT, PGUSER...); when none answers, or with PG_EMBEDDED=1,
+# an embedded one (pgserver, from PyPI). Also: DEMO_DB=..., HTTP_PORT=...
+# (demo), TEST_TAGS=... (test; default: /sale_referral_lifecycle),
+# ODOO_ARGS="..." (more Odoo options, both).
 
 PYTHON ?= python3
 ADDON := sale_referral_lifecycle
 CACHE := .cache
-ODOO_RUN := $(PYTHON) dev/odoo_run.py --addon $(ADDON)
+ODOO_RUN := $(PYTHON) dev/odoo_run.py
 LINT_VENV := $(CACHE)/lint-venv
 LINT_BIN := $(LINT_VENV)/bin
 LINT_STAMP := $(LINT_VENV)/.installed
@@ -37,6 +39,7 @@ ADDON_LINK := $(ADDONS_DIR)/$(ADDON)
 # Python outside the addon package that pylint should see too.
 EXTRA_PYTHON = $(wildcard bench/*.py dev/*.py)
 PO_FILES = $(wildcard i18n/*.po i18n/*.pot)
+BENCHES ?= $(filter-out bench/benchlib.py,$(wildcard bench/*.py))
 
 .PHONY: demo test lint lint-ruff lint-pylint lint-oca fix bench wheel clean
 
@@ -79,13 +82,7 @@ $(ADDON_LINK):
 	ln -sfn $(CURDIR) $@
 
 bench:
-	@set -e; found=; for script in bench/*.py; do \
-		[ -f "$$script" ] || continue; found=1; \
-		echo "== $$script"; \
-		$(if $(ODOO_SRC),PYTHONPATH="$(ODOO_SRC)$${PYTHONPATH:+:$$PYTHONPATH}") \
-			$(PYTHON) "$$script" $(BENCH_ARGS); \
-	done; \
-	[ -n "$$found" ] || echo "No benchmark yet: bench/ holds no *.py."
+	@$(ODOO_RUN) bench $(BENCHES) -- $(BENCH_ARGS)
 
 wheel:
 	rm -rf $(CACHE)/build && mkdir -p $(CACHE)/build/$(ADDON)
