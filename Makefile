@@ -1,5 +1,6 @@
 # Developer commands for the sale_referral_lifecycle Odoo 18 addon; the root of
-# this repository is the addon, whatever the clone's folder is called.
+# this repository is the addon, whatever the clone's folder is called. The
+# tooling lives in dev/ and bench/, outside the addon's Python package.
 #
 #   make demo    fresh database "referral_demo" with demo data and the addon,
 #                served on http://localhost:8069 (login admin, password admin)
@@ -12,8 +13,9 @@
 #   make bench   the benchmarks of bench/ one after the other (never run by
 #                make test); BENCHES=bench/x.py picks some, BENCH_ARGS=... goes
 #                to each
-#   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool), built
-#                from a copy named after the addon, whatever the clone's name
+#   make wheel   dist/odoo_addon_sale_referral_lifecycle-*.whl (whool): the
+#                addon without the tooling (dev/, bench/, Makefile, dotfiles),
+#                built from a copy named after the addon
 #   make clean   remove .cache/ (venvs, logs, embedded PostgreSQL data)
 #
 # dev/odoo_run.py runs Odoo 18 for demo, test and bench: the `odoo` package of
@@ -40,6 +42,8 @@ ADDON_LINK := $(ADDONS_DIR)/$(ADDON)
 EXTRA_PYTHON = $(wildcard bench/*.py dev/*.py)
 PO_FILES = $(wildcard i18n/*.po i18n/*.pot)
 BENCHES ?= $(filter-out bench/benchlib.py,$(wildcard bench/*.py))
+# Left out of the wheel (top-level paths): the tooling and the dotfiles.
+NOT_SHIPPED := dev bench Makefile .*
 
 .PHONY: demo test lint lint-ruff lint-pylint lint-oca fix bench wheel clean
 
@@ -87,6 +91,7 @@ bench:
 wheel:
 	rm -rf $(CACHE)/build && mkdir -p $(CACHE)/build/$(ADDON)
 	git ls-files -z --cached --others --exclude-standard \
+		-- . $(foreach path,$(NOT_SHIPPED),':(exclude)$(path)') \
 		| tar --null --ignore-failed-read -T - -cf - \
 		| tar -xf - -C $(CACHE)/build/$(ADDON)
 	GIT_CEILING_DIRECTORIES=$(CURDIR)/$(CACHE)/build \
