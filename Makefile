@@ -8,7 +8,8 @@
 #                the last line printed is "N passed, N failed[, N skipped]"
 #   make lint    ruff (format check + lint), pylint-odoo with the OCA
 #                configuration, OCA module and .po checks (tools from PyPI,
-#                pinned in dev/lint-requirements.txt, in .cache/lint-venv)
+#                pinned in dev/lint-requirements.txt, in .cache/lint-venv),
+#                and the layout check (dev/check_layout.py: one model, one file)
 #   make fix     ruff format + ruff check --fix (rewrites files)
 #   make bench   the benchmarks of bench/ one after the other (never run by
 #                make test); BENCHES=bench/x.py picks some, BENCH_ARGS=... goes
@@ -45,7 +46,8 @@ BENCHES ?= $(filter-out bench/benchlib.py,$(wildcard bench/*.py))
 # Left out of the wheel (top-level paths): the tooling and the dotfiles.
 NOT_SHIPPED := dev bench Makefile .*
 
-.PHONY: demo test lint lint-ruff lint-pylint lint-oca fix bench wheel clean
+.PHONY: demo test lint lint-ruff lint-pylint lint-oca lint-layout fix bench wheel \
+	clean
 
 demo:
 	@$(ODOO_RUN) demo -- $(ODOO_ARGS)
@@ -55,7 +57,7 @@ test:
 
 lint:
 	@$(MAKE) --no-print-directory --keep-going lint-ruff lint-pylint lint-oca \
-		&& echo "lint: no findings"
+		lint-layout && echo "lint: no findings"
 
 lint-ruff: $(LINT_STAMP)
 	$(LINT_BIN)/ruff format --check .
@@ -69,6 +71,9 @@ lint-oca: $(LINT_STAMP) $(ADDON_LINK)
 	cd $(ADDONS_DIR) && $(CURDIR)/$(LINT_BIN)/oca-checks-odoo-module $(ADDON)
 	$(if $(PO_FILES),cd $(ADDONS_DIR) && $(CURDIR)/$(LINT_BIN)/oca-checks-po \
 		--disable=po-pretty-format $(addprefix $(ADDON)/,$(PO_FILES)))
+
+lint-layout:
+	$(PYTHON) dev/check_layout.py
 
 fix: $(LINT_STAMP)
 	$(LINT_BIN)/ruff format .
