@@ -131,7 +131,9 @@ def find_odoo():
             status=2,
         )
     version, release_py = probe.stdout.split()
-    folder = Path(release_py).parent
+    folder = Path(release_py).resolve().parent
+    if src and folder != Path(src, "odoo"):
+        raise Abort(f"ODOO_SRC={src} holds no odoo package (found: {folder}).", 2)
     if version.split(".")[0] != ODOO_SERIES:
         raise Abort(f"{folder} is Odoo {version}.\n{HOW_TO_GET_ODOO}", status=2)
     say(f"Odoo {version} from {folder}")
