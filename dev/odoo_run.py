@@ -45,7 +45,6 @@ CACHE = ROOT / ".cache"
 ADDON = "sale_referral_lifecycle"
 ODOO_SERIES = "18"
 PGSERVER = "pgserver==0.1.4"
-EMBEDDED_DB_USER = "odoo"  # Odoo refuses "postgres"; created as needed
 TEST_VENV = CACHE / "test-venv"
 TEST_REQUIREMENTS = ROOT / "dev" / "test-requirements.txt"
 # Odoo's HttpCase looks for these (odoo/tests/common.py, _find_executable).
@@ -342,6 +341,7 @@ class Postgres:
                 f"and {pgdata}/log."
             ) from error
         os.environ.update(PGHOST=host, PGPORT=str(port))
+        # Odoo refuses to connect as "postgres": a role "odoo", made once.
         self.execute(
             (
                 "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
@@ -350,7 +350,7 @@ class Postgres:
             ),
             user="postgres",
         )
-        os.environ["PGUSER"] = EMBEDDED_DB_USER
+        os.environ["PGUSER"] = "odoo"
         say(f"Started an embedded PostgreSQL (data in {pgdata}).")
 
     def _stop_keeper(self):
