@@ -7,7 +7,7 @@ from unittest.mock import MagicMock, patch
 
 from odoo.tests import TransactionCase, tagged
 
-ODOO_RUN = Path(__file__).resolve().parent.parent / "tools" / "odoo_run.py"
+ODOO_RUN = Path(__file__).resolve().parent.parent / "dev" / "odoo_run.py"
 
 
 @tagged("post_install", "-at_install")
@@ -16,7 +16,7 @@ class TestDemoCommand(TransactionCase):
 
     def _run_demo_stopped_by(self, stop):
         if not ODOO_RUN.is_file():
-            self.skipTest("tools/odoo_run.py is not shipped with this copy")
+            self.skipTest("dev/odoo_run.py is not shipped with this copy")
         spec = importlib.util.spec_from_file_location("odoo_run_under_test", ODOO_RUN)
         odoo_run = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(odoo_run)
