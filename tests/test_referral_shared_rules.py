@@ -50,9 +50,7 @@ class TestReferralSharedRules(WalletCommon):
             {"name": "Paula Parent", "parent_id": self.parent.id}
         )
         contacts = self.parent | self.subsidiary | person
-        self.assertEqual(
-            contacts._get_company_customers(self.company), self.subsidiary
-        )
+        self.assertEqual(contacts._get_company_customers(self.company), self.subsidiary)
         self.assertFalse(contacts._get_company_customers(self.other_company))
         order = self.subsidiary.sale_order_ids
         self.assertFalse(
