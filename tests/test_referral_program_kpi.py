@@ -198,9 +198,9 @@ class TestReferralProgramKpi(WalletCommon):
         won, _order = self._reward_referral("Won Ltd")
         waiting = self._refer(referee_company_name="Waiting Ltd")
         lost = self._refer(referee_company_name="Lost Ltd")
-        lost.state = "lost"
+        lost.action_mark_lost()
         rejected = self._refer(referee_company_name="Rejected Ltd")
-        rejected.state = "rejected"
+        rejected.action_reject()
         others = self.env["res.partner"]
         for index in range(4):
             partner = self._create_customer(f"Cold {index}")
