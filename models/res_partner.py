@@ -450,6 +450,9 @@ class ResPartner(models.Model):
         """``vals_list`` with the codes given checked: a code is generated,
         or given by a Sales administrator (see ``_check_given_referral_code``);
         an empty one is generated."""
+        if self.env.context.get("default_referral_code") and not in_action_flow():
+            # A default is a code given to every contact created.
+            self._check_referral_code_manager()
         given = [vals for vals in vals_list if "referral_code" in vals]
         if not given:
             return vals_list

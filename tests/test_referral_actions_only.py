@@ -82,6 +82,29 @@ class TestReferralStateThroughActions(ReferralCommon):
             "no referee created before the refusal",
         )
 
+    def test_defaults_count_as_given(self):
+        """A default is the caller's too: a ``default_*`` context key (any
+        RPC sets one) or a user default."""
+        values = {"sponsor_id": self.sponsor.id, "referee_company_name": "Default Ltd"}
+        Referral = self.Referral.with_user(self.salesman)
+        before = self._counts()
+        for context in (
+            {"default_state": "won"},
+            {"default_first_order_id": self.paid_order.id},
+            {"default_date_rewarded": "2026-01-05 10:00:00"},
+        ):
+            with (
+                self.subTest(context=context),
+                self.assertRefused(UserError, "starts as New"),
+            ):
+                Referral.with_context(**context).create(values)
+        self.env["ir.default"].set(
+            "referral.referral", "state", "rewarded", user_id=self.salesman.id
+        )
+        with self.assertRefused(UserError, "starts as New"):
+            Referral.create(values)
+        self.assertEqual(self._counts(), before)
+
     def test_refusal_names_the_fields(self):
         with self.assertRefused(UserError, "Status, Won On"):
             self._refer(state="won", date_won="2026-01-05 10:00:00")

@@ -46,6 +46,16 @@ class TestReferralCodeCredentials(ReferralCommon):
             )
         self.assertEqual(self.env["res.partner"].search_count([]), before)
 
+    def test_salesperson_cannot_give_a_code_as_a_default(self):
+        Partner = self.env["res.partner"].with_user(self.salesman)
+        with self.assertRefused(AccessError, "Only sales administrators"):
+            Partner.with_context(default_referral_code="CHOSEN99").create(
+                {"name": "Default Code"}
+            )
+        self.assertFalse(
+            self.env["res.partner"].search([("referral_code", "=", "CHOSEN99")])
+        )
+
     def test_unchanged_code_saved_by_anybody(self):
         """A client (or the merge of contacts) saving the code it read."""
         code = self.sponsor.referral_code

@@ -128,6 +128,20 @@ class TestReferralRpcAttacks(HttpCase, ReferralCommon):
                 )
                 self.assertEqual(self._counts(), before)
 
+    def test_salesperson_forges_a_state_through_a_default_over_json_rpc(self):
+        before = self._counts()
+        self._assert_refused(
+            self._rpc(
+                "referral.referral",
+                "create",
+                [{"sponsor_id": self.sponsor.id, "referee_company_name": "Def Ltd"}],
+                {"context": {"default_state": "rewarded"}},
+            ),
+            "odoo.exceptions.UserError",
+            "starts as New",
+        )
+        self.assertEqual(self._counts(), before)
+
     def test_json_rpc_creation_goes_through_the_fraud_checks(self):
         answer = self._rpc(
             "referral.referral",

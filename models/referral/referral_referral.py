@@ -422,11 +422,15 @@ class ReferralReferral(models.Model):
         beyond their bounds or with control characters. Checked before
         anything is written or read."""
         if not in_action_flow():
+            # Defaults count as given: the caller sets them too (default_*
+            # context keys, user defaults).
+            defaults = self.default_get(list(ACTION_FIELDS))
             given = {
                 fname
                 for vals in vals_list
                 for fname in ACTION_FIELDS
-                if vals.get(fname) and (fname, vals[fname]) != ("state", "new")
+                if (value := vals.get(fname, defaults.get(fname)))
+                and (fname, value) != ("state", "new")
             }
             if given:
                 raise UserError(
