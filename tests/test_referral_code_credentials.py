@@ -3,7 +3,7 @@
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from ..models import res_partner
 from .common import ReferralCommon
@@ -88,6 +88,16 @@ class TestReferralCodeCredentials(ReferralCommon):
             self.env["res.partner"]._portal_find_link_sponsor("sponsor2026"),
             self.sponsor,
         )
+
+    def test_contact_form_lets_managers_only_type_a_code(self):
+        with Form(self.sponsor.with_user(self.salesman)) as form:
+            with self.assertRaises(AssertionError):
+                form.referral_code = "FORMCODE"
+        old = self.sponsor.referral_code
+        with Form(self.sponsor.with_user(self.sale_manager)) as form:
+            form.referral_code = "form code"
+        self.assertEqual(self.sponsor.referral_code, "FORMCODE")
+        self.assertEqual(self.Retired.search([]).code, old)
 
     def test_manager_cannot_give_a_retired_code_to_another_contact(self):
         old = self.sponsor.referral_code
