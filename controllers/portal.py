@@ -97,6 +97,7 @@ def checked_route(numbers=None, form=None):
                 request.env.cr.rollback()
                 return self._referral_error_page()
 
+        guard.checked_route = True
         return guard
 
     return decorator

@@ -66,6 +66,15 @@ class TestPortalHostileInput(PortalCommon):
             ):
                 routes.setdefault(endpoint.__name__, []).append(rule)
         self.assertEqual(set(routes), names, "every route is in the routing map")
+        for name in names:
+            self.assertTrue(
+                getattr(
+                    getattr(ReferralPortal, name).original_endpoint,
+                    "checked_route",
+                    False,
+                ),
+                f"{name} goes through checked_route",
+            )
         return routes
 
     def _valid_path_values(self):
