@@ -36,7 +36,7 @@ class TestReferralCodeCredentials(ReferralCommon):
             with self.assertRefused(AccessError, "Only sales administrators"):
                 self.sponsor_contact.with_user(self.salesman_all).referral_code = code
         self._assert_code_kept(self.sponsor, mine)
-        self.assertFalse(self.Retired.search_count([]))
+        self.assertFalse(self.Retired.search_count([("code", "=", mine)]))
 
     def test_salesperson_cannot_create_a_contact_with_a_code(self):
         before = self.env["res.partner"].search_count([])
@@ -81,7 +81,8 @@ class TestReferralCodeCredentials(ReferralCommon):
             tracking, [{"old_value_char": old, "new_value_char": "SPONSOR2026"}]
         )
         self.assertRecordValues(
-            self.Retired.search([]), [{"code": old, "partner_id": self.sponsor.id}]
+            self.Retired.search([("partner_id", "=", self.sponsor.id)]),
+            [{"code": old, "partner_id": self.sponsor.id}],
         )
         self.assertFalse(self.env["res.partner"]._portal_find_link_sponsor(old))
         self.assertEqual(
@@ -97,7 +98,9 @@ class TestReferralCodeCredentials(ReferralCommon):
         with Form(self.sponsor.with_user(self.sale_manager)) as form:
             form.referral_code = "form code"
         self.assertEqual(self.sponsor.referral_code, "FORMCODE")
-        self.assertEqual(self.Retired.search([]).code, old)
+        self.assertEqual(
+            self.Retired.search([("partner_id", "=", self.sponsor.id)]).code, old
+        )
 
     def test_manager_cannot_give_a_retired_code_to_another_contact(self):
         old = self.sponsor.referral_code
@@ -140,7 +143,12 @@ class TestReferralCodeCredentials(ReferralCommon):
         codes = absorbed.mapped("referral_code")
         absorbed._retire_referral_codes()
         absorbed._retire_referral_codes()
-        self.assertEqual(sorted(self.Retired.search([]).mapped("code")), sorted(codes))
+        self.assertEqual(
+            sorted(
+                self.Retired.search([("partner_id", "in", absorbed.ids)]).mapped("code")
+            ),
+            sorted(codes),
+        )
 
     def test_generated_code_never_a_retired_one(self):
         retired = self.sponsor.referral_code
@@ -158,4 +166,4 @@ class TestReferralCodeCredentials(ReferralCommon):
         with self.assertRefused(AccessError, "Only sales administrators"):
             self.sponsor.with_user(self.salesman).action_regenerate_referral_code()
         self._assert_code_kept(self.sponsor, old)
-        self.assertFalse(self.Retired.search_count([]))
+        self.assertFalse(self.Retired.search_count([("code", "=", old)]))
