@@ -475,10 +475,10 @@ class ResPartner(models.Model):
         what it read), written by the addon's code generation, or given by a
         Sales administrator to one contact, its old code then retired."""
         code = vals["referral_code"]
-        normalized = normalize_referral_code(code) or code
-        changed = self.filtered(lambda p: p.referral_code != normalized)
+        normalized = normalize_referral_code(code)
+        changed = self.filtered(lambda p: p.referral_code != (normalized or code))
         if not changed or in_action_flow():
-            return vals
+            return dict(vals, referral_code=normalized) if normalized else vals
         self._check_referral_code_manager()
         if len(changed) > 1:
             raise ValidationError(

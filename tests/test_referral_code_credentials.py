@@ -64,6 +64,11 @@ class TestReferralCodeCredentials(ReferralCommon):
         )
         self.assertEqual(self.sponsor.phone, "+32 2 123 45 67")
         self._assert_code_kept(self.sponsor, code)
+        # As typed (lower case, in groups): the same code, kept as made.
+        self.sponsor.with_user(
+            self.salesman
+        ).referral_code = f"{code[:4].lower()} {code[4:].lower()}"
+        self._assert_code_kept(self.sponsor, code)
 
     def test_manager_sets_a_code_tracked_and_the_old_one_retired(self):
         old = self.sponsor.referral_code
