@@ -152,6 +152,16 @@ class TestReferralStateThroughActions(ReferralCommon):
         self.assertRecordValues(
             copy, [{"state": "new", "date_closed": False, "date_in_progress": False}]
         )
+        before = self._counts()
+        with self.assertRefused(UserError, "starts as New"):
+            referral.with_user(self.salesman).copy(
+                {
+                    "referee_company_name": "Copy Two",
+                    "referee_id": False,
+                    "state": "won",
+                }
+            )
+        self.assertEqual(self._counts(), before)
 
     # -------------------------------------------------------------- write
 
