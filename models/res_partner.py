@@ -4,16 +4,19 @@ sponsoring, its wallet balance, its lifecycle stage per company (moved by
 ``partner.lifecycle.engine``), its first contact and its follow-ups."""
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 from odoo.tools import SQL, create_index
 
 from .local_day import company_today
+from .referral.action_flow import action_flow, in_action_flow
 from .referral.referral_code import (
+    CODE_MAX_LENGTH,
+    CODE_MIN_LENGTH,
     generate_referral_code,
     normalize_referral_code,
 )
-from .referral.referral_referral import ACTIVE_STATES
+from .referral.referral_referral import ACTIVE_STATES, REVIEW_MANAGER_GROUP
 
 
 class ResPartner(models.Model):
@@ -23,9 +26,13 @@ class ResPartner(models.Model):
         default=lambda self: generate_referral_code(),
         copy=False,
         # No index=True: the UNIQUE constraint below is its index already.
+        size=CODE_MAX_LENGTH,
         readonly=True,
+        tracking=True,
         help="Code the customer shares with the companies it refers; typed on "
-        "their first sales order, it links them to this customer.",
+        "their first sales order, it links them to this customer. Changed "
+        "only by Sales administrators; a replaced code is never given to "
+        "another contact.",
     )
     sponsor_id = fields.Many2one(
         "res.partner",
@@ -297,7 +304,13 @@ class ResPartner(models.Model):
             else vals
             for vals in vals_list
         ]
+        vals_list = self._prepare_referral_code_create_values(vals_list)
+        given_codes = {vals.get("referral_code") for vals in vals_list}
         partners = super().create(vals_list)
+        # A generated code is never a retired one (a code given was checked).
+        partners.filtered(
+            lambda p: p.referral_code not in given_codes
+        )._replace_retired_referral_codes()
         # Its first stage at once (Suspect by default), with its history row.
         partners.filtered(
             lambda p: p.commercial_partner_id == p and not p.lifecycle_stage_id
@@ -305,6 +318,8 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
+        if "referral_code" in vals:
+            vals = self._prepare_referral_code_write_values(vals)
         if "lifecycle_stage_id" in vals and not self.env.context.get(
             "lifecycle_automatic"
         ):
@@ -320,6 +335,12 @@ class ResPartner(models.Model):
             self.env["partner.lifecycle.history"].sudo().create(history)
             return res
         return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_retire_referral_codes(self):
+        # The links and orders carrying a deleted contact's code never lead
+        # to another contact.
+        self._retire_referral_codes()
 
     # ------------------------------------------------------------------
     # Actions
@@ -367,21 +388,133 @@ class ResPartner(models.Model):
         return action
 
     def action_regenerate_referral_code(self):
-        if not self.env.user.has_group("sales_team.group_sale_manager"):
-            raise AccessError(
-                self.env._("Only sales administrators can change a referral code.")
-            )
-        for partner in self:
-            partner.referral_code = generate_referral_code()
-            partner.message_post(
-                body=self.env._(
-                    "Referral code changed to %(code)s.", code=partner.referral_code
-                )
-            )
+        """A new code for each contact (the change is tracked in its
+        chatter); the old one is retired: it stops working and is never
+        given to another contact."""
+        self._check_referral_code_manager()
+        self._retire_referral_codes()
+        codes = self._generate_free_referral_codes(len(self))
+        with action_flow():
+            for partner, code in zip(self, codes, strict=True):
+                partner.referral_code = code
 
     # ------------------------------------------------------------------
     # Referral codes
     # ------------------------------------------------------------------
+
+    def _check_referral_code_manager(self):
+        if not self.env.user.has_group(REVIEW_MANAGER_GROUP):
+            raise AccessError(
+                self.env._("Only sales administrators can change a referral code.")
+            )
+
+    def _retire_referral_codes(self):
+        """Reserve the current referral codes of these contacts for good:
+        their links stop working and no other contact will ever get them.
+        Called when a code is replaced or its contact deleted; contact
+        merges call it for the contacts they absorb."""
+        # sudo: the register of retired codes is kept whoever replaces or
+        # deletes a contact.
+        self.env["referral.retired.code"].sudo()._retire(
+            {partner: partner.referral_code for partner in self.sudo()}
+        )
+
+    @api.model
+    def _generate_free_referral_codes(self, count):
+        """``count`` new distinct codes, none of them retired (one query,
+        again for the rare code drawn that was retired)."""
+        Retired = self.env["referral.retired.code"].sudo()
+        codes = []
+        while len(codes) < count:
+            drawn = {generate_referral_code() for _i in range(count - len(codes))}
+            codes += sorted(drawn - Retired._get_retired(drawn) - set(codes))
+        return codes
+
+    def _replace_retired_referral_codes(self):
+        """Give a new code to those of these new contacts whose generated
+        code happens to be a retired one (one query)."""
+        retired = (
+            self.env["referral.retired.code"]
+            .sudo()
+            ._get_retired(self.mapped("referral_code"))
+        )
+        partners = self.filtered(lambda p: p.referral_code in retired)
+        if partners:
+            codes = self._generate_free_referral_codes(len(partners))
+            with action_flow():
+                for partner, code in zip(partners, codes, strict=True):
+                    partner.referral_code = code
+
+    @api.model
+    def _prepare_referral_code_create_values(self, vals_list):
+        """``vals_list`` with the codes given checked: a code is generated,
+        or given by a Sales administrator (see ``_check_given_referral_code``);
+        an empty one is generated."""
+        if self.env.context.get("default_referral_code") and not in_action_flow():
+            # A default is a code given to every contact created.
+            self._check_referral_code_manager()
+        given = [vals for vals in vals_list if "referral_code" in vals]
+        if not given:
+            return vals_list
+        vals_list = [dict(vals) for vals in vals_list]
+        for vals in vals_list:
+            if "referral_code" not in vals:
+                continue
+            if not vals["referral_code"]:
+                del vals["referral_code"]
+                continue
+            if not in_action_flow():
+                self._check_referral_code_manager()
+            vals["referral_code"] = self._check_given_referral_code(
+                vals["referral_code"]
+            )
+        return vals_list
+
+    def _prepare_referral_code_write_values(self, vals):
+        """``vals`` with its referral code checked: unchanged (a client saving
+        what it read), written by the addon's code generation, or given by a
+        Sales administrator to one contact, its old code then retired."""
+        code = vals["referral_code"]
+        normalized = normalize_referral_code(code)
+        changed = self.filtered(lambda p: p.referral_code != (normalized or code))
+        if not changed or in_action_flow():
+            return dict(vals, referral_code=normalized) if normalized else vals
+        self._check_referral_code_manager()
+        if len(changed) > 1:
+            raise ValidationError(
+                self.env._("A referral code belongs to one contact only.")
+            )
+        vals = dict(vals, referral_code=changed._check_given_referral_code(code))
+        changed._retire_referral_codes()
+        return vals
+
+    def _check_given_referral_code(self, code):
+        """The code a Sales administrator gives (to these contacts, or to a
+        new one), normalised; refused when it cannot be a code or when it was
+        retired from another contact."""
+        normalized = normalize_referral_code(code)
+        if not normalized or len(normalized) < CODE_MIN_LENGTH:
+            raise ValidationError(
+                self.env._(
+                    "A referral code has %(min)s to %(max)s letters and digits "
+                    "(spaces are ignored).",
+                    min=CODE_MIN_LENGTH,
+                    max=CODE_MAX_LENGTH,
+                )
+            )
+        if (
+            self.env["referral.retired.code"]
+            .sudo()
+            ._get_retired([normalized], holders=self)
+        ):
+            raise ValidationError(
+                self.env._(
+                    "The referral code %(code)s was used by another contact: a "
+                    "code is never given to another contact, choose another one.",
+                    code=normalized,
+                )
+            )
+        return normalized
 
     @api.model
     def _find_by_referral_code(self, codes):

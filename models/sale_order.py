@@ -471,12 +471,13 @@ class SaleOrder(models.Model):
             return
         known = {(r.referee_id, r.company_id) for r in referrals}
         vals_list = coded._prepare_code_referral_values(known)
-        # Born won from their first order: no second write to win them. The
+        # Born won from their first order: no second write to win them (the
+        # one flow that creates a referral in another state than New). The
         # user confirming the order does not follow them: they belong to the
         # sponsor's salesperson.
         created = (
             Referral.with_context(mail_create_nosubscribe=True)
-            .create(vals_list)
+            ._flow_create(vals_list)
             .with_env(Referral.env)
             if vals_list
             else Referral

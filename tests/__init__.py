@@ -1,4 +1,6 @@
 from . import test_referral_access
+from . import test_referral_actions_only
+from . import test_referral_code_credentials
 from . import test_referral_activities
 from . import test_referral_emails
 from . import test_referral_fraud
@@ -8,6 +10,7 @@ from . import test_referral_partner_code
 from . import test_referral_program_kpi
 from . import test_referral_referee_matching
 from . import test_referral_routing
+from . import test_referral_rpc_attacks
 from . import test_referral_rules
 from . import test_referral_shared_rules
 from . import test_referral_sale_order
@@ -15,6 +18,9 @@ from . import test_referral_sale_order_code
 from . import test_referral_sponsor_refusal
 from . import test_referral_tours
 from . import test_referral_views
+from . import test_portal_hostile_input
+from . import test_portal_link_neutral
+from . import test_portal_privacy
 from . import test_portal_referral
 from . import test_portal_refusals
 from . import test_wallet_concurrency

@@ -351,9 +351,7 @@ class TestReferralLink(PortalCommon):
 
     def test_daily_limit_per_ip(self):
         self.program.portal_daily_limit = 1
-        self.env["referral.portal.attempt"].create(
-            {"sponsor_id": self.other_sponsor.id, "ip_address": "127.0.0.1"}
-        )
+        self.env["referral.portal.attempt"]._record(self.other_sponsor, "127.0.0.1")
         url = f"/r/{self.sponsor.referral_code}"
         token = CSRF.search(self.url_open(url).text).group(1)
         response = self.url_open(url, data=dict(self._form(), csrf_token=token))

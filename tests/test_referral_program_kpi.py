@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from freezegun import freeze_time
+
 from odoo import Command, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
@@ -198,9 +200,9 @@ class TestReferralProgramKpi(WalletCommon):
         won, _order = self._reward_referral("Won Ltd")
         waiting = self._refer(referee_company_name="Waiting Ltd")
         lost = self._refer(referee_company_name="Lost Ltd")
-        lost.state = "lost"
+        lost.action_mark_lost()
         rejected = self._refer(referee_company_name="Rejected Ltd")
-        rejected.state = "rejected"
+        rejected.action_reject()
         others = self.env["res.partner"]
         for index in range(4):
             partner = self._create_customer(f"Cold {index}")
@@ -417,9 +419,13 @@ class TestReferralProgramKpi(WalletCommon):
             {"sponsor_policy": "any", "target_referral_share": 20.0}
         )
         company = self.other_company
-        self._new_customer(
-            "Referred Co", fields.Datetime.now(), self.salesman, True, company
-        )
+        # One instant: the referral is not dated a second after the order
+        # dated "now" before it (a referral after the first order did not
+        # bring the customer).
+        with freeze_time(fields.Datetime.now()):
+            self._new_customer(
+                "Referred Co", fields.Datetime.now(), self.salesman, True, company
+            )
         for name in ("Plain A", "Plain B", "Plain C"):
             self._new_customer(
                 name, fields.Datetime.now(), self.salesman, False, company

@@ -170,6 +170,14 @@ class ReferralProgram(models.Model):
         help="Most referrals sent from the portal or a referral link per day, "
         "per sponsor and per IP address. 0 means no limit.",
     )
+    portal_log_retention_days = fields.Integer(
+        string="Keep the Portal Log (Days)",
+        default=30,
+        help="Days the referrals sent from the portal and referral links stay "
+        "in the log that counts the daily limits (senders' IP addresses as "
+        "keyed hashes) and records the refused ones; older rows are deleted "
+        "every night.",
+    )
     fraud_burst_limit = fields.Integer(
         string="Referrals per Hour before Review",
         default=5,
@@ -331,6 +339,16 @@ class ReferralProgram(models.Model):
                         program=program.display_name,
                     )
                 )
+
+    @api.constrains("portal_log_retention_days")
+    def _check_portal_log_retention_days(self):
+        if any(program.portal_log_retention_days < 1 for program in self):
+            raise ValidationError(
+                self.env._(
+                    "Keep the portal log at least one day: the daily limits "
+                    "count the referrals of the last 24 hours."
+                )
+            )
 
     # ------------------------------------------------------------------
     # Actions
