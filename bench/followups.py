@@ -148,9 +148,7 @@ def raw_due_query(env):
     from odoo import fields
     from odoo.tools import SQL
 
-    days = benchlib.addon_attr("WorkingDays")(
-        env.company, fields.Datetime.now()
-    )
+    days = benchlib.addon_attr("WorkingDays")(env.company, fields.Datetime.now())
     company = env.company
     parts = []
     for rule in env["partner.followup.rule"].search([]):
