@@ -254,6 +254,7 @@ class SaleOrder(models.Model):
             self._normalize_referral_code(vals)
         self._fill_referral_link_codes(vals_list)
         orders = super().create(vals_list)
+        orders._drop_foreign_referral_links()
         orders.filtered(
             lambda o: not o.source_id
         )._referred_orders()._set_referral_source()
@@ -267,6 +268,8 @@ class SaleOrder(models.Model):
         self._normalize_referral_code(vals)
         moved = self._referral_lines_leaving_customer(vals, ("sale",))
         res = super().write(vals)
+        if "partner_id" in vals:
+            self._drop_foreign_referral_links()
         if moved:
             moved._drop_referral_lines_of_former_customer()
         if "state" in vals:
@@ -377,6 +380,25 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
     # Referral: the code typed, the referral won, the Referral source
     # ------------------------------------------------------------------
+
+    @api.model
+    def default_get(self, fields_list):
+        """A quotation made from a referral (its New Quotation button) is
+        linked to that referral from the start."""
+        defaults = super().default_get(fields_list)
+        referral_id = self.env.context.get("referral_quotation_referral_id")
+        if referral_id and "referral_id" in fields_list:
+            defaults.setdefault("referral_id", referral_id)
+        return defaults
+
+    def _drop_foreign_referral_links(self):
+        """An order belongs to a referral of its own customer only: the
+        quotations made in a referral's New Quotation for another customer,
+        or whose customer changed, lose the link."""
+        self.filtered(
+            lambda o: o.referral_id
+            and o.referral_id.sudo().referee_id != o.partner_id.commercial_partner_id
+        ).referral_id = False
 
     @api.model
     def _fill_referral_link_codes(self, vals_list):

@@ -220,6 +220,16 @@ class ReferralReferral(models.Model):
         string="Reward Transactions",
         readonly=True,
     )
+    order_ids = fields.One2many(
+        "sale.order",
+        "referral_id",
+        string="Orders",
+        groups="sales_team.group_sale_salesman",
+        help="Quotations and orders of the referred company made for this " "referral.",
+    )
+    quotation_count = fields.Integer(
+        compute="_compute_quotation_count", groups="sales_team.group_sale_salesman"
+    )
     reward_amount = fields.Monetary(
         compute="_compute_reward_amount",
         currency_field="currency_id",
@@ -273,6 +283,18 @@ class ReferralReferral(models.Model):
         )
         for referral in self:
             referral.reward_amount = totals.get(referral, 0.0)
+
+    @api.depends("order_ids.state")
+    def _compute_quotation_count(self):
+        counts = dict(
+            self.env["sale.order"]._read_group(
+                [("referral_id", "in", self.ids), ("state", "in", ("draft", "sent"))],
+                ["referral_id"],
+                ["__count"],
+            )
+        )
+        for referral in self:
+            referral.quotation_count = counts.get(referral, 0)
 
     @api.depends("sponsor_id")
     def _compute_user_id(self):
@@ -468,6 +490,67 @@ class ReferralReferral(models.Model):
         reopened.write({"state": "new", "date_closed": False, "lost_reason_id": False})
         # As on creation: planned whatever the rights of who reopens.
         reopened.sudo()._launch_activity_plan()
+
+    def action_new_quotation(self):
+        """A quotation for the referred company, linked to this referral at
+        once, with its salesperson and the Referral source (as an
+        opportunity's New Quotation does)."""
+        self.ensure_one()
+        if self.state not in OPEN_STATES:
+            raise UserError(
+                self.env._(
+                    "Quotations are made from new or in-progress referrals; "
+                    "%(referral)s is %(state)s.",
+                    referral=self.name,
+                    state=dict(self._fields["state"]._description_selection(self.env))[
+                        self.state
+                    ],
+                )
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New Quotation"),
+            "res_model": "sale.order",
+            "views": [(False, "form")],
+            "context": self._prepare_quotation_context(),
+        }
+
+    def action_view_quotations(self):
+        """The open quotations of this referral (the form when one)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale.action_quotations_with_onboarding"
+        )
+        quotations = self.env["sale.order"].search(
+            [("referral_id", "=", self.id), ("state", "in", ("draft", "sent"))]
+        )
+        action["domain"] = [("id", "in", quotations.ids)]
+        action["context"] = self._prepare_quotation_context()
+        if len(quotations) == 1:
+            action["views"] = [(False, "form")]
+            action["res_id"] = quotations.id
+        return action
+
+    def _prepare_quotation_context(self):
+        """Values of a new quotation of this referral. The referral is
+        passed under its own key (``sale.order.default_get`` reads it): a
+        ``default_referral_id`` would also land on the credit transactions
+        created in that context."""
+        self.ensure_one()
+        source_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        context = {
+            "referral_quotation_referral_id": self.id,
+            "default_partner_id": self.referee_id.id,
+            "default_company_id": self.company_id.id,
+            "default_origin": self.name,
+        }
+        if source_id:
+            context["default_source_id"] = source_id
+        if self.user_id:
+            context["default_user_id"] = self.user_id.id
+        return context
 
     def action_view_first_order(self):
         self.ensure_one()
