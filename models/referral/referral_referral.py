@@ -44,6 +44,11 @@ STATE_DATE_FIELDS = {
 }
 # Who accepts or rejects the referrals held for review.
 REVIEW_MANAGER_GROUP = "sales_team.group_sale_manager"
+# The file the referrals' import dialog offers to download.
+IMPORT_TEMPLATE = "/sale_referral_lifecycle/static/xls/referral_import_template.xlsx"
+# Sources of the referrals the sponsor's side sends itself: its portal and
+# its public link (an order's typed code makes referrals born won).
+PORTAL_SOURCES = ("portal", "code")
 # Fields of the portal and referral-link forms, in the form's order.
 PORTAL_FORM_FIELDS = (
     "company_name",
@@ -1031,15 +1036,8 @@ class ReferralReferral(models.Model):
         ):
             reasons.append(self.env._("The referee has the sponsor's phone number."))
         limit = self.program_id.fraud_burst_limit
-        if limit:
-            since = fields.Datetime.now() - timedelta(hours=1)
-            recent = self.search_count(
-                [
-                    ("sponsor_id", "=", sponsor.id),
-                    ("company_id", "=", self.company_id.id),
-                    ("create_date", ">=", since),
-                ]
-            )
+        if limit and self.source in PORTAL_SOURCES:
+            recent = self._count_recent_portal_referrals(sponsor)
             if recent > limit:
                 reasons.append(
                     self.env._(
@@ -1050,6 +1048,21 @@ class ReferralReferral(models.Model):
                     )
                 )
         return reasons
+
+    @api.model
+    def _count_recent_portal_referrals(self, sponsor):
+        """Referrals ``sponsor`` sent within the last hour through its portal
+        and its public link, this one included: each such referral left a
+        portal attempt (recorded once it is created). Referrals entered by
+        staff or imported are no burst of the sponsor."""
+        since = fields.Datetime.now() - timedelta(hours=1)
+        # sudo: attempts are the portal's bookkeeping, read by no user.
+        sent = (
+            self.env["referral.portal.attempt"]
+            .sudo()
+            .search_count([("sponsor_id", "=", sponsor.id), ("date", ">=", since)])
+        )
+        return sent + 1
 
     # ------------------------------------------------------------------
     # Import (base_import)
