@@ -7,6 +7,7 @@ from . import followup
 from . import account_move
 from . import account_move_line
 from . import account_tax
+from . import base_import_import
 from . import mail_activity
 from . import mail_activity_plan
 from . import mail_activity_plan_template

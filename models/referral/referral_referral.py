@@ -1087,23 +1087,56 @@ class ReferralReferral(models.Model):
                 referral.sponsor_id = sponsor
 
     @api.model
+    def get_import_templates(self):
+        return [
+            {
+                "label": self.env._("Import Template for Referrals"),
+                "template": IMPORT_TEMPLATE,
+            }
+        ]
+
+    @api.model
+    def load(self, fields, data):
+        """Import: a refused row is named once, by its number counted from 1
+        after the header, which the import dialog shows as "Error at row N"
+        (``load`` counts from 0, as the dialog's column errors do not). The
+        rows the fraud checks held for review come back under
+        ``referral_held``, as ``(row, reason)`` pairs, for the dialog to
+        report (``base_import.import.execute_import``)."""
+        if not self.env.context.get("import_file"):
+            return super().load(fields, data)
+        held = []
+        result = super(
+            ReferralReferral, self.with_context(referral_import_held=held)
+        ).load(fields, data)
+        for message in result["messages"]:
+            rows = message.get("rows") or {}
+            if "record" in message and "from" in rows:
+                message["record"] = rows["from"] + 1
+        if result["ids"] and held:
+            result["referral_held"] = held
+        return result
+
+    @api.model
     def _load_records(self, data_list, update=False, ignore_duplicates=False):
-        """Import: a refused row's error names the row (counted from 1 after
-        the header, as base_import counts the lines of its own errors)."""
+        """Import: each refused row is reported on its own row, and the rows
+        held for review are noted for ``load``."""
         if not self.env.context.get("import_file"):
             return super()._load_records(data_list, update, ignore_duplicates)
         try:
-            return super()._load_records(data_list, update, ignore_duplicates)
+            referrals = super()._load_records(data_list, update, ignore_duplicates)
         except UserError as error:
             if len(data_list) > 1:
                 raise RetryRowByRow() from error
-            row = data_list[0].get("info", {}).get("rows", {}).get("from")
-            if row is None:
-                raise
-            message = self.env._(
-                "Row %(row)s: %(error)s", row=row + 1, error=error.args[0]
-            )
-            raise UserError(message) from error
+            raise
+        held = self.env.context.get("referral_import_held")
+        if held is not None:
+            # The records come back in the order of their rows.
+            for data, referral in zip(data_list, referrals, strict=True):
+                if referral.state == "to_review":
+                    row = data.get("info", {}).get("rows", {}).get("from", 0) + 1
+                    held.append((row, referral.sudo().review_reason))
+        return referrals
 
     @api.model
     def _resolve_sponsor_refs(self, refs):
