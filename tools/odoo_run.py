@@ -61,6 +61,14 @@ To run them, install it, e.g. on Debian or Ubuntu:
 (`bash .ci/run` installs it by itself when it runs as root in CI).
 """
 EMBEDDED_DB_USER = "odoo"  # Odoo refuses to connect as "postgres".
+HOW_TO_GET_WKHTMLTOPDF = """\
+wkhtmltopdf was not found: Odoo shows its PDF reports (quotations, invoices,
+the referral credit statement) as web pages instead. To get PDF files,
+install it, e.g. on Debian or Ubuntu:
+  sudo apt-get update && sudo apt-get install -y wkhtmltopdf
+(or the 0.12.6 build with patched Qt that Odoo recommends:
+https://github.com/wkhtmltopdf/packaging/releases), then run make demo again.
+"""
 
 HOW_TO_GET_ODOO = """\
 Odoo {series} was not found: `{python} -c "import odoo"` fails{src_note}.
@@ -673,6 +681,14 @@ def run_tests(ctx, args):
     return 0 if ok else 1
 
 
+def pdf_engine_note():
+    """Whether Odoo will find wkhtmltopdf (in the PATH), in words."""
+    path = shutil.which("wkhtmltopdf")
+    if path:
+        return f"wkhtmltopdf found ({path}): PDF reports are available."
+    return HOW_TO_GET_WKHTMLTOPDF
+
+
 def demo_port():
     port = int(os.environ.get("HTTP_PORT") or 8069)
     if not port_is_free(port):
@@ -686,6 +702,7 @@ def demo_port():
 def run_demo(ctx, args):
     dbname = os.environ.get("DEMO_DB") or "referral_demo"
     port = demo_port()
+    say(pdf_engine_note())
     say(f"Recreating the database {dbname} with demo data and {args.addon} ...")
     ctx.pg.drop_database(dbname)
     ctx.pg.create_database(dbname)
