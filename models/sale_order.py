@@ -24,10 +24,12 @@ class SaleOrder(models.Model):
     _name = "sale.order"
 
     referral_credit_amount = fields.Monetary(
-        string="Referral Credit Applied",
+        string="Referral Credit Applied (Tax Incl.)",
         compute="_compute_referral_credit_amount",
         currency_field="currency_id",
-        help="Wallet credit spent by this order, taxes included.",
+        help="Wallet credit spent by this order, taxes included: what its "
+        "credit lines take off the total. The lines themselves show their "
+        "amounts without tax.",
     )
     referral_credit_available = fields.Monetary(
         compute="_compute_referral_credit_available",
@@ -63,7 +65,7 @@ class SaleOrder(models.Model):
     )
     referral_code_sponsor_id = fields.Many2one(
         "res.partner",
-        string="Code of",
+        string="Referred By",
         compute="_compute_referral_code_sponsor_id",
         help="Customer whose referral code was typed: the order is linked to "
         "its referral on confirmation.",

@@ -158,11 +158,18 @@ class ReferralProgram(models.Model):
         "from it and share their public referral link.",
     )
     portal_consent_text = fields.Char(
-        string="Consent Wording",
+        string="Consent Wording (Portal)",
         translate=True,
         default="I have my contact's agreement to be contacted",
-        help="Checkbox the sponsor (or the visitor of a referral link) ticks "
-        "before sending a referral.",
+        help="Checkbox the sponsor ticks before sending a referral from its "
+        "portal: it vouches for its contact's agreement.",
+    )
+    link_consent_text = fields.Char(
+        string="Consent Wording (Referral Link)",
+        translate=True,
+        default="I agree to be contacted about this recommendation",
+        help="Checkbox the visitor of a sponsor's referral link ticks before "
+        "sending its details: the visitor is the person to contact.",
     )
     portal_daily_limit = fields.Integer(
         string="Daily Limit per Sponsor and per IP",

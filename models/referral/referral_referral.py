@@ -1449,7 +1449,7 @@ class ReferralReferral(models.Model):
             return self.browse(), {
                 "form": self.env._("Referrals are not open at the moment.")
             }
-        errors = self._portal_validate_form(form)
+        errors = self._portal_validate_form(form, visitor=source == "code")
         if errors:
             return self.browse(), errors
         Attempt = self.env["referral.portal.attempt"].sudo()
@@ -1479,16 +1479,26 @@ class ReferralReferral(models.Model):
         return referral, {}
 
     @api.model
-    def _portal_validate_form(self, form):
-        """{field: message} for the fields of ``form`` the customer must fix."""
+    def _portal_validate_form(self, form, visitor=False):
+        """{field: message} for the fields of ``form`` the customer must fix;
+        ``visitor``: the form of a referral link, filled in by the person to
+        contact."""
         errors = {}
         if not (form.get("company_name") or "").strip():
             errors["company_name"] = self.env._("Enter the name of the company.")
         if not (form.get("contact_name") or "").strip():
-            errors["contact_name"] = self.env._("Enter the name of your contact.")
+            errors["contact_name"] = (
+                self.env._("Enter your name.")
+                if visitor
+                else self.env._("Enter the name of your contact.")
+            )
         email = (form.get("email") or "").strip()
         if not email:
-            errors["email"] = self.env._("Enter your contact's email address.")
+            errors["email"] = (
+                self.env._("Enter your email address.")
+                if visitor
+                else self.env._("Enter your contact's email address.")
+            )
         elif not email_normalize(email):
             errors["email"] = self.env._(
                 "This email address is not valid (e.g. name@company.com)."
