@@ -803,12 +803,15 @@ class SaleOrder(models.Model):
                 )
             return
         lines = self.order_line.filtered(lambda line: not line._is_referral_line())
-        if not lines or not program.credit_product_id:
+        product = program._get_welcome_discount_product()
+        if not lines or not product:
             return
         vals_list = self._prepare_referral_discount_lines_values(
             program,
             lines,
             program.referee_discount_percent / 100,
+            product_id=product.id,
+            product_uom=product.uom_id.id,
             is_referral_welcome_discount=True,
             name=self.env._(
                 "Welcome discount (%(percent)s%%)",

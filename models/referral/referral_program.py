@@ -236,8 +236,21 @@ class ReferralProgram(models.Model):
         domain="[('type', '=', 'service')]",
         check_company=True,
         ondelete="restrict",
-        help="Service product of the lines that spend credit and of the "
-        "welcome discount.",
+        help="Service product of the lines that spend a sponsor's credit.",
+    )
+
+    welcome_discount_product_id = fields.Many2one(
+        "product.product",
+        string="Welcome Discount Product",
+        default=lambda self: self.env.ref(
+            "sale_referral_lifecycle.product_referral_welcome_discount",
+            raise_if_not_found=False,
+        ),
+        domain="[('type', '=', 'service')]",
+        check_company=True,
+        ondelete="restrict",
+        help="Service product of the welcome discount lines: kept apart from "
+        "the credit product, so that reports tell discounts from credit spent.",
     )
 
     @api.depends("company_id")
@@ -454,6 +467,12 @@ class ReferralProgram(models.Model):
         if self.yearly_cap_amount:
             amount = min(amount, max(self.yearly_cap_amount - earned_this_year, 0.0))
         return currency.round(max(amount, 0.0))
+
+    def _get_welcome_discount_product(self):
+        """The product of this program's welcome discount lines (the credit
+        product for a program that has none)."""
+        self.ensure_one()
+        return self.welcome_discount_product_id or self.credit_product_id
 
     def _get_credit_expiry_date(self, date):
         """Date the credit earned on ``date`` expires (False: never)."""
