@@ -441,7 +441,9 @@ class TestReferralProgramKpi(WalletCommon):
         )
         self.env.flush_all()
         programs.invalidate_recordset()
-        with self.assertQueryCount(4):
+        # One grouped read per figure (share, months, top sponsors and their
+        # names, conversion, credit) for all the cards.
+        with self.assertQueryCount(8):
             programs.mapped("kpi_referral_share")
         self.assertRecordValues(
             programs.filtered(lambda p: p.company_id == company),
@@ -459,5 +461,41 @@ class TestReferralProgramKpi(WalletCommon):
         card = programs.filtered(lambda p: p.company_id == company)
         self.assertAlmostEqual(card.kpi_other_conversion, 300 / 7, places=2)
         self.assertAlmostEqual(card.kpi_conversion_ratio, 7 / 3, places=2)
+        # Days to the first order: unit and period said on the card; here
+        # every first order is dated today, as is every first contact.
+        self.assertEqual(card.kpi_days_to_first_order, 0.0)
+        # The referral share of each of the twelve months, against target.
+        chart = card.kpi_share_months
+        self.assertEqual(len(chart["months"]), 12)
+        self.assertEqual(chart["target"], 20.0)
+        this_month = chart["months"][-1]
+        self.assertRecordValues(card, [{"kpi_referral_share": this_month["share"]}])
+        self.assertTrue(this_month["reached"])
+        self.assertEqual(this_month["height"], 100.0)
+        self.assertEqual(chart["target_height"], 80.0)
+        self.assertIn("1 of 4 new customers referred (25.0%)", this_month["title"])
+        self.assertTrue(all(month["empty"] for month in chart["months"][:-1]))
+        self.assertEqual(
+            card.kpi_top_sponsors,
+            [{"id": self.sponsor.id, "name": self.sponsor.display_name, "count": 1}],
+        )
+        # Each block opens its report on the card's company and months.
+        since = fields.Date.to_string(card._get_kpi_period_start())
         action = programs[1].action_open_kpi_customers()
-        self.assertEqual(action["domain"], [("company_id", "=", company.id)])
+        self.assertEqual(
+            action["domain"], [("company_id", "=", company.id), ("date", ">=", since)]
+        )
+        sponsors = card.action_open_kpi_sponsors()
+        self.assertEqual(
+            sponsors["domain"],
+            [
+                ("company_id", "=", company.id),
+                ("is_referred", "=", True),
+                ("date", ">=", since),
+            ],
+        )
+        days = card.action_open_kpi_days()
+        self.assertEqual(days["views"][0][1], "pivot")
+        self.assertEqual(days["context"]["pivot_row_groupby"], ["acquisition_channel"])
+        credit = card.action_open_kpi_credit()
+        self.assertEqual(credit["domain"], [("company_id", "=", company.id)])
