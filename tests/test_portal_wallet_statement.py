@@ -1,5 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import html
+import re
 from unittest.mock import patch
 
 from odoo.exceptions import UserError
@@ -65,7 +67,11 @@ class TestPortalWalletStatement(PortalCommon):
                 self.assertIn("text/html", response.headers["Content-Type"])
                 self.assertIn("o_referral_statement_no_pdf", response.text)
                 self.assertIn("No PDF engine (wkhtmltopdf)", response.text)
-                self.assertIn("o_referral_statement_frame", response.text)
+                # The statement's own page, as the frame's document (text,
+                # not the repr of bytes).
+                frame = re.search(r'srcdoc="([^"]*)"', response.text)
+                self.assertTrue(html.unescape(frame.group(1)).lstrip().startswith("<"))
+                self.assertNotIn("b&#39;", frame.group(1)[:10])
                 # The statement is in the page (the frame's document).
                 self.assertIn("Referral credit statement", response.text)
                 self.assertIn("Reward for Acme", response.text)

@@ -1485,7 +1485,11 @@ class ReferralReferral(models.Model):
         contact."""
         errors = {}
         if not (form.get("company_name") or "").strip():
-            errors["company_name"] = self.env._("Enter the name of the company.")
+            errors["company_name"] = (
+                self.env._("Enter the name of your company.")
+                if visitor
+                else self.env._("Enter the name of the company.")
+            )
         if not (form.get("contact_name") or "").strip():
             errors["contact_name"] = (
                 self.env._("Enter your name.")

@@ -466,10 +466,15 @@ class ReferralWallet(models.Model):
             "date_to": fields.Date.to_string(date_to),
         }
         report = self.env["ir.actions.report"].sudo().with_company(self.company_id)
-        if report.get_wkhtmltopdf_state() not in PDF_ENGINE_STATES:
-            html, _report_type = report._render_qweb_html(
+        if report.get_wkhtmltopdf_state() in PDF_ENGINE_STATES:
+            content, report_type = report._render_qweb_pdf(
                 STATEMENT_REPORT, self.ids, data=data
             )
-            return html, "html"
-        # Under tests, Odoo renders PDF reports as HTML: said by the type.
-        return report._render_qweb_pdf(STATEMENT_REPORT, self.ids, data=data)
+        else:
+            content, report_type = report._render_qweb_html(
+                STATEMENT_REPORT, self.ids, data=data
+            )
+        # Under tests, Odoo renders PDF reports as HTML too: said by the type.
+        if report_type == "pdf":
+            return content, "pdf"
+        return (content.decode() if isinstance(content, bytes) else content), "html"
