@@ -29,7 +29,7 @@ registry.category("web_tour.tours").add("sale_referral_lifecycle_referral_import
                 const file = new File([blob], "referral_import_template.xlsx", {type: XLSX});
                 const transfer = new DataTransfer();
                 transfer.items.add(file);
-                const input = document.querySelector(".o_import_action input.o_input_file");
+                const input = document.querySelector("input.o_input_file");
                 input.files = transfer.files;
                 input.dispatchEvent(new Event("change", {bubbles: true}));
             },

@@ -41,7 +41,7 @@ registry.category("web_tour.tours").add("sale_referral_lifecycle_referral_quotat
         },
         {
             content: "Saved",
-            trigger: ".o_form_view .o_form_saved",
+            trigger: "body .o_form_saved",
         },
         {
             content: "Back to the referral",
