@@ -35,13 +35,17 @@ registry.category("web_tour.tours").add("sale_referral_lifecycle_referral_quotat
             run: "click",
         },
         {
+            content: "The line is priced (its onchanges are done)",
+            trigger: ".o_form_view div[name=tax_totals]:contains(1,000.00)",
+        },
+        {
             content: "Save the quotation",
             trigger: ".o_form_view .o_form_button_save",
             run: "click",
         },
         {
-            content: "Saved",
-            trigger: "body .o_form_saved",
+            content: "Saved: the quotation has its number",
+            trigger: ".o_breadcrumb .o_last_breadcrumb_item:contains(S0)",
         },
         {
             content: "Back to the referral",
