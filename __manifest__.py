@@ -75,6 +75,7 @@
         ],
         "web.assets_backend": [
             "sale_referral_lifecycle/static/src/js/referral_review_count.js",
+            "sale_referral_lifecycle/static/src/scss/referral_dashboard.scss",
         ],
         "web.assets_tests": [
             "sale_referral_lifecycle/static/tests/tours/*.js",

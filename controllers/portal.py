@@ -321,22 +321,40 @@ class ReferralPortal(CustomerPortal):
     @http.route(["/my/wallet/statement"], type="http", auth="user", website=True)
     @checked_route()
     def portal_my_wallet_statement(self, date_from=None, date_to=None, **kw):
+        """The statement PDF of the chosen period; without a PDF engine on
+        the server, the statement on a portal page that says so. A period that
+        cannot be read or ends before it starts, or any other failure
+        (logged), is told on the wallet page."""
         wallet = self._referral_wallet()
         if not wallet:
             return request.redirect("/my/wallet")
+        date_from, date_to, error = wallet._portal_statement_period(date_from, date_to)
+        if error:
+            return request.redirect(f"/my/wallet?statement_error={error}")
         try:
-            pdf = wallet._portal_render_statement(date_from, date_to)
-        except (UserError, ValueError):
-            return request.redirect("/my/wallet?statement_error=1")
+            content, content_type = wallet._portal_render_statement(date_from, date_to)
+        except Exception:
+            _logger.exception(
+                "The referral credit statement of wallet %s could not be rendered",
+                wallet.id,
+            )
+            return request.redirect("/my/wallet?statement_error=failed")
+        if content_type != "pdf":
+            # No PDF engine: the statement on a portal page that says so.
+            values = self._prepare_portal_layout_values()
+            values.update({"page_name": "wallet_statement", "statement_html": content})
+            return request.render(
+                "sale_referral_lifecycle.portal_my_wallet_statement", values
+            )
         headers = [
             ("Content-Type", "application/pdf"),
-            ("Content-Length", len(pdf)),
+            ("Content-Length", len(content)),
             (
                 "Content-Disposition",
                 http.content_disposition("referral-credit-statement.pdf"),
             ),
         ]
-        return request.make_response(pdf, headers=headers)
+        return request.make_response(content, headers=headers)
 
     # ------------------------------------------------------------------
     # Public referral link /r/<code>

@@ -54,6 +54,14 @@ Chromium was not found: the UI tours will be skipped (counted as skipped).
 To run them, install it, e.g. on Debian or Ubuntu:
   sudo apt-get update && sudo apt-get install -y chromium
 """
+HOW_TO_GET_WKHTMLTOPDF = """\
+wkhtmltopdf was not found: Odoo shows its PDF reports (quotations, invoices,
+the referral credit statement) as web pages instead. To get PDF files,
+install it, e.g. on Debian or Ubuntu:
+  sudo apt-get update && sudo apt-get install -y wkhtmltopdf
+(or the 0.12.6 build with patched Qt that Odoo recommends:
+https://github.com/wkhtmltopdf/packaging/releases), then run make demo again.
+"""
 HOW_TO_GET_ODOO = f"""\
 Odoo {ODOO_SERIES}.0 was not found: `{sys.executable} -c "import odoo"` fails.
 Get Odoo {ODOO_SERIES}.0 (Community), then run the same command again, either:
@@ -486,6 +494,14 @@ def run_tests(ctx, args):
 # make demo -------------------------------------------------------------------
 
 
+def pdf_engine_note():
+    """Whether Odoo will find wkhtmltopdf (in the PATH), in words."""
+    path = shutil.which("wkhtmltopdf")
+    if path:
+        return f"wkhtmltopdf found ({path}): PDF reports are available."
+    return HOW_TO_GET_WKHTMLTOPDF
+
+
 def demo_port():
     port = int(os.environ.get("HTTP_PORT") or 8069)
     with socket.socket() as sock:
@@ -503,6 +519,7 @@ def demo_port():
 def run_demo(ctx, args):
     dbname = os.environ.get("DEMO_DB") or "referral_demo"
     port = demo_port()
+    say(pdf_engine_note())
     say(f"Recreating the database {dbname} with demo data and {ADDON} ...")
     ctx.pg.drop_database(dbname)
     ctx.pg.create_database(dbname)

@@ -2,12 +2,16 @@ from . import test_referral_access
 from . import test_referral_actions_only
 from . import test_referral_code_credentials
 from . import test_referral_activities
+from . import test_referral_demo
 from . import test_referral_emails
 from . import test_referral_fraud
+from . import test_referral_french_screens
 from . import test_referral_i18n
 from . import test_referral_import
+from . import test_referral_navigation
 from . import test_referral_partner_code
 from . import test_referral_program_kpi
+from . import test_referral_quotation
 from . import test_referral_referee_matching
 from . import test_referral_routing
 from . import test_referral_rpc_attacks
@@ -23,6 +27,7 @@ from . import test_portal_link_neutral
 from . import test_portal_privacy
 from . import test_portal_referral
 from . import test_portal_refusals
+from . import test_portal_wallet_statement
 from . import test_wallet_concurrency
 from . import test_wallet_flow
 from . import test_wallet_invoice
@@ -32,6 +37,7 @@ from . import test_wallet_ledger_scenarios
 from . import test_wallet_rewards
 from . import test_wallet_sale_order
 from . import test_wallet_statement
+from . import test_wallet_welcome_discount
 from . import test_lifecycle_company
 from . import test_lifecycle_cron
 from . import test_lifecycle_first_contact

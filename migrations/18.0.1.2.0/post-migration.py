@@ -1,12 +1,20 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""18.0.1.2.0: the portal log keeps the senders' IP addresses as keyed
-hashes (``referral.portal.attempt.ip_hash``), no longer in clear: the rows
-of the former column ``ip_address`` get their hash, then the column and its
-addresses are dropped. Rows older than the retention are deleted by the
-nightly clean-up."""
+"""18.0.1.2.0:
+
+- the portal log keeps the senders' IP addresses as keyed hashes
+  (``referral.portal.attempt.ip_hash``), no longer in clear: the rows of the
+  former column ``ip_address`` get their hash, then the column and its
+  addresses are dropped. Rows older than the retention are deleted by the
+  nightly clean-up;
+- the welcome discount has a product of its own: the programs of an
+  existing database get it (the new column was created before the product
+  was).
+"""
 
 from odoo import SUPERUSER_ID, api
 from odoo.tools import SQL, sql
+
+from odoo.addons.sale_referral_lifecycle.hooks import set_welcome_discount_product
 
 
 def hash_clear_ip_addresses(env):
@@ -36,4 +44,6 @@ def hash_clear_ip_addresses(env):
 
 def migrate(cr, version):
     if version:
-        hash_clear_ip_addresses(api.Environment(cr, SUPERUSER_ID, {}))
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        hash_clear_ip_addresses(env)
+        set_welcome_discount_product(env)

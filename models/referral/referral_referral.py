@@ -79,6 +79,11 @@ STATE_DATE_FIELDS = {
 }
 # Who accepts or rejects the referrals held for review.
 REVIEW_MANAGER_GROUP = "sales_team.group_sale_manager"
+# The file the referrals' import dialog offers to download.
+IMPORT_TEMPLATE = "/sale_referral_lifecycle/static/xls/referral_import_template.xlsx"
+# Sources of the referrals the sponsor's side sends itself: its portal and
+# its public link (an order's typed code makes referrals born won).
+PORTAL_SOURCES = ("portal", "code")
 # Fields of the portal and referral-link forms, in the form's order.
 PORTAL_FORM_FIELDS = (
     "company_name",
@@ -289,6 +294,16 @@ class ReferralReferral(models.Model):
         string="Reward Transactions",
         readonly=True,
     )
+    order_ids = fields.One2many(
+        "sale.order",
+        "referral_id",
+        string="Orders",
+        groups="sales_team.group_sale_salesman",
+        help="Quotations and orders of the referred company made for this " "referral.",
+    )
+    quotation_count = fields.Integer(
+        compute="_compute_quotation_count", groups="sales_team.group_sale_salesman"
+    )
     reward_amount = fields.Monetary(
         compute="_compute_reward_amount",
         currency_field="currency_id",
@@ -342,6 +357,18 @@ class ReferralReferral(models.Model):
         )
         for referral in self:
             referral.reward_amount = totals.get(referral, 0.0)
+
+    @api.depends("order_ids.state")
+    def _compute_quotation_count(self):
+        counts = dict(
+            self.env["sale.order"]._read_group(
+                [("referral_id", "in", self.ids), ("state", "in", ("draft", "sent"))],
+                ["referral_id"],
+                ["__count"],
+            )
+        )
+        for referral in self:
+            referral.quotation_count = counts.get(referral, 0)
 
     @api.depends("sponsor_id")
     def _compute_user_id(self):
@@ -651,6 +678,67 @@ class ReferralReferral(models.Model):
                 )
         # As on creation: planned whatever the rights of who reopens.
         reopened.sudo()._launch_activity_plan()
+
+    def action_new_quotation(self):
+        """A quotation for the referred company, linked to this referral at
+        once, with its salesperson and the Referral source (as an
+        opportunity's New Quotation does)."""
+        self.ensure_one()
+        if self.state not in OPEN_STATES:
+            raise UserError(
+                self.env._(
+                    "Quotations are made from new or in-progress referrals; "
+                    "%(referral)s is %(state)s.",
+                    referral=self.name,
+                    state=dict(self._fields["state"]._description_selection(self.env))[
+                        self.state
+                    ],
+                )
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New Quotation"),
+            "res_model": "sale.order",
+            "views": [(False, "form")],
+            "context": self._prepare_quotation_context(),
+        }
+
+    def action_view_quotations(self):
+        """The open quotations of this referral (the form when one)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale.action_quotations_with_onboarding"
+        )
+        quotations = self.env["sale.order"].search(
+            [("referral_id", "=", self.id), ("state", "in", ("draft", "sent"))]
+        )
+        action["domain"] = [("id", "in", quotations.ids)]
+        action["context"] = self._prepare_quotation_context()
+        if len(quotations) == 1:
+            action["views"] = [(False, "form")]
+            action["res_id"] = quotations.id
+        return action
+
+    def _prepare_quotation_context(self):
+        """Values of a new quotation of this referral. The referral is
+        passed under its own key (``sale.order.default_get`` reads it): a
+        ``default_referral_id`` would also land on the credit transactions
+        created in that context."""
+        self.ensure_one()
+        source_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        context = {
+            "referral_quotation_referral_id": self.id,
+            "default_partner_id": self.referee_id.id,
+            "default_company_id": self.company_id.id,
+            "default_origin": self.name,
+        }
+        if source_id:
+            context["default_source_id"] = source_id
+        if self.user_id:
+            context["default_user_id"] = self.user_id.id
+        return context
 
     def action_view_first_order(self):
         self.ensure_one()
@@ -1167,15 +1255,8 @@ class ReferralReferral(models.Model):
         ):
             reasons.append(self.env._("The referee has the sponsor's phone number."))
         limit = self.program_id.fraud_burst_limit if burst else 0
-        if limit:
-            since = fields.Datetime.now() - timedelta(hours=1)
-            recent = self.search_count(
-                [
-                    ("sponsor_id", "=", sponsor.id),
-                    ("company_id", "=", self.company_id.id),
-                    ("create_date", ">=", since),
-                ]
-            )
+        if limit and self.source in PORTAL_SOURCES:
+            recent = self._count_recent_portal_referrals(sponsor)
             if recent > limit:
                 reasons.append(
                     self.env._(
@@ -1186,6 +1267,21 @@ class ReferralReferral(models.Model):
                     )
                 )
         return reasons
+
+    @api.model
+    def _count_recent_portal_referrals(self, sponsor):
+        """Referrals ``sponsor`` sent within the last hour through its portal
+        and its public link, this one included: each such referral left a
+        portal attempt (recorded once it is created). Referrals entered by
+        staff or imported are no burst of the sponsor."""
+        since = fields.Datetime.now() - timedelta(hours=1)
+        # sudo: attempts are the portal's bookkeeping, read by no user.
+        sent = (
+            self.env["referral.portal.attempt"]
+            .sudo()
+            .search_count([("sponsor_id", "=", sponsor.id), ("date", ">=", since)])
+        )
+        return sent + 1
 
     # ------------------------------------------------------------------
     # Import (base_import)
@@ -1210,19 +1306,58 @@ class ReferralReferral(models.Model):
                 referral.sponsor_id = sponsor
 
     @api.model
+    def get_import_templates(self):
+        return [
+            {
+                "label": self.env._("Import Template for Referrals"),
+                "template": IMPORT_TEMPLATE,
+            }
+        ]
+
+    @api.model
     def load(self, fields, data):
-        """Import: a column mapped to a field the referral's actions set
-        (``ACTION_FIELDS``: status, dates, first order, review, consent) is
-        refused on each row that fills it, the error naming the row and the
-        column, before anything is read or written (a status of New, the
-        state every referral starts in, passes)."""
+        """Import, in two steps:
+
+        - a column mapped to a field the referral's actions set
+          (``ACTION_FIELDS``: status, dates, first order, review, consent) is
+          refused on each row that fills it, before anything is read or
+          written (a status of New, the state every referral starts in,
+          passes), whoever calls ``load``;
+        - a refused row is named once, by its number counted from 1 after the
+          header, which the import dialog shows as "Error at row N" (``load``
+          counts from 0, as the dialog's column errors do not). The rows the
+          fraud checks held for review come back under ``referral_held``, as
+          ``(row, reason)`` pairs, for the dialog to report
+          (``base_import.import.execute_import``)."""
+        messages = self._check_import_action_columns(fields, data)
+        if messages:
+            return {"ids": False, "messages": messages, "nextrow": 0}
+        if not self.env.context.get("import_file"):
+            return super().load(fields, data)
+        held = []
+        result = super(
+            ReferralReferral, self.with_context(referral_import_held=held)
+        ).load(fields, data)
+        for message in result["messages"]:
+            rows = message.get("rows") or {}
+            if "record" in message and "from" in rows:
+                message["record"] = rows["from"] + 1
+        if result["ids"] and held:
+            result["referral_held"] = held
+        return result
+
+    @api.model
+    def _check_import_action_columns(self, fields, data):
+        """The import errors of the cells of ``data`` that fill a field the
+        referral's actions set: one per row and column, read from the cells
+        alone (no query)."""
         columns = [
             (index, path.split("/")[0])
             for index, path in enumerate(fields)
             if path and path.split("/")[0] in ACTION_FIELDS
         ]
         if not columns:
-            return super().load(fields, data)
+            return []
         new_names = {
             "new",
             dict(self._fields["state"]._description_selection(self.env))["new"].lower(),
@@ -1239,41 +1374,40 @@ class ReferralReferral(models.Model):
                     {
                         "type": "error",
                         "rows": {"from": row, "to": row},
-                        "record": row,
+                        "record": row + 1,
                         "field": fname,
                         "field_name": label,
                         "message": self.env._(
-                            "Row %(row)s: the column %(column)s cannot be "
-                            "imported: a referral starts as New, and its "
-                            "buttons and the referee's orders set %(column)s. "
-                            "Remove the column from the file.",
-                            row=row + 1,
+                            "The column %(column)s cannot be imported: a "
+                            "referral starts as New, and its buttons and the "
+                            "referee's orders set %(column)s. Remove the "
+                            "column from the file.",
                             column=label,
                         ),
                     }
                 )
-        if not messages:
-            return super().load(fields, data)
-        return {"ids": False, "messages": messages, "nextrow": 0}
+        return messages
 
     @api.model
     def _load_records(self, data_list, update=False, ignore_duplicates=False):
-        """Import: a refused row's error names the row (counted from 1 after
-        the header, as base_import counts the lines of its own errors)."""
+        """Import: each refused row is reported on its own row, and the rows
+        held for review are noted for ``load``."""
         if not self.env.context.get("import_file"):
             return super()._load_records(data_list, update, ignore_duplicates)
         try:
-            return super()._load_records(data_list, update, ignore_duplicates)
+            referrals = super()._load_records(data_list, update, ignore_duplicates)
         except UserError as error:
             if len(data_list) > 1:
                 raise RetryRowByRow() from error
-            row = data_list[0].get("info", {}).get("rows", {}).get("from")
-            if row is None:
-                raise
-            message = self.env._(
-                "Row %(row)s: %(error)s", row=row + 1, error=error.args[0]
-            )
-            raise UserError(message) from error
+            raise
+        held = self.env.context.get("referral_import_held")
+        if held is not None:
+            # The records come back in the order of their rows.
+            for data, referral in zip(data_list, referrals, strict=True):
+                if referral.state == "to_review":
+                    row = data.get("info", {}).get("rows", {}).get("from", 0) + 1
+                    held.append((row, referral.sudo().review_reason))
+        return referrals
 
     @api.model
     def _resolve_sponsor_refs(self, refs):
@@ -1593,7 +1727,7 @@ class ReferralReferral(models.Model):
             return self.browse(), {
                 "form": self.env._("Referrals are not open at the moment.")
             }
-        errors = self._portal_validate_form(form)
+        errors = self._portal_validate_form(form, visitor=source == "code")
         if errors:
             return self.browse(), errors
         Attempt = self.env["referral.portal.attempt"].sudo()
@@ -1638,10 +1772,12 @@ class ReferralReferral(models.Model):
         return referral, {}
 
     @api.model
-    def _portal_validate_form(self, form):
+    def _portal_validate_form(self, form, visitor=False):
         """{field: message} for the fields of ``form`` the customer must fix:
         required ones, the email's format, each field's length, control
-        characters (line breaks only in the message), the consent."""
+        characters (line breaks only in the message), the consent;
+        ``visitor``: the form of a referral link, filled in by the person to
+        contact."""
         errors = {}
         for name, size in PORTAL_FORM_SIZES.items():
             value = form.get(name) or ""
@@ -1655,12 +1791,24 @@ class ReferralReferral(models.Model):
                     "this field."
                 )
         if not (form.get("company_name") or "").strip():
-            errors["company_name"] = self.env._("Enter the name of the company.")
+            errors["company_name"] = (
+                self.env._("Enter the name of your company.")
+                if visitor
+                else self.env._("Enter the name of the company.")
+            )
         if not (form.get("contact_name") or "").strip():
-            errors["contact_name"] = self.env._("Enter the name of your contact.")
+            errors["contact_name"] = (
+                self.env._("Enter your name.")
+                if visitor
+                else self.env._("Enter the name of your contact.")
+            )
         email = (form.get("email") or "").strip()
         if not email:
-            errors["email"] = self.env._("Enter your contact's email address.")
+            errors["email"] = (
+                self.env._("Enter your email address.")
+                if visitor
+                else self.env._("Enter your contact's email address.")
+            )
         elif "email" not in errors and not email_normalize(email):
             errors["email"] = self.env._(
                 "This email address is not valid (e.g. name@company.com)."
