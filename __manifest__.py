@@ -4,7 +4,7 @@
     "name": "Sales Referrals and Customer Lifecycle",
     "summary": "Referral links between customers, routed to the sponsor's "
     "salesperson, with follow-up activities",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Sales/Sales",
     "website": "https://github.com/sale-referral-lifecycle/sale_referral_lifecycle",
     "author": "sale_referral_lifecycle contributors",
@@ -49,6 +49,7 @@
         "views/sale_order_views.xml",
         "views/account_move_views.xml",
         "views/referral_review_views.xml",
+        "views/referral_portal_attempt_views.xml",
         "views/portal_templates.xml",
         "views/partner_followup_rule_views.xml",
         "views/partner_followup_log_views.xml",
@@ -74,6 +75,7 @@
         ],
         "web.assets_backend": [
             "sale_referral_lifecycle/static/src/js/referral_review_count.js",
+            "sale_referral_lifecycle/static/src/scss/referral_dashboard.scss",
         ],
         "web.assets_tests": [
             "sale_referral_lifecycle/static/tests/tours/*.js",

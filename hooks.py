@@ -112,3 +112,21 @@ def migrate_lifecycle_columns_to_company(cr):
             )
         )
     return converted
+
+
+def set_welcome_discount_product(env):
+    """Give the programs without a welcome discount product the addon's own
+    *Welcome discount* product (before 18.0.1.2.0 the welcome discount used
+    the credit product). Returns the programs changed."""
+    product = env.ref(
+        "sale_referral_lifecycle.product_referral_welcome_discount",
+        raise_if_not_found=False,
+    )
+    programs = (
+        env["referral.program"]
+        .with_context(active_test=False)
+        .search([("welcome_discount_product_id", "=", False)])
+    )
+    if product and programs:
+        programs.write({"welcome_discount_product_id": product.id})
+    return programs if product else programs.browse()

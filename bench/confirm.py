@@ -3,10 +3,10 @@
 """Benchmark of the sales order confirmation, with and without the addon.
 
 In one run: two fresh databases without demo data, one with Odoo alone (the
-addon's dependencies: sale_management, account, portal, utm, resource), one
-with the addon. In each, the same orders are confirmed one per transaction,
-as a user confirming quotations one after the other (fresh environment,
-warm registry), and timed with their SQL queries:
+addon's dependencies, as its manifest lists them), one with the addon. In
+each, the same orders are confirmed one per transaction, as a user
+confirming quotations one after the other (fresh environment, warm
+registry), and timed with their SQL queries:
 
 - a plain order: an existing customer's quotation of one service line;
 - a referee's first order: a new customer's first quotation, with, in the
@@ -22,27 +22,16 @@ nothing. The databases are dropped at the end unless ``--keep``. A quick
 run: ``python3 bench/confirm.py --orders 20``.
 """
 
-import argparse
 import statistics
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+from benchlib import ADDON, ADMIN, ODOO_ALONE, say
 
-import lifecycle  # noqa: E402  (the sibling benchmark: install helpers)
-
-odoo_run = lifecycle.odoo_run
-say = odoo_run.say
-ADDON = lifecycle.ADDON
-ODOO_ALONE = "sale_management,account,portal,utm,resource,base_import"
 TARGETS = {"plain": (1.25, 4), "referee": (3.0, 30)}
-# Databases whose registry this process opened (the first parses the config).
-OPENED = []
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = benchlib.argument_parser(__doc__, db="srl_confirm")
     parser.add_argument(
         "--orders",
         type=int,
@@ -52,10 +41,7 @@ def parse_args():
     parser.add_argument(
         "--warmup", type=int, default=5, help="untimed first ones (%(default)s)"
     )
-    parser.add_argument("--db", default="srl_confirm", help="default: %(default)s")
-    parser.add_argument("--keep", action="store_true", help="keep the databases")
-    # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
-    args, _others = parser.parse_known_args()
+    args = benchlib.parse_args(parser)
     if args.orders < 1 or args.warmup < 0:
         parser.error("--orders must be positive, --warmup >= 0")
     return args
@@ -97,46 +83,32 @@ def prepare(registry, count, with_addon):
 
 
 def confirm_each(registry, order_ids, warmup):
-    """Confirm the orders one per transaction as the admin: ``(seconds,
-    queries)`` of each after the warm-up ones."""
-    from odoo import api
+    """Confirm the orders one per transaction as the admin: the Stopwatches
+    of those after the warm-up ones."""
 
-    admin = 2
-    results = []
-    for index, order_id in enumerate(order_ids):
-        with registry.cursor() as cr:
-            env = api.Environment(cr, admin, {})
-            order = env["sale.order"].browse(order_id)
-            before = cr.sql_log_count
-            started = time.perf_counter()
-            order.action_confirm()
-            env.flush_all()
-            seconds = time.perf_counter() - started
-            queries = cr.sql_log_count - before
-        if index >= warmup:
-            results.append((seconds, queries))
-    return results
+    def confirm(order_id):
+        return benchlib.timed(
+            registry,
+            lambda env: env["sale.order"].browse(order_id).action_confirm(),
+            uid=ADMIN,
+        )
+
+    return [confirm(order_id) for order_id in order_ids][warmup:]
 
 
-def measure(ctx, dbname, modules, args, with_addon):
-    lifecycle.install(ctx, dbname, modules)
-    if OPENED:
-        # Odoo's configuration is parsed once per process.
-        from odoo.modules.registry import Registry
-
-        registry = Registry(dbname)
-    else:
-        registry = lifecycle.open_registry(ctx, dbname)
-    OPENED.append(dbname)
+def measure(dbname, modules, args, with_addon):
+    benchlib.install(dbname, modules)
+    registry = benchlib.open_registry(dbname)
     ids = prepare(registry, args.orders + args.warmup, with_addon)
     figures = {}
     for case, order_ids in ids.items():
-        results = confirm_each(registry, order_ids, args.warmup)
+        watches = confirm_each(registry, order_ids, args.warmup)
+        seconds = [watch.seconds for watch in watches]
         figures[case] = (
-            statistics.median(seconds for seconds, _queries in results),
-            statistics.median(queries for _seconds, queries in results),
-            min(seconds for seconds, _queries in results),
-            max(seconds for seconds, _queries in results),
+            statistics.median(seconds),
+            statistics.median(watch.queries for watch in watches),
+            min(seconds),
+            max(seconds),
         )
         if with_addon:
             figures[f"{case} job"] = run_queue_job(registry, len(order_ids))
@@ -147,21 +119,10 @@ def run_queue_job(registry, count):
     """What left the confirmation: the lifecycle queue's job run over the
     ``count`` orders just confirmed, as the cron does (a commit per call).
     ``(seconds per order, queries per order)``."""
-    from odoo import SUPERUSER_ID, api
-
-    seconds = queries = 0
-    while True:
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            before = cr.sql_log_count
-            started = time.perf_counter()
-            remaining = env["partner.lifecycle.queue"]._cron_process()
-            env.flush_all()
-            cr.precommit.run()
-            seconds += time.perf_counter() - started
-            queries += cr.sql_log_count - before
-        if not remaining:
-            return seconds / count, queries / count
+    loop = benchlib.cron_loop(
+        registry, lambda env: env["partner.lifecycle.queue"]._cron_process()
+    )
+    return loop.seconds / count, loop.queries / count
 
 
 def report(alone, addon):
@@ -171,14 +132,14 @@ def report(alone, addon):
         s, q, s_min, s_max = addon[case]
         ratio = s / base_s
         max_ratio, max_extra = TARGETS[case]
-        verdict = "met" if ratio <= max_ratio and q - base_q <= max_extra else "MISSED"
+        met = ratio <= max_ratio and q - base_q <= max_extra
         lines += [
             f"  {label:17s} Odoo alone {base_s * 1000:7.1f} ms "
             f"[{base_min * 1000:.1f}-{base_max * 1000:.1f}] {base_q:5.0f} queries",
             f"  {'':17s} with addon {s * 1000:7.1f} ms "
             f"[{s_min * 1000:.1f}-{s_max * 1000:.1f}] {q:5.0f} queries",
             f"  {'':17s} ratio {ratio:5.2f}x, {q - base_q:+.0f} queries "
-            f"(target <= {max_ratio}x and +{max_extra}): {verdict}",
+            f"(target <= {max_ratio}x and +{max_extra}): {benchlib.verdict(met)}",
         ]
         if f"{case} job" in addon:
             job_s, job_q = addon[f"{case} job"]
@@ -193,18 +154,18 @@ def databases(args):
     return [f"{args.db}_alone", f"{args.db}_addon"]
 
 
-def benchmark(ctx, args):
+def benchmark(args):
     alone_db, addon_db = databases(args)
-    alone = measure(ctx, alone_db, ODOO_ALONE, args, with_addon=False)
-    addon = measure(ctx, addon_db, ADDON, args, with_addon=True)
+    alone = measure(alone_db, ODOO_ALONE, args, with_addon=False)
+    addon = measure(addon_db, ADDON, args, with_addon=True)
     report(alone, addon)
     return 0
 
 
 def main():
     args = parse_args()
-    return lifecycle.run_main(benchmark, args, databases(args))
+    return benchlib.run(benchmark, args, databases(args))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

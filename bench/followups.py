@@ -4,9 +4,10 @@
 
 Creates a fresh database (``srl_bench_followups``) with the addon, its
 default follow-up rules and no demo data, fills it with set-based SQL
-(100,000 contacts and 300,000 orders by default, as ``bench/lifecycle.py``
-does), gives some contacts a subscription end date around today and marks
-the contacts without a confirmed order as prospects, then times:
+(100,000 contacts and 300,000 orders by default, the data of
+bench/lifecycle.py), gives some contacts a subscription end date around
+today and marks the contacts without a confirmed order as prospects, then
+times:
 
 - one raw SQL pass finding the records the default rules have due today
   (the floor to compare with);
@@ -17,50 +18,38 @@ the contacts without a confirmed order as prospects, then times:
 - a second run of the same loop: it must create nothing.
 
 It prints seconds, SQL queries and what was created; it asserts nothing
-about times. A quick run: ``make bench BENCH_ARGS="--contacts 2000
---orders 6000"`` (this script takes the same size options as
-bench/lifecycle.py).
+about times. The database is dropped at the end unless ``--keep``. A quick
+run: ``python3 bench/followups.py --contacts 2000 --orders 6000`` (the same
+size options as bench/lifecycle.py).
 """
 
-import argparse
 import contextlib
-import functools
-import importlib
 import os
-import sys
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
+import benchlib
+from benchlib import ADDON, say
 
-import lifecycle  # noqa: E402  (the data generation and Odoo plumbing)
-
-odoo_run = lifecycle.odoo_run
-say = odoo_run.say
-ADDON = odoo_run.DEFAULT_ADDON
 TARGET_SECONDS = 30
 TARGET_RATIO = 10
 TARGET_SECOND_RUN = 5
-# Engine methods timed one by one.
-PHASES = (
-    "_detect_due_steps",
-    "_arbitrate",
-    "_write_decisions",
-    "_execute",
-)
+# Engine methods timed one by one, with the due steps detected; the detection
+# is timed per trigger too.
+PHASES = {
+    "_detect_due_steps": lambda args, result: len(result),
+    "_detect_step": None,
+    "_arbitrate": None,
+    "_write_decisions": None,
+    "_execute": None,
+}
+BY_TRIGGER = {"_detect_step": lambda args: args[1].trigger}
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument(
-        "--contacts", type=int, default=100_000, help="default: %(default)s"
-    )
-    parser.add_argument(
-        "--orders", type=int, default=300_000, help="default: %(default)s"
-    )
+    parser = benchlib.argument_parser(__doc__, db="srl_bench_followups")
+    parser.add_argument("--contacts", type=int, default=100_000, help="%(default)s")
+    parser.add_argument("--orders", type=int, default=300_000, help="%(default)s")
     parser.add_argument(
         "--subscribers",
         type=float,
@@ -82,15 +71,7 @@ def parse_args():
         default=20000,
         help="batch_size given to the cron method (default: %(default)s)",
     )
-    parser.add_argument(
-        "--db", default="srl_bench_followups", help="default: %(default)s"
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the database at the end"
-    )
-    # make bench gives BENCH_ARGS to every benchmark: leave bench/lifecycle.py
-    # its own options (--tracking-pass, --profile...).
-    args, _others = parser.parse_known_args()
+    args = benchlib.parse_args(parser)
     if args.contacts < 1 or args.orders < 0 or args.batch_size < 1:
         parser.error("--contacts and --batch-size must be positive, --orders >= 0")
     return args
@@ -137,25 +118,24 @@ def prepare(registry, args):
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         prospect = env.ref(f"{ADDON}.stage_prospect").id
-        like = lifecycle.CODE_PREFIX + "%"
-        for label, query, params in (
-            (
-                "subscriptions",
-                SUBSCRIPTIONS_SQL,
-                {"like": like, "share": args.subscribers},
-            ),
-            (
-                "prospects",
-                PROSPECTS_SQL,
-                {"like": like, "prospect": prospect, "share": args.prospects},
-            ),
-            ("last orders", LAST_ORDER_SQL, {}),
-            ("statistics", "ANALYZE res_partner, sale_order", {}),
-        ):
-            started = time.perf_counter()
-            cr.execute(query, params)
-            rows = f"{cr.rowcount:,} rows, " if cr.rowcount > 0 else ""
-            say(f"  {label}: {rows}{time.perf_counter() - started:.1f} s")
+        like = benchlib.CODE_PREFIX + "%"
+        benchlib.execute_steps(
+            cr,
+            [
+                (
+                    "subscriptions",
+                    SUBSCRIPTIONS_SQL,
+                    {"like": like, "share": args.subscribers},
+                ),
+                (
+                    "prospects",
+                    PROSPECTS_SQL,
+                    {"like": like, "prospect": prospect, "share": args.prospects},
+                ),
+                ("last orders", LAST_ORDER_SQL, {}),
+                ("statistics", "ANALYZE res_partner, sale_order", {}),
+            ],
+        )
 
 
 # Raw pass --------------------------------------------------------------------
@@ -168,9 +148,7 @@ def raw_due_query(env):
     from odoo import fields
     from odoo.tools import SQL
 
-    days = engine_module("partner_followup_working_days").FollowupWorkingDays(
-        env.company, fields.Datetime.now()
-    )
+    days = benchlib.addon_attr("WorkingDays")(env.company, fields.Datetime.now())
     company = env.company
     parts = []
     for rule in env["partner.followup.rule"].search([]):
@@ -242,87 +220,12 @@ def raw_due_query(env):
     return SQL("SELECT count(*) FROM (%s) due", SQL(" UNION ALL ").join(parts))
 
 
-def engine_module(name):
-    """A module of the addon's models (importable once Odoo is loaded)."""
-    return importlib.import_module(f"odoo.addons.{ADDON}.models.{name}")
-
-
-def time_raw_pass(registry, runs=3):
-    from odoo import SUPERUSER_ID, api
-
-    times = []
-    with registry.cursor() as cr:
-        env = api.Environment(cr, SUPERUSER_ID, {})
-        query = raw_due_query(env)
-        for _run in range(runs):
-            started = time.perf_counter()
-            cr.execute(query)
-            count = cr.fetchone()[0]
-            times.append(time.perf_counter() - started)
-    return times, count
+def count_due(env, query):
+    env.cr.execute(query)
+    return env.cr.fetchone()[0]
 
 
 # Cron loop -------------------------------------------------------------------
-
-
-class PhaseTimer:
-    """Wall time and calls of engine methods, wrapped on the registry's class
-    for the length of a run."""
-
-    def __init__(self, registry):
-        self.model_class = registry["partner.followup.engine"]
-        self.seconds = defaultdict(float)
-        self.calls = defaultdict(int)
-        self.sizes = defaultdict(int)
-        self.triggers = defaultdict(float)
-
-    def _wrap(self, name, method):
-        @functools.wraps(method)
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                result = method(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.perf_counter() - started
-                self.calls[name] += 1
-            if name == "_detect_due_steps":
-                self.sizes[name] += len(result)
-            return result
-
-        return timed
-
-    def _wrap_step(self, method):
-        """Detection time per trigger."""
-
-        @functools.wraps(method)
-        def timed(engine, rule, *args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return method(engine, rule, *args, **kwargs)
-            finally:
-                self.triggers[rule.trigger] += time.perf_counter() - started
-
-        return timed
-
-    def __enter__(self):
-        self.saved = {
-            name: vars(self.model_class).get(name) for name in (*PHASES, "_detect_step")
-        }
-        self.model_class._detect_step = self._wrap_step(self.model_class._detect_step)
-        for name in PHASES:
-            setattr(
-                self.model_class,
-                name,
-                self._wrap(name, getattr(self.model_class, name)),
-            )
-        return self
-
-    def __exit__(self, *exc_info):
-        for name, own in self.saved.items():
-            if own is None:
-                delattr(self.model_class, name)
-            else:
-                setattr(self.model_class, name, own)
 
 
 def counts(registry):
@@ -340,66 +243,58 @@ def counts(registry):
         )
 
 
-def cron_loop(registry, batch_size):
-    """Call the cron method until the last batch, as ir.cron's runner does."""
-    from odoo import SUPERUSER_ID, api
-
-    from odoo.addons.base.models.ir_cron import MAX_BATCH_PER_CRON_JOB
-
-    cursor_key = engine_module("partner_followup_engine").FOLLOWUP_CRON_CURSOR
-    calls = queries = 0
-    stats = Counter()
-    done = False
-    started = time.perf_counter()
-    while not done:
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            for _call in range(MAX_BATCH_PER_CRON_JOB):
-                before = cr.sql_log_count
-                stats.update(
-                    env["partner.followup.engine"]._cron_run_followups(
-                        batch_size=batch_size
-                    )
-                )
-                cr.commit()  # pylint: disable=invalid-commit
-                queries += cr.sql_log_count - before
-                calls += 1
-                if env["ir.config_parameter"].get_param(cursor_key, "0") == "0":
-                    done = True
-                    break
-    return time.perf_counter() - started, calls, queries, stats
-
-
 def run_pass(registry, title, args):
+    cursor_key = benchlib.addon_attr("FOLLOWUP_CRON_CURSOR")
+    stats = Counter()
+
+    def job(env):
+        engine = env["partner.followup.engine"]
+        stats.update(engine._cron_run_followups(batch_size=args.batch_size))
+        return env["ir.config_parameter"].get_param(cursor_key, "0") != "0"
+
     before = counts(registry)
-    with PhaseTimer(registry) as phases:
-        seconds, calls, queries, stats = cron_loop(registry, args.batch_size)
+    phases = benchlib.MethodTimer(
+        registry, "partner.followup.engine", PHASES, by=BY_TRIGGER
+    )
+    with phases:
+        loop = benchlib.cron_loop(registry, job)
     after = counts(registry)
     created = {key: after[key] - before[key] for key in after}
+    calls = len(loop.call_seconds)
+    triggers = sorted((key, s) for (_name, key), s in phases.seconds_by.items())
+    figure = benchlib.figure
     say(
         "",
         title,
-        f"  time                 {seconds:10.2f} s",
-        f"  cron calls           {calls:10d}  (batch_size={args.batch_size})",
-        f"  SQL queries          {queries:10,d}  ({queries / calls:.0f} per call)",
-        f"  due steps detected   {phases.sizes['_detect_due_steps']:10,d}",
-        f"  outcomes             done {stats['done']:,}, postponed "
-        f"{stats['postponed']:,}, skipped {stats['skipped']:,}",
-        f"  created              {created['logs']:,} log rows, "
-        f"{created['activities']:,} activities, {created['emails']:,} emails, "
-        f"{created['messages']:,} messages",
+        figure("time", f"{loop.seconds:10.2f} s"),
+        figure("cron calls", f"{calls:10d}  (batch_size={args.batch_size})"),
+        figure(
+            "SQL queries", f"{loop.queries:10,d}  ({loop.queries / calls:.0f} per call)"
+        ),
+        figure("due steps detected", f"{phases.sizes['_detect_due_steps']:10,d}"),
+        figure(
+            "outcomes",
+            f"done {stats['done']:,}, postponed {stats['postponed']:,}, "
+            f"skipped {stats['skipped']:,}",
+        ),
+        figure(
+            "created",
+            f"{created['logs']:,} log rows, {created['activities']:,} activities, "
+            f"{created['emails']:,} emails, {created['messages']:,} messages",
+        ),
         "  detection by trigger: "
-        + ", ".join(f"{t} {s:.2f} s" for t, s in sorted(phases.triggers.items())),
+        + ", ".join(f"{trigger} {seconds:.2f} s" for trigger, seconds in triggers),
         "  time by method:",
     )
     for name in PHASES:
-        say(
-            f"    {name:24s} {phases.seconds[name]:8.2f} s "
-            f"{phases.calls[name]:6d} calls"
-        )
+        if name != "_detect_step":
+            say(
+                f"    {name:24s} {phases.seconds[name]:8.2f} s "
+                f"{phases.calls[name]:6d} calls"
+            )
     return {
-        "seconds": seconds,
-        "queries": queries,
+        "seconds": loop.seconds,
+        "queries": loop.queries,
         "detected": phases.sizes["_detect_due_steps"],
         "detection": phases.seconds["_detect_due_steps"],
         "execution": phases.seconds["_execute"],
@@ -410,23 +305,29 @@ def run_pass(registry, title, args):
 # Main ------------------------------------------------------------------------
 
 
-def benchmark(ctx, args):
-    lifecycle.install(ctx, args.db)
-    registry = lifecycle.open_registry(ctx, args.db)
-    say("", f"Generating {args.contacts:,} contacts and {args.orders:,} orders ...")
-    started = time.perf_counter()
-    lifecycle.generate(registry, args.contacts, args.orders)
-    prepare(registry, args)
-    say(f"Generated in {time.perf_counter() - started:.1f} s.")
+def benchmark(args):
+    from odoo import SUPERUSER_ID, api
 
-    raw_times, raw_count = time_raw_pass(registry)
-    raw = min(raw_times)
+    benchlib.install(args.db)
+    registry = benchlib.open_registry(args.db)
+    say("", f"Generating {args.contacts:,} contacts and {args.orders:,} orders ...")
+    with benchlib.Stopwatch() as watch:
+        benchlib.generate(registry, args.contacts, args.orders)
+        prepare(registry, args)
+    say(f"Generated in {watch.seconds:.1f} s.")
+    with registry.cursor() as cr:
+        query = raw_due_query(api.Environment(cr, SUPERUSER_ID, {}))
+    runs = benchlib.timed_runs(registry, lambda env: count_due(env, query))
+    raw, raw_count = min(run.seconds for run in runs), runs[0].result
     say(
         "",
         "Raw SQL pass finding the records due today (one statement):",
-        f"  time                 {raw:10.3f} s  (best of {len(raw_times)}: "
-        + ", ".join(f"{t:.3f}" for t in raw_times)
-        + f"; {raw_count:,} due records)",
+        benchlib.figure(
+            "time",
+            f"{raw:10.3f} s  (best of {len(runs)}: "
+            + ", ".join(f"{run.seconds:.3f}" for run in runs)
+            + f"; {raw_count:,} due records)",
+        ),
     )
     first = run_pass(registry, "First run (cron loop, default rules):", args)
     second = run_pass(registry, "Second run (the same cron loop again):", args)
@@ -448,18 +349,18 @@ def benchmark(ctx, args):
         f"{second['queries']:,} queries   created "
         f"{sum(second['created'].values())} records",
         f"  targets              under {TARGET_SECONDS} s: "
-        f"{'met' if verdicts[0] else 'MISSED'}; within {TARGET_RATIO}x of raw: "
-        f"{'met' if verdicts[1] else 'MISSED'}; second run under "
+        f"{benchlib.verdict(verdicts[0])}; within {TARGET_RATIO}x of raw: "
+        f"{benchlib.verdict(verdicts[1])}; second run under "
         f"{TARGET_SECOND_RUN} s creating nothing: "
-        f"{'met' if verdicts[2] else 'MISSED'} ({os.cpu_count()} CPUs here)",
+        f"{benchlib.verdict(verdicts[2])} ({os.cpu_count()} CPUs here)",
     )
     return 0
 
 
 def main():
-    return lifecycle.run_main(benchmark, parse_args())
+    return benchlib.run(benchmark, parse_args())
 
 
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+        raise SystemExit(main())

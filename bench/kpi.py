@@ -3,8 +3,8 @@
 """Benchmark of the referral program KPI reports (``make bench``).
 
 Creates a fresh database (``srl_bench_kpi``) with the addon and no demo
-data, fills it in set-based SQL with contacts and orders (as
-``bench/lifecycle.py`` does) and accepted referrals for a fifth of the
+data, fills it in set-based SQL with contacts and orders (the data of
+bench/lifecycle.py) and accepted referrals for a fifth of the
 customers, then times, in this process, what a manager's screens ask:
 
 - the pivot of ``referral.program.kpi`` (new customers and referral share
@@ -16,24 +16,15 @@ customers, then times, in this process, what a manager's screens ask:
 - the dashboard card of the program (its three grouped reads).
 
 It prints milliseconds, SQL queries and ratios; it asserts nothing about
-times. The database is dropped at the end unless ``--keep``.
+times. The database is dropped at the end unless ``--keep``. A quick run:
+``python3 bench/kpi.py --contacts 2000 --orders 6000 --runs 2``.
 """
 
-import argparse
 import contextlib
 import statistics
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import lifecycle  # noqa: E402  (bench/ is not a package)
-import odoo_run  # noqa: E402  (tools/ is not a package)
-
-say = odoo_run.say
+import benchlib
+from benchlib import say
 
 # A fifth of the customers came through an accepted referral, made 1 to 30
 # days before their first order, from another customer.
@@ -69,19 +60,11 @@ GROUP BY 1
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument(
-        "--contacts", type=int, default=30_000, help="default: %(default)s"
-    )
-    parser.add_argument(
-        "--orders", type=int, default=90_000, help="default: %(default)s"
-    )
+    parser = benchlib.argument_parser(__doc__, db="srl_bench_kpi")
+    parser.add_argument("--contacts", type=int, default=30_000, help="%(default)s")
+    parser.add_argument("--orders", type=int, default=90_000, help="%(default)s")
     parser.add_argument("--runs", type=int, default=5, help="per measure")
-    parser.add_argument("--db", default="srl_bench_kpi", help="default: %(default)s")
-    parser.add_argument("--keep", action="store_true")
-    # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
-    args, _others = parser.parse_known_args()
-    return args
+    return benchlib.parse_args(parser)
 
 
 def add_referrals(registry):
@@ -108,21 +91,13 @@ def add_referrals(registry):
 
 
 def measure(registry, runs, label, call):
-    """Median milliseconds and queries of ``call(env)`` over ``runs`` runs,
-    each in a fresh cursor (nothing cached between runs)."""
-    from odoo import SUPERUSER_ID, api
-
-    times, queries = [], []
-    for _run in range(runs):
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            before = cr.sql_log_count
-            started = time.perf_counter()
-            call(env)
-            times.append((time.perf_counter() - started) * 1000)
-            queries.append(cr.sql_log_count - before)
-            cr.rollback()
-    result = {"ms": statistics.median(times), "queries": max(queries)}
+    """Median milliseconds and most queries of ``call(env)`` over ``runs``
+    runs, each in a fresh cursor (nothing cached between runs)."""
+    watches = benchlib.timed_runs(registry, call, runs)
+    result = {
+        "ms": statistics.median(watch.seconds for watch in watches) * 1000,
+        "queries": max(watch.queries for watch in watches),
+    }
     say(f"  {label:<44} {result['ms']:9.1f} ms {result['queries']:4d} queries")
     return result
 
@@ -162,11 +137,11 @@ def dashboard(env):
     program.mapped("kpi_referral_share")
 
 
-def benchmark(ctx, args):
-    lifecycle.install(ctx, args.db)
-    registry = lifecycle.open_registry(ctx, args.db)
+def benchmark(args):
+    benchlib.install(args.db)
+    registry = benchlib.open_registry(args.db)
     say(f"Data: {args.contacts:,} contacts, {args.orders:,} orders ...")
-    lifecycle.generate(registry, args.contacts, args.orders)
+    benchlib.generate(registry, args.contacts, args.orders)
     add_referrals(registry)
     with registry.cursor() as cr:
         cr.execute(
@@ -199,14 +174,13 @@ def benchmark(ctx, args):
         f"  dashboard card               {card['ms']:6.1f} ms, "
         f"{card['queries']} queries",
     )
-    lifecycle.close_registry(args.db)
     return 0
 
 
 def main():
-    return lifecycle.run_main(benchmark, parse_args())
+    return benchlib.run(benchmark, parse_args())
 
 
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+        raise SystemExit(main())

@@ -12,28 +12,22 @@ data, then, in this process:
   that order posted (the spending moves from the order to its invoice);
 - runs the property-based test of the ledger invariant with many more
   sequences than ``make test`` (``--examples``, random seeds), through
-  ``tools/odoo_run.py test``.
+  ``dev/odoo_run.py test``.
 
 It prints milliseconds, SQL queries and ratios; it asserts nothing about
-times. The database is dropped at the end unless ``--keep``.
+times. The database is dropped at the end unless ``--keep``. A quick run:
+``python3 bench/ledger.py --orders 3 --examples 0``.
 """
 
-import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "bench"))
+import benchlib
+from benchlib import say
 
-import lifecycle  # noqa: E402  (bench/ is not a package)
-import odoo_run  # noqa: E402  (tools/ is not a package)
-
-say = odoo_run.say
 LEDGER_SIZES = (1, 1000, 10000)
 
 CREDITS_SQL = """
@@ -50,7 +44,7 @@ SELECT 'Bench credit ' || g, 'credit', 'in', 'posted', %(today)s, %(amount)s,
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = benchlib.argument_parser(__doc__, db="srl_bench_ledger")
     parser.add_argument("--orders", type=int, default=20, help="per measure")
     parser.add_argument(
         "--examples",
@@ -58,11 +52,7 @@ def parse_args():
         default=2000,
         help="sequences of the property test (default: %(default)s; 0: skip)",
     )
-    parser.add_argument("--db", default="srl_bench_ledger")
-    parser.add_argument("--keep", action="store_true")
-    # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
-    args, _others = parser.parse_known_args()
-    return args
+    return benchlib.parse_args(parser)
 
 
 def prepare(registry):
@@ -114,41 +104,37 @@ def prepare(registry):
 
 
 def measure(registry, partner_id, product_id, orders, with_credit):
-    """Milliseconds and queries per order: create a quotation, apply credit
-    (or not), confirm it; then invoice it and post the invoice."""
-    from odoo import SUPERUSER_ID, Command, api, sql_db
+    """Median milliseconds and queries per order: create a quotation, apply
+    credit (or not), confirm it; then invoice it and post the invoice."""
+    from odoo import SUPERUSER_ID, Command, api
 
-    confirm_times, confirm_queries, post_times, post_queries = [], [], [], []
+    confirms, posts = [], []
     for _i in range(orders):
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env.invalidate_all()
-            queries, started = sql_db.sql_counter, time.perf_counter()
-            order = env["sale.order"].create(
-                {
-                    "partner_id": partner_id,
-                    "order_line": [
-                        Command.create({"product_id": product_id, "price_unit": 10})
-                    ],
-                }
-            )
-            if with_credit:
-                order.action_apply_referral_credit()
-            order.action_confirm()
-            env.flush_all()
-            confirm_times.append(time.perf_counter() - started)
-            confirm_queries.append(sql_db.sql_counter - queries)
-            queries, started = sql_db.sql_counter, time.perf_counter()
-            invoice = order._create_invoices()
-            invoice.action_post()
-            env.flush_all()
-            post_times.append(time.perf_counter() - started)
-            post_queries.append(sql_db.sql_counter - queries)
+            with benchlib.Stopwatch() as confirm:
+                order = env["sale.order"].create(
+                    {
+                        "partner_id": partner_id,
+                        "order_line": [
+                            Command.create({"product_id": product_id, "price_unit": 10})
+                        ],
+                    }
+                )
+                if with_credit:
+                    order.action_apply_referral_credit()
+                order.action_confirm()
+                env.flush_all()
+            with benchlib.Stopwatch() as post:
+                order._create_invoices().action_post()
+                env.flush_all()
+        confirms.append(confirm)
+        posts.append(post)
     return {
-        "confirm_ms": 1000 * sorted(confirm_times)[len(confirm_times) // 2],
-        "confirm_queries": sorted(confirm_queries)[len(confirm_queries) // 2],
-        "post_ms": 1000 * sorted(post_times)[len(post_times) // 2],
-        "post_queries": sorted(post_queries)[len(post_queries) // 2],
+        "confirm_ms": 1000 * statistics.median(w.seconds for w in confirms),
+        "confirm_queries": round(statistics.median(w.queries for w in confirms)),
+        "post_ms": 1000 * statistics.median(w.seconds for w in posts),
+        "post_queries": round(statistics.median(w.queries for w in posts)),
     }
 
 
@@ -160,21 +146,22 @@ def run_property_test(examples):
         REFERRAL_LEDGER_EXAMPLES=str(examples),
         REFERRAL_LEDGER_RANDOM="1",
     )
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "odoo_run.py"), "test"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    runner = str(benchlib.ROOT / "dev" / "odoo_run.py")
+    with benchlib.Stopwatch() as watch:
+        result = subprocess.run(
+            [sys.executable, runner, "test"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     last = (result.stdout.strip().splitlines() or ["?"])[-1]
-    return time.perf_counter() - started, result.returncode, last
+    return watch.seconds, result.returncode, last
 
 
-def benchmark(ctx, args):
-    lifecycle.install(ctx, args.db)
-    registry = lifecycle.open_registry(ctx, args.db)
+def benchmark(args):
+    benchlib.install(args.db)
+    registry = benchlib.open_registry(args.db)
     customers, product_id = prepare(registry)
     # Warm the caches (first order of the database).
     measure(registry, customers[0], product_id, 2, False)
@@ -198,7 +185,6 @@ def benchmark(ctx, args):
             f"+{figures['confirm_queries'] - alone['confirm_queries']} / "
             f"+{figures['post_queries'] - alone['post_queries']} queries"
         )
-    lifecycle.close_registry(args.db)
     if args.examples:
         say("", f"Property test of the ledger invariant, {args.examples} sequences:")
         seconds, status, last = run_property_test(args.examples)
@@ -208,9 +194,9 @@ def benchmark(ctx, args):
 
 
 def main():
-    return lifecycle.run_main(benchmark, parse_args())
+    return benchlib.run(benchmark, parse_args())
 
 
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+        raise SystemExit(main())

@@ -12,7 +12,7 @@ one order line each), then times, in this process:
   ``MAX_BATCH_PER_CRON_JOB`` calls (every contact gets its first stage);
 - a steady-state pass: the same loop again (the data did not change): the
   cron recomputes only the contacts whose time windows or data changed since
-  its last run (``models/partner_lifecycle_cron.py``);
+  its last run;
 - a night later: the same loop with the clock moved 24 hours on (orders
   leaving the stages' windows and subscriptions ending over one day);
 - with ``--tracking-pass``: every contact put back in the first stage, then
@@ -20,80 +20,46 @@ one order line each), then times, in this process:
 
 It prints seconds, contacts per second, SQL queries, moves and where the
 time goes inside the engine; it asserts nothing about times. The database is
-dropped at the end unless ``--keep``. Odoo and PostgreSQL are found as for
-``make test`` (tools/odoo_run.py). A quick run:
-``make bench BENCH_ARGS="--contacts 2000 --orders 6000"``.
+dropped at the end unless ``--keep``. A quick run:
+``python3 bench/lifecycle.py --contacts 2000 --orders 6000``.
 """
 
-import argparse
 import contextlib
 import cProfile
 import datetime
-import functools
-import importlib
-import io
 import os
-import pstats
-import signal
-import sys
-import time
-from collections import defaultdict
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+import benchlib
+from benchlib import say
 
-import odoo_run  # noqa: E402  (tools/ is not a package)
-
-ADDON = odoo_run.DEFAULT_ADDON
-# Generated referral codes: "B0" and 8 digits. The addon's codes never hold a
-# "0" (see CODE_ALPHABET), so these cannot collide with them.
-CODE_PREFIX = "B0"
-ORDER_PREFIX = "BENCH/"
-# Issue 12's targets: full placement under 8 s and within 15x of the raw
-# aggregate, steady state under 1 s.
+# The targets: full placement under 8 s and within 15x of the raw aggregate,
+# steady state under 1 s.
 TARGET_FULL_SECONDS = 8
 TARGET_FULL_RATIO = 15
 TARGET_STEADY_SECONDS = 1
-# Methods of partner.lifecycle.engine timed one by one (where the time goes).
-PHASES = (
-    "_lifecycle_candidate_ids",
-    "_recompute",
-    "_read_stats",
-    "_match_domains",
-    "_write_stats",
-    "_move",
-    "_log_tracking",
-)
-# What the calls of some of them process: contacts recomputed, contacts
-# written (stage or aggregates changed), moves, moves logged in the chatter.
-PHASE_SIZES = {
-    "_recompute": lambda engine, partners, *args: len(partners),
-    "_write_stats": lambda engine, changes, *args: len(changes),
-    "_move": lambda engine, moves, *args: len(moves),
-    "_log_tracking": lambda engine, moves, *args: len(moves),
+# Methods of partner.lifecycle.engine timed one by one (where the time goes),
+# with what some of them process: contacts recomputed, contacts written
+# (stage or aggregates changed), moves, moves logged in the chatter.
+PHASES = {
+    "_lifecycle_candidate_ids": None,
+    "_recompute": lambda args, result: len(args[1]),
+    "_read_stats": None,
+    "_match_domains": None,
+    "_write_stats": lambda args, result: len(args[1]),
+    "_move": lambda args, result: len(args[1]),
+    "_log_tracking": lambda args, result: len(args[1]),
 }
-
-say = odoo_run.say
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument(
-        "--contacts", type=int, default=100_000, help="default: %(default)s"
-    )
-    parser.add_argument(
-        "--orders", type=int, default=300_000, help="default: %(default)s"
-    )
+    parser = benchlib.argument_parser(__doc__, db="srl_bench")
+    parser.add_argument("--contacts", type=int, default=100_000, help="%(default)s")
+    parser.add_argument("--orders", type=int, default=300_000, help="%(default)s")
     parser.add_argument(
         "--batch-size",
         type=int,
         default=5000,
         help="batch_size given to the cron method (default: %(default)s)",
-    )
-    parser.add_argument("--db", default="srl_bench", help="default: %(default)s")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the database at the end"
     )
     parser.add_argument(
         "--tracking-pass",
@@ -107,226 +73,14 @@ def parse_args():
         help="run the passes under cProfile and print the top functions "
         "(the times then include the profiler's overhead)",
     )
-    parser.add_argument(
-        "--profile-top", type=int, default=25, help="default: %(default)s"
-    )
-    args = parser.parse_args()
+    parser.add_argument("--profile-top", type=int, default=25, help="%(default)s")
+    args = benchlib.parse_args(parser)
     if args.contacts < 1 or args.orders < 0 or args.batch_size < 1:
         parser.error("--contacts and --batch-size must be positive, --orders >= 0")
     return args
 
 
-# Database --------------------------------------------------------------------
-
-
-def install(ctx, dbname, modules=ADDON):
-    """Create ``dbname`` with ``modules`` (default: the addon) installed and
-    no demo data, as ``make test`` does (a separate ``python -m odoo``
-    process)."""
-    ctx.pg.drop_database(dbname)
-    ctx.pg.create_database(dbname)
-    command = odoo_run.odoo_command(
-        ctx,
-        dbname,
-        f"--init={modules}",
-        "--without-demo=all",
-        "--stop-after-init",
-        "--max-cron-threads=0",
-        "--http-interface=127.0.0.1",
-        f"--http-port={odoo_run.free_port()}",
-        "--log-level=warn",
-    )
-    log_path = odoo_run.CACHE / f"bench-{dbname}.log"
-    say(f"Installing {modules} without demo data in {dbname} (log in {log_path}) ...")
-    started = time.perf_counter()
-    status = odoo_run.run_odoo(ctx, command, log_path)
-    if status:
-        raise odoo_run.Abort(f"Installing {modules} failed (status {status}).")
-    say(f"Installed in {time.perf_counter() - started:.1f} s.")
-
-
-def refuse_if_in_use(pg, dbname):
-    """Stop before recreating a database that another session uses (another
-    benchmark running, or someone looking at a kept one)."""
-    with pg.refusals("list the sessions"):
-        conn = pg.connect()
-    with conn, conn.cursor() as cr:
-        cr.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid != pg_backend_pid()",
-            [dbname],
-        )
-        sessions = cr.fetchone()[0]
-    conn.close()
-    if sessions:
-        raise odoo_run.Abort(
-            f"The database {dbname} is in use ({sessions} session(s): another "
-            "benchmark?). Wait for it, or choose another name with --db NAME."
-        )
-
-
-def open_registry(ctx, dbname):
-    """Load Odoo in this process, configured as the install was."""
-    src = ctx.env.get("ODOO_SRC")
-    if src and src not in sys.path:
-        sys.path.insert(0, src)
-    import odoo
-    from odoo.modules.registry import Registry
-
-    odoo.tools.config.parse_config(
-        [
-            f"--config={odoo_run.config_file()}",
-            f"--addons-path={ctx.addons_path}",
-            f"--data-dir={odoo_run.CACHE / 'data'}",
-            f"--database={dbname}",
-            "--max-cron-threads=0",
-            "--log-level=warn",
-            *ctx.pg.odoo_args,
-        ]
-    )
-    return Registry(dbname)
-
-
-def close_registry(dbname):
-    if "odoo" not in sys.modules:
-        return
-    from odoo import sql_db
-    from odoo.modules.registry import Registry
-
-    Registry.delete(dbname)
-    sql_db.close_db(dbname)
-
-
 # Data ------------------------------------------------------------------------
-
-
-CONTACTS_SQL = """
-INSERT INTO res_partner (
-    id, commercial_partner_id, name, complete_name, commercial_company_name,
-    email, active, type, is_company, company_id, lang, partner_share,
-    autopost_bills, customer_rank, supplier_rank, color, referral_code,
-    create_uid, write_uid, create_date, write_date)
-SELECT s.id, s.id, s.name, s.name, CASE WHEN s.is_company THEN s.name END,
-       'contact' || s.g || '@bench.example.com', true, 'contact', s.is_company,
-       NULL, 'en_US', true, 'ask', 1, 0, 0, %(prefix)s || lpad(s.g::text, 8, '0'),
-       %(uid)s, %(uid)s, s.created, s.created
-  FROM (SELECT nextval('res_partner_id_seq') AS id, g,
-               g %% 3 = 0 AS is_company,
-               CASE WHEN g %% 3 = 0 THEN 'Bench Company ' ELSE 'Bench Person ' END
-                   || g AS name,
-               %(now)s - random() * interval '48 months' AS created
-          FROM generate_series(1, %(contacts)s) AS g) AS s
-"""
-
-# Customers drawn with a skew (random()^2): the first contacts have dozens of
-# orders, the last ones about one, some none. States: 20 % draft, 15 % sent,
-# 55 % confirmed, 10 % cancelled. Dates over the last 36 months.
-ORDERS_SQL = """
-INSERT INTO sale_order (
-    name, partner_id, partner_invoice_id, partner_shipping_id, company_id,
-    currency_id, currency_rate, pricelist_id, user_id, team_id, state,
-    invoice_status, date_order, validity_date, amount_untaxed, amount_tax,
-    amount_total, locked, require_signature, require_payment,
-    prepayment_percent, create_uid, write_uid, create_date, write_date)
-SELECT %(prefix)s || lpad(o.g::text, 7, '0'), c.id, c.id, c.id, %(company)s,
-       %(currency)s, 1, NULL, %(user)s, %(team)s, o.state,
-       CASE WHEN o.state = 'sale' THEN 'to invoice' ELSE 'no' END,
-       o.date_order, (o.date_order + interval '30 days')::date,
-       o.amount, round(o.amount * 0.2, 2), round(o.amount * 1.2, 2),
-       false, true, false, 1.0, %(user)s, %(user)s,
-       o.date_order - random() * interval '5 days', o.date_order
-  FROM (SELECT g,
-               1 + floor(power(random(), 2) * %(contacts)s)::int AS idx,
-               CASE WHEN r < 0.20 THEN 'draft' WHEN r < 0.35 THEN 'sent'
-                    WHEN r < 0.90 THEN 'sale' ELSE 'cancel' END AS state,
-               %(now)s - random() * interval '36 months' AS date_order,
-               round((50 + random() * 4950)::numeric, 2) AS amount
-          FROM (SELECT g, random() AS r
-                  FROM generate_series(1, %(orders)s) AS g) AS rs) AS o
-  JOIN bench_contact c ON c.idx = o.idx
-"""
-
-# One line per order; 5 % of the confirmed orders sell the 12-month
-# subscription product (the "Addict" stage needs an active subscription).
-LINES_SQL = """
-INSERT INTO sale_order_line (
-    order_id, sequence, company_id, currency_id, order_partner_id, salesman_id,
-    product_id, product_uom, state, name, product_uom_qty, price_unit,
-    technical_price_unit, discount, price_subtotal, price_tax, price_total,
-    price_reduce_taxexcl, price_reduce_taxinc, qty_delivered, qty_invoiced,
-    qty_to_invoice, untaxed_amount_invoiced, untaxed_amount_to_invoice,
-    customer_lead, invoice_status, qty_delivered_method, is_downpayment,
-    is_expense, create_uid, write_uid, create_date, write_date)
-SELECT so.id, 10, so.company_id, so.currency_id, so.partner_id, so.user_id,
-       l.product_id, %(uom)s, so.state,
-       CASE WHEN l.product_id = %(subscription)s THEN 'Bench subscription'
-            ELSE 'Bench service' END,
-       1, so.amount_untaxed, so.amount_untaxed, 0, so.amount_untaxed,
-       so.amount_tax, so.amount_total, so.amount_untaxed, so.amount_total,
-       0, 0, 0, 0, 0, 0, so.invoice_status, 'manual', false, false,
-       so.create_uid, so.write_uid, so.create_date, so.write_date
-  FROM sale_order so
- CROSS JOIN LATERAL (
-       SELECT CASE WHEN so.state = 'sale' AND random() < 0.05
-                   THEN %(subscription)s ELSE %(service)s END AS product_id
-       ) AS l
- WHERE so.name LIKE %(like)s
-"""
-
-
-def generate(registry, contacts, orders):
-    """Contacts, orders and order lines in a few set-based statements."""
-    from odoo import SUPERUSER_ID, api, fields
-
-    with registry.cursor() as cr:
-        env = api.Environment(cr, SUPERUSER_ID, {})
-        company = env.ref("base.main_company")
-        # Two products through the ORM (their many defaults), the rest in SQL.
-        service, subscription = env["product.product"].create(
-            [
-                {"name": "Bench service", "type": "service", "list_price": 100},
-                {
-                    "name": "Bench subscription",
-                    "type": "service",
-                    "list_price": 500,
-                    "subscription_months": 12,
-                },
-            ]
-        )
-        env.flush_all()
-        params = {
-            "now": fields.Datetime.now(),
-            "contacts": contacts,
-            "orders": orders,
-            "uid": SUPERUSER_ID,
-            "user": env.ref("base.user_admin").id,
-            "company": company.id,
-            "currency": company.currency_id.id,
-            "team": env.ref("sales_team.team_sales_department").id,
-            "service": service.id,
-            "subscription": subscription.id,
-            "uom": service.uom_id.id,
-        }
-        steps = [
-            ("contacts", CONTACTS_SQL, dict(params, prefix=CODE_PREFIX)),
-            (
-                "contact index",
-                "CREATE TEMP TABLE bench_contact AS "
-                "SELECT row_number() OVER (ORDER BY id)::int AS idx, id "
-                "FROM res_partner WHERE referral_code LIKE %(like)s; "
-                "CREATE UNIQUE INDEX ON bench_contact (idx)",
-                {"like": CODE_PREFIX + "%"},
-            ),
-            ("orders", ORDERS_SQL, dict(params, prefix=ORDER_PREFIX)),
-            ("order lines", LINES_SQL, dict(params, like=ORDER_PREFIX + "%")),
-            ("statistics", "ANALYZE res_partner, sale_order, sale_order_line", {}),
-        ]
-        for label, query, query_params in steps:
-            started = time.perf_counter()
-            cr.execute(query, query_params)
-            rows = f"{cr.rowcount:,} rows, " if cr.rowcount > 0 else ""
-            say(f"  {label}: {rows}{time.perf_counter() - started:.1f} s")
-        cr.execute("DROP TABLE bench_contact")
 
 
 def figures(registry):
@@ -381,57 +135,9 @@ SELECT p.commercial_partner_id, count(*), max(so.date_order),
 """
 
 
-def time_raw_aggregate(registry, runs=3):
-    """Seconds of each run of one plain aggregate over all the orders."""
-    times = []
-    with registry.cursor() as cr:
-        for _run in range(runs):
-            started = time.perf_counter()
-            cr.execute(RAW_AGGREGATE_SQL)
-            groups = len(cr.fetchall())
-            times.append(time.perf_counter() - started)
-    return times, groups
-
-
-class PhaseTimer:
-    """Wall time and calls of some lifecycle engine methods, by wrapping them on
-    the registry's class for the length of a pass (the addon is untouched).
-    Nested calls count in each of their callers too."""
-
-    def __init__(self, registry, names):
-        self.model_class = registry["partner.lifecycle.engine"]
-        self.names = names
-        self.seconds = defaultdict(float)
-        self.calls = defaultdict(int)
-        self.sizes = defaultdict(int)
-
-    def _wrap(self, name, method):
-        @functools.wraps(method)
-        def timed(*args, **kwargs):
-            if name in PHASE_SIZES:
-                self.sizes[name] += PHASE_SIZES[name](*args, **kwargs)
-            started = time.perf_counter()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.perf_counter() - started
-                self.calls[name] += 1
-
-        return timed
-
-    def __enter__(self):
-        self.saved = {name: vars(self.model_class).get(name) for name in self.names}
-        for name in self.names:
-            method = getattr(self.model_class, name)
-            setattr(self.model_class, name, self._wrap(name, method))
-        return self
-
-    def __exit__(self, *exc_info):
-        for name, own in self.saved.items():
-            if own is None:
-                delattr(self.model_class, name)  # back to the inherited method
-            else:
-                setattr(self.model_class, name, own)
+def raw_aggregate(env):
+    env.cr.execute(RAW_AGGREGATE_SQL)
+    return len(env.cr.fetchall())
 
 
 @contextlib.contextmanager
@@ -449,66 +155,46 @@ def clock_moved(delta):
         yield
 
 
-def cron_loop(registry, batch_size):
-    """Call the cron method until it returns 0, as ir.cron's runner does: a
-    commit after each call, a new cursor every MAX_BATCH_PER_CRON_JOB calls.
-    Return (seconds, calls, queries, per-call seconds, commit seconds)."""
-    from odoo import SUPERUSER_ID, api
-
-    from odoo.addons.base.models.ir_cron import MAX_BATCH_PER_CRON_JOB
-
-    calls = queries = 0
-    commit_seconds = 0.0
-    per_call = []
-    remaining = None
-    started = time.perf_counter()
-    while remaining != 0:
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            for _call in range(MAX_BATCH_PER_CRON_JOB):
-                call_started = time.perf_counter()
-                before = cr.sql_log_count
-                remaining = env["partner.lifecycle.engine"]._cron_recompute(
-                    batch_size=batch_size
-                )
-                commit_started = time.perf_counter()
-                cr.commit()  # pylint: disable=invalid-commit
-                commit_seconds += time.perf_counter() - commit_started
-                queries += cr.sql_log_count - before
-                per_call.append(time.perf_counter() - call_started)
-                calls += 1
-                if not remaining:
-                    break
-    return time.perf_counter() - started, calls, queries, per_call, commit_seconds
-
-
 def run_pass(registry, title, args):
     """One timed pass of the cron loop; print and return its figures."""
     before = figures(registry)
-    profiler = cProfile.Profile() if args.profile else None
-    with PhaseTimer(registry, PHASES) as phases:
-        if profiler:
-            profiler.enable()
-        seconds, calls, queries, per_call, commit = cron_loop(registry, args.batch_size)
-        if profiler:
-            profiler.disable()
+    profiler = cProfile.Profile() if args.profile else contextlib.nullcontext()
+    phases = benchlib.MethodTimer(registry, "partner.lifecycle.engine", PHASES)
+    with phases, profiler:
+        loop = benchlib.cron_loop(
+            registry,
+            lambda env: env["partner.lifecycle.engine"]._cron_recompute(
+                batch_size=args.batch_size
+            ),
+        )
     after = figures(registry)
     processed = phases.sizes["_recompute"]
-    written = phases.sizes["_write_stats"]
-    moves = after["history"] - before["history"]
-    messages = after["messages"] - before["messages"]
+    calls = len(loop.call_seconds)
     say(
         "",
-        f"{title}{' (under cProfile)' if profiler else ''}",
-        f"  time                 {seconds:10.2f} s",
-        f"  contacts             {processed:10,d}",
-        f"  contacts/s           {processed / seconds:10,.0f}",
-        f"  cron calls           {calls:10d}  (batch_size={args.batch_size}; "
-        f"slowest {max(per_call):.2f} s, fastest {min(per_call):.2f} s)",
-        f"  SQL queries          {queries:10,d}  ({queries / calls:.0f} per call)",
-        f"  contacts written     {written:10,d}  (stage or aggregates changed)",
-        f"  stage moves          {moves:10,d}  (history rows)",
-        f"  chatter messages     {messages:10,d}",
+        f"{title}{' (under cProfile)' if args.profile else ''}",
+        benchlib.figure("time", f"{loop.seconds:10.2f} s"),
+        benchlib.figure("contacts", f"{processed:10,d}"),
+        benchlib.figure("contacts/s", f"{processed / loop.seconds:10,.0f}"),
+        benchlib.figure(
+            "cron calls",
+            f"{calls:10d}  (batch_size={args.batch_size}; slowest "
+            f"{max(loop.call_seconds):.2f} s, fastest {min(loop.call_seconds):.2f} s)",
+        ),
+        benchlib.figure(
+            "SQL queries", f"{loop.queries:10,d}  ({loop.queries / calls:.0f} per call)"
+        ),
+        benchlib.figure(
+            "contacts written",
+            f"{phases.sizes['_write_stats']:10,d}  (stage or aggregates changed)",
+        ),
+        benchlib.figure(
+            "stage moves",
+            f"{after['history'] - before['history']:10,d}  (history rows)",
+        ),
+        benchlib.figure(
+            "chatter messages", f"{after['messages'] - before['messages']:10,d}"
+        ),
         "  time by method (wall, nested calls counted in their callers too):",
     )
     for name in PHASES:
@@ -518,44 +204,26 @@ def run_pass(registry, title, args):
                 f"{phases.calls[name]:6d} calls"
             )
     outside = (
-        seconds
+        loop.seconds
         - phases.seconds["_recompute"]
         - phases.seconds["_lifecycle_candidate_ids"]
-        - commit
+        - loop.commit_seconds
     )
     say(
-        f"    {'commit (flushes pending ORM writes)':36s} {commit:8.2f} s",
+        f"    {'commit (flushes pending ORM writes)':36s} {loop.commit_seconds:8.2f} s",
         f"    {'rest (cron params, search and count)':36s} {outside:8.2f} s",
     )
-    if profiler:
-        print_profile(profiler, args.profile_top)
-    return {"seconds": seconds, "contacts": processed, "queries": queries}
-
-
-def print_profile(profiler, top):
-    for sort in ("tottime", "cumulative"):
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats(sort).print_stats(top)
-        lines = out.getvalue().splitlines()
-        # From the column titles on: skip pstats's own header.
-        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
-        say(f"  cProfile, top {top} by {sort}:")
-        say(*(f"    {line}" for line in lines[start:] if line.strip()))
+    if args.profile:
+        benchlib.print_profile(profiler, args.profile_top)
+    return {"seconds": loop.seconds, "contacts": processed, "queries": loop.queries}
 
 
 def reset_cursor(registry, full=False):
     """Next cron call from the first contact (a finished pass already is);
     ``full``: forget the last run too, the next pass is a full one."""
-    partner_module = importlib.import_module(
-        f"odoo.addons.{ADDON}.models.partner_lifecycle_engine"
-    )
-    cron_module = importlib.import_module(
-        f"odoo.addons.{ADDON}.models.partner_lifecycle_cron"
-    )
-    keys = [partner_module.LIFECYCLE_CRON_CURSOR]
+    keys = [benchlib.addon_attr("LIFECYCLE_CRON_CURSOR")]
     if full:
-        keys.append(cron_module.LIFECYCLE_CRON_LAST_RUN)
+        keys.append(benchlib.addon_attr("LIFECYCLE_CRON_LAST_RUN"))
     with registry.cursor() as cr:
         cr.execute("DELETE FROM ir_config_parameter WHERE key = ANY(%s)", [keys])
 
@@ -582,28 +250,30 @@ def reset_to_first_stage(registry):
 # Main ------------------------------------------------------------------------
 
 
-def benchmark(ctx, args):
-    install(ctx, args.db)
-    registry = open_registry(ctx, args.db)
+def benchmark(args):
+    benchlib.install(args.db)
+    registry = benchlib.open_registry(args.db)
     say("", f"Generating {args.contacts:,} contacts and {args.orders:,} orders ...")
-    started = time.perf_counter()
-    generate(registry, args.contacts, args.orders)
-    say(f"Generated in {time.perf_counter() - started:.1f} s.")
+    with benchlib.Stopwatch() as watch:
+        benchlib.generate(registry, args.contacts, args.orders)
+    say(f"Generated in {watch.seconds:.1f} s.")
     counts = figures(registry)
     say(
         f"Database {args.db}: {counts['commercial']:,} commercial entities, "
         f"{counts['orders']:,} orders, {counts['lines']:,} order lines."
     )
-
-    raw_times, groups = time_raw_aggregate(registry)
-    raw = min(raw_times)
+    runs = benchlib.timed_runs(registry, raw_aggregate)
+    raw = min(run.seconds for run in runs)
     say(
         "",
         "Raw SQL aggregate over the same orders (count, max date, sum by "
         "commercial entity):",
-        f"  time                 {raw:10.3f} s  (best of {len(raw_times)}: "
-        + ", ".join(f"{t:.3f}" for t in raw_times)
-        + f"; {groups:,} groups)",
+        benchlib.figure(
+            "time",
+            f"{raw:10.3f} s  (best of {len(runs)}: "
+            + ", ".join(f"{run.seconds:.3f}" for run in runs)
+            + f"; {runs[0].result:,} groups)",
+        ),
     )
 
     full = run_pass(
@@ -634,9 +304,7 @@ def benchmark(ctx, args):
             args,
         )
 
-    def verdict(met):
-        return "met" if met else "MISSED"
-
+    verdict = benchlib.verdict
     summary = [
         "",
         "Summary",
@@ -674,49 +342,10 @@ def benchmark(ctx, args):
     return 0
 
 
-def run_main(benchmark, args, databases=None):
-    """Run ``benchmark(ctx, args)`` with Odoo and PostgreSQL found as for
-    ``make test``; ``databases`` (default: ``args.db``) are refused when in
-    use, and dropped at the end unless ``args.keep``. Every benchmark of
-    bench/ runs this way; returns the exit status."""
-    databases = databases or [args.db]
-    if not (ROOT / "__manifest__.py").is_file():
-        say(f"{ROOT} holds no __manifest__.py: it is not an Odoo addon.")
-        return 2
-    odoo_run.CACHE.mkdir(exist_ok=True)
-    signal.signal(signal.SIGTERM, odoo_run.on_sigterm)
-    try:
-        env, odoo_folder = odoo_run.odoo_environment()
-        addons = odoo_run.addons_path(ADDON, odoo_folder)
-        with odoo_run.Postgres() as pg:
-            ctx = odoo_run.Context(env, addons, pg)
-            for dbname in databases:
-                refuse_if_in_use(pg, dbname)
-            try:
-                return benchmark(ctx, args)
-            finally:
-                for dbname in databases:
-                    close_registry(dbname)
-                    if args.keep:
-                        say(f"Database {dbname} kept (--keep).")
-                    else:
-                        pg.drop_database(dbname)
-                        say(f"Database {dbname} dropped.")
-    except odoo_run.Abort as abort:
-        sys.stderr.write(f"{abort}\n")
-        return abort.status
-    except KeyboardInterrupt:
-        say("Interrupted.")
-        return 130
-    except odoo_run.Terminated:
-        say("Terminated.")
-        return 143
-
-
 def main():
-    return run_main(benchmark, parse_args())
+    return benchlib.run(benchmark, parse_args())
 
 
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
+        raise SystemExit(main())

@@ -23,23 +23,14 @@ It asserts nothing. The databases are dropped at the end unless ``--keep``.
 A quick run: ``python3 bench/referral_import.py --rows 50``.
 """
 
-import argparse
 import contextlib
 import cProfile
 import csv
 import io
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+from benchlib import ADDON, ADMIN, ODOO_ALONE, say
 
-import lifecycle  # noqa: E402  (the sibling benchmark: install helpers)
-
-odoo_run = lifecycle.odoo_run
-say = odoo_run.say
-ADDON = lifecycle.ADDON
-ODOO_ALONE = "sale_management,account,portal,utm,resource,base_import"
 ROWS_PER_SPONSOR = 5
 REFERRAL_HEADERS = [
     "Sponsor Reference",
@@ -50,17 +41,13 @@ REFERRAL_HEADERS = [
     "Tax ID",
     "Referred On",
 ]
-# Databases whose registry this process opened (the first parses the config).
-OPENED = []
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = benchlib.argument_parser(__doc__, db="srl_import")
     parser.add_argument(
         "--rows", type=int, default=300, help="rows per file (default: %(default)s)"
     )
-    parser.add_argument("--db", default="srl_import", help="default: %(default)s")
-    parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument(
         "--profile",
         type=int,
@@ -68,8 +55,7 @@ def parse_args():
         metavar="N",
         help="print the N costliest functions of the referral import (cProfile)",
     )
-    # make bench gives BENCH_ARGS to every benchmark: ignore the others'.
-    args, _others = parser.parse_known_args()
+    args = benchlib.parse_args(parser)
     if args.rows < 1:
         parser.error("--rows must be positive")
     return args
@@ -149,9 +135,8 @@ def import_file(registry, model, content, profile=0):
     ``profile``, print its costliest functions."""
     from odoo import api
 
-    admin = 2
     with registry.cursor() as cr:
-        env = api.Environment(cr, admin, {})
+        env = api.Environment(cr, ADMIN, {})
         wizard = env["base_import.import"].create(
             {
                 "res_model": model,
@@ -175,30 +160,14 @@ def import_file(registry, model, content, profile=0):
             for index in range(len(preview["headers"]))
         ]
         profiler = cProfile.Profile() if profile else contextlib.nullcontext()
-        before = cr.sql_log_count
-        started = time.perf_counter()
-        with profiler:
+        with benchlib.Stopwatch() as watch, profiler:
             result = wizard.execute_import(
                 fields, preview["headers"], preview["options"]
             )
             env.flush_all()
-        seconds = time.perf_counter() - started
-        queries = cr.sql_log_count - before
     if profile:
-        lifecycle.print_profile(profiler, profile)
-    return seconds, queries, len(result["ids"] or []), result["messages"]
-
-
-def open_registry(ctx, dbname):
-    if OPENED:
-        # Odoo's configuration is parsed once per process.
-        from odoo.modules.registry import Registry
-
-        registry = Registry(dbname)
-    else:
-        registry = lifecycle.open_registry(ctx, dbname)
-    OPENED.append(dbname)
-    return registry
+        benchlib.print_profile(profiler, profile)
+    return watch.seconds, watch.queries, len(result["ids"] or []), result["messages"]
 
 
 def measure(registry, label, model, content, rows, profile=0):
@@ -206,7 +175,7 @@ def measure(registry, label, model, content, rows, profile=0):
         registry, model, content, profile
     )
     if imported != rows:
-        raise odoo_run.Abort(f"{label}: {imported} of {rows} rows imported: {messages}")
+        raise benchlib.Abort(f"{label}: {imported} of {rows} rows imported: {messages}")
     return label, seconds, queries
 
 
@@ -227,11 +196,11 @@ def databases(args):
     return [f"{args.db}_alone", f"{args.db}_addon"]
 
 
-def benchmark(ctx, args):
+def benchmark(args):
     alone_db, addon_db = databases(args)
     warmup = 5
-    lifecycle.install(ctx, alone_db, ODOO_ALONE)
-    registry = open_registry(ctx, alone_db)
+    benchlib.install(alone_db, ODOO_ALONE)
+    registry = benchlib.open_registry(alone_db)
     import_file(registry, "res.partner", contacts_file(warmup, "Warm"))
     results = [
         measure(
@@ -242,8 +211,8 @@ def benchmark(ctx, args):
             args.rows,
         )
     ]
-    lifecycle.install(ctx, addon_db, ADDON)
-    registry = open_registry(ctx, addon_db)
+    benchlib.install(addon_db, ADDON)
+    registry = benchlib.open_registry(addon_db)
     sponsors = prepare_sponsors(registry, args.rows + warmup)
     import_file(registry, "res.partner", contacts_file(warmup, "Warm"))
     import_file(registry, "referral.referral", referrals_file(sponsors, warmup, "Warm"))
@@ -272,8 +241,8 @@ def benchmark(ctx, args):
 
 def main():
     args = parse_args()
-    return lifecycle.run_main(benchmark, args, databases(args))
+    return benchlib.run(benchmark, args, databases(args))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,13 +1,106 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import functools
+import logging
+
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+
 from odoo import fields, http
-from odoo.exceptions import AccessError, MissingError, UserError
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
 from ..models.referral.referral_referral import PORTAL_FORM_FIELDS
+from ..models.referral.text_input import has_control_characters
+
+_logger = logging.getLogger(__name__)
+
+# Longest parameter a route reads (a form field is bounded by the model
+# below that); longer is a bad request.
+MAX_PARAM_LENGTH = 5000
+# Parameters that may hold line breaks.
+MULTILINE_PARAMS = frozenset({"message"})
+# Largest page number and record id a URL may name (ids are 32-bit).
+MAX_PAGE = 100_000
+MAX_RECORD_ID = 2**31 - 1
+
+
+def _parse_number(value, maximum):
+    """``value`` (text of a URL, or already an integer) as a whole number
+    from 1 to ``maximum``; None otherwise."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdecimal() or len(value) > len(str(maximum)):
+            return None
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return value if 1 <= value <= maximum else None
+
+
+def checked_route(numbers=None, form=None):
+    """The guard every route of ``ReferralPortal`` goes through (below its
+    ``@http.route``), so that no input fails in the database:
+
+    - ``numbers`` maps the route's numeric parameters to their largest
+      value: anything else than a whole number from 1 to it is a 404;
+    - every text parameter longer than ``MAX_PARAM_LENGTH`` or holding a NUL
+      or another control character (line breaks in a multi-line field only)
+      is a 400, before the route runs;
+    - a ``UserError``/``ValidationError`` raised by the route rolls back what
+      it wrote and is shown by the method named ``form`` (the route's form
+      with the message), else on the generic error page; access and missing
+      record errors are a 404;
+    - anything else is logged with its traceback, rolled back and answered
+      with the generic error page: the visitor never gets a server error
+      (concurrency errors excepted: Odoo retries the request)."""
+    numbers = numbers or {}
+
+    def decorator(handler):
+        @functools.wraps(handler)
+        def guard(self, *args, **kw):
+            for name, value in kw.items():
+                if name in numbers:
+                    continue
+                if isinstance(value, str) and (
+                    len(value) > MAX_PARAM_LENGTH
+                    or has_control_characters(value, multiline=name in MULTILINE_PARAMS)
+                ):
+                    raise BadRequest()
+            for name, maximum in numbers.items():
+                if name in kw:
+                    kw[name] = _parse_number(kw[name], maximum)
+                    if kw[name] is None:
+                        raise NotFound()
+            try:
+                return handler(self, *args, **kw)
+            except HTTPException:
+                raise
+            except (AccessError, MissingError):
+                request.env.cr.rollback()
+                raise NotFound() from None
+            except (UserError, ValidationError) as error:
+                request.env.cr.rollback()
+                message = error.args[0]
+                if form:
+                    return getattr(self, form)(message, *args, **kw)
+                return self._referral_error_page(message)
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                raise
+            except Exception:
+                _logger.exception(
+                    "Referral portal: %s failed", request.httprequest.path
+                )
+                request.env.cr.rollback()
+                return self._referral_error_page()
+
+        guard.checked_route = True
+        return guard
+
+    return decorator
 
 
 class ReferralPortal(CustomerPortal):
@@ -53,6 +146,17 @@ class ReferralPortal(CustomerPortal):
         form = {name: (post.get(name) or "").strip() for name in PORTAL_FORM_FIELDS}
         form["consent"] = bool(post.get("consent"))
         return form
+
+    def _referral_error_page(self, message=None):
+        """The generic error page: ``message`` (a refusal in the user's
+        words) or a plain "could not process" (an unexpected error, whose
+        details stay in the server's log). Answered as a bad request: the
+        request could not be served, and nothing of it was written."""
+        return request.render(
+            "sale_referral_lifecycle.referral_error_page",
+            {"message": message},
+            status=400,
+        )
 
     def _prepare_home_portal_values(self, counters):
         """Counters of the home entries: 0 hides an entry (portal.js), so a
@@ -132,6 +236,7 @@ class ReferralPortal(CustomerPortal):
         website=True,
         methods=["GET", "POST"],
     )
+    @checked_route(numbers={"page": MAX_PAGE}, form="_render_referrals_form_error")
     def portal_my_referrals(self, page=1, sortby=None, **post):
         if not self._referral_program():
             return request.redirect("/my")
@@ -150,9 +255,17 @@ class ReferralPortal(CustomerPortal):
         values = self._prepare_referrals_values(page, sortby, form, errors)
         return request.render("sale_referral_lifecycle.portal_my_referrals", values)
 
+    def _render_referrals_form_error(self, message, page=1, sortby=None, **post):
+        """The referrals page with ``message`` above the form sent."""
+        values = self._prepare_referrals_values(
+            page, sortby, self._referral_form_values(post), {"form": message}
+        )
+        return request.render("sale_referral_lifecycle.portal_my_referrals", values)
+
     @http.route(
         ["/my/referrals/<int:referral_id>"], type="http", auth="user", website=True
     )
+    @checked_route(numbers={"referral_id": MAX_RECORD_ID})
     def portal_my_referral(self, referral_id, sent=None, **kw):
         try:
             referral_sudo = self._document_check_access(
@@ -183,6 +296,7 @@ class ReferralPortal(CustomerPortal):
         auth="user",
         website=True,
     )
+    @checked_route(numbers={"page": MAX_PAGE})
     def portal_my_wallet(self, page=1, **kw):
         if not self._referral_program():
             return request.redirect("/my")
@@ -205,23 +319,42 @@ class ReferralPortal(CustomerPortal):
         return request.render("sale_referral_lifecycle.portal_my_wallet", values)
 
     @http.route(["/my/wallet/statement"], type="http", auth="user", website=True)
+    @checked_route()
     def portal_my_wallet_statement(self, date_from=None, date_to=None, **kw):
+        """The statement PDF of the chosen period; without a PDF engine on
+        the server, the statement on a portal page that says so. A period that
+        cannot be read or ends before it starts, or any other failure
+        (logged), is told on the wallet page."""
         wallet = self._referral_wallet()
         if not wallet:
             return request.redirect("/my/wallet")
+        date_from, date_to, error = wallet._portal_statement_period(date_from, date_to)
+        if error:
+            return request.redirect(f"/my/wallet?statement_error={error}")
         try:
-            pdf = wallet._portal_render_statement(date_from, date_to)
-        except (UserError, ValueError):
-            return request.redirect("/my/wallet?statement_error=1")
+            content, content_type = wallet._portal_render_statement(date_from, date_to)
+        except Exception:
+            _logger.exception(
+                "The referral credit statement of wallet %s could not be rendered",
+                wallet.id,
+            )
+            return request.redirect("/my/wallet?statement_error=failed")
+        if content_type != "pdf":
+            # No PDF engine: the statement on a portal page that says so.
+            values = self._prepare_portal_layout_values()
+            values.update({"page_name": "wallet_statement", "statement_html": content})
+            return request.render(
+                "sale_referral_lifecycle.portal_my_wallet_statement", values
+            )
         headers = [
             ("Content-Type", "application/pdf"),
-            ("Content-Length", len(pdf)),
+            ("Content-Length", len(content)),
             (
                 "Content-Disposition",
                 http.content_disposition("referral-credit-statement.pdf"),
             ),
         ]
-        return request.make_response(pdf, headers=headers)
+        return request.make_response(content, headers=headers)
 
     # ------------------------------------------------------------------
     # Public referral link /r/<code>
@@ -235,6 +368,7 @@ class ReferralPortal(CustomerPortal):
         methods=["GET", "POST"],
         sitemap=False,
     )
+    @checked_route(form="_render_referral_link_error")
     def referral_link(self, code, **post):
         Referral = request.env["referral.referral"]
         sponsor = request.env["res.partner"].sudo()._portal_find_link_sponsor(code)
@@ -250,23 +384,45 @@ class ReferralPortal(CustomerPortal):
                 # Answered as a success, with nothing recorded.
                 done = True
             else:
-                referral, errors = Referral._portal_create_referral(
-                    sponsor, form, "code", request.httprequest.remote_addr
-                )
+                # A valid form gets the same confirmation whatever became of
+                # the referral (created, held for review, refused): the
+                # visitor learns nothing of who is a customer or referred.
                 # The referral links the referee to the sponsor: its first
                 # confirmed order wins it, as an order with the code would.
-                done = bool(referral)
+                _referral, errors = Referral._portal_create_referral(
+                    sponsor, form, "code", request.httprequest.remote_addr
+                )
+                done = not errors
+        return self._render_referral_link(sponsor, code, form, errors, done)
+
+    def _render_referral_link(self, sponsor, code, form, errors, done):
         return request.render(
             "sale_referral_lifecycle.referral_link_page",
             {
                 # Only the company's name: never its people or addresses.
                 "sponsor_name": sponsor.name,
                 "code": code,
-                "program": Referral._portal_get_program(
+                "program": request.env["referral.referral"]._portal_get_program(
                     sponsor.company_id or request.env.company
                 ),
                 "form": form,
                 "errors": errors,
                 "done": done,
             },
+        )
+
+    def _render_referral_link_error(self, message, code, **post):
+        """The link's form again with a neutral message: the visitor is not
+        told the back office's reasons."""
+        sponsor = request.env["res.partner"].sudo()._portal_find_link_sponsor(code)
+        if not sponsor:
+            raise request.not_found()
+        errors = {
+            "form": request.env._(
+                "We could not record this referral. Please check the details "
+                "or contact us."
+            )
+        }
+        return self._render_referral_link(
+            sponsor, code, self._referral_form_values(post), errors, False
         )

@@ -7,9 +7,11 @@ from . import followup
 from . import account_move
 from . import account_move_line
 from . import account_tax
+from . import base_import_import
 from . import mail_activity
 from . import mail_activity_plan
 from . import mail_activity_plan_template
+from . import mail_tracking_value
 from . import product_template
 from . import res_company
 from . import res_config_settings

@@ -19,15 +19,19 @@ class AccountMove(models.Model):
     _name = "account.move"
 
     referral_credit_amount = fields.Monetary(
-        string="Referral Credit Applied",
+        string="Referral Credit Applied (Tax Incl.)",
         compute="_compute_referral_credit_amount",
         currency_field="currency_id",
-        help="Wallet credit spent by this invoice, taxes included.",
+        help="Wallet credit spent by this invoice, taxes included (given back "
+        "by a credit note): what its credit lines take off the total. The "
+        "lines themselves show their amounts without tax.",
     )
     referral_credit_available = fields.Monetary(
+        string="Spendable Referral Credit",
         compute="_compute_referral_credit_available",
         currency_field="currency_id",
-        help="Balance of the customer's referral wallet, in the invoice currency.",
+        help="Referral credit the customer can spend now, in the invoice "
+        "currency: Apply Referral Credit takes it off this invoice.",
     )
 
     @api.depends(

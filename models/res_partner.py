@@ -4,16 +4,19 @@ sponsoring, its wallet balance, its lifecycle stage per company (moved by
 ``partner.lifecycle.engine``), its first contact and its follow-ups."""
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 from odoo.tools import SQL, create_index
 
 from .local_day import company_today
+from .referral.action_flow import action_flow, in_action_flow
 from .referral.referral_code import (
+    CODE_MAX_LENGTH,
+    CODE_MIN_LENGTH,
     generate_referral_code,
     normalize_referral_code,
 )
-from .referral.referral_referral import ACTIVE_STATES
+from .referral.referral_referral import ACTIVE_STATES, REVIEW_MANAGER_GROUP
 
 
 class ResPartner(models.Model):
@@ -23,9 +26,13 @@ class ResPartner(models.Model):
         default=lambda self: generate_referral_code(),
         copy=False,
         # No index=True: the UNIQUE constraint below is its index already.
+        size=CODE_MAX_LENGTH,
         readonly=True,
+        tracking=True,
         help="Code the customer shares with the companies it refers; typed on "
-        "their first sales order, it links them to this customer.",
+        "their first sales order, it links them to this customer. Changed "
+        "only by Sales administrators; a replaced code is never given to "
+        "another contact.",
     )
     sponsor_id = fields.Many2one(
         "res.partner",
@@ -45,12 +52,6 @@ class ResPartner(models.Model):
         "referral.referral", "referee_id", string="Referrals Received"
     )
     referral_count = fields.Integer(compute="_compute_referral_count")
-    referral_code_alias_ids = fields.One2many(
-        "referral.code.alias",
-        "partner_id",
-        string="Former Referral Codes",
-        help="Codes of contacts merged into this one: they still reach it.",
-    )
     referral_wallet_ids = fields.One2many(
         "referral.wallet", "partner_id", string="Referral Wallets"
     )
@@ -296,9 +297,6 @@ class ResPartner(models.Model):
         """A commercial entity enters the lifecycle the moment it is created
         (by hand, by import, by a referral or from the portal): its first
         contact dated, with its channel when known, and its first stage."""
-        self._check_referral_codes_free(
-            [vals["referral_code"] for vals in vals_list if vals.get("referral_code")]
-        )
         channel = self._get_first_contact_channel()
         vals_list = [
             self._prepare_first_contact_values(vals, channel)
@@ -306,7 +304,13 @@ class ResPartner(models.Model):
             else vals
             for vals in vals_list
         ]
+        vals_list = self._prepare_referral_code_create_values(vals_list)
+        given_codes = {vals.get("referral_code") for vals in vals_list}
         partners = super().create(vals_list)
+        # A generated code is never a retired one (a code given was checked).
+        partners.filtered(
+            lambda p: p.referral_code not in given_codes
+        )._replace_retired_referral_codes()
         # Its first stage at once (Suspect by default), with its history row.
         partners.filtered(
             lambda p: p.commercial_partner_id == p and not p.lifecycle_stage_id
@@ -314,8 +318,8 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
-        if vals.get("referral_code"):
-            self._check_referral_codes_free([vals["referral_code"]])
+        if "referral_code" in vals:
+            vals = self._prepare_referral_code_write_values(vals)
         entities_before = (
             {partner: partner.commercial_partner_id for partner in self}
             if {"parent_id", "is_company"} & set(vals)
@@ -339,6 +343,12 @@ class ResPartner(models.Model):
         if entities_before:
             self._referral_check_credit_binding(entities_before)
         return res
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_retire_referral_codes(self):
+        # The links and orders carrying a deleted contact's code never lead
+        # to another contact.
+        self._retire_referral_codes()
 
     # ------------------------------------------------------------------
     # Actions
@@ -386,66 +396,148 @@ class ResPartner(models.Model):
         return action
 
     def action_regenerate_referral_code(self):
-        if not self.env.user.has_group("sales_team.group_sale_manager"):
-            raise AccessError(
-                self.env._("Only sales administrators can change a referral code.")
-            )
-        reserved = self.env["referral.code.alias"]._get_reserved_codes()
-        for partner in self:
-            code = generate_referral_code()
-            while code in reserved:
-                code = generate_referral_code()
-            partner.referral_code = code
-            partner.message_post(
-                body=self.env._(
-                    "Referral code changed to %(code)s.", code=partner.referral_code
-                )
-            )
+        """A new code for each contact (the change is tracked in its
+        chatter); the old one is retired: it stops working and is never
+        given to another contact."""
+        self._check_referral_code_manager()
+        self._retire_referral_codes()
+        codes = self._generate_free_referral_codes(len(self))
+        with action_flow():
+            for partner, code in zip(self, codes, strict=True):
+                partner.referral_code = code
 
     # ------------------------------------------------------------------
     # Referral codes
     # ------------------------------------------------------------------
 
+    def _check_referral_code_manager(self):
+        if not self.env.user.has_group(REVIEW_MANAGER_GROUP):
+            raise AccessError(
+                self.env._("Only sales administrators can change a referral code.")
+            )
+
+    def _retire_referral_codes(self):
+        """Reserve the current referral codes of these contacts for good:
+        their links stop working and no other contact will ever get them.
+        Called when a code is replaced or its contact deleted; contact
+        merges call it for the contacts they absorb."""
+        # sudo: the register of retired codes is kept whoever replaces or
+        # deletes a contact.
+        self.env["referral.retired.code"].sudo()._retire(
+            {partner: partner.referral_code for partner in self.sudo()}
+        )
+
+    @api.model
+    def _generate_free_referral_codes(self, count):
+        """``count`` new distinct codes, none of them retired (one query,
+        again for the rare code drawn that was retired)."""
+        Retired = self.env["referral.retired.code"].sudo()
+        codes = []
+        while len(codes) < count:
+            drawn = {generate_referral_code() for _i in range(count - len(codes))}
+            codes += sorted(drawn - Retired._get_retired(drawn) - set(codes))
+        return codes
+
+    def _replace_retired_referral_codes(self):
+        """Give a new code to those of these new contacts whose generated
+        code happens to be a retired one (one query)."""
+        retired = (
+            self.env["referral.retired.code"]
+            .sudo()
+            ._get_retired(self.mapped("referral_code"))
+        )
+        partners = self.filtered(lambda p: p.referral_code in retired)
+        if partners:
+            codes = self._generate_free_referral_codes(len(partners))
+            with action_flow():
+                for partner, code in zip(partners, codes, strict=True):
+                    partner.referral_code = code
+
+    @api.model
+    def _prepare_referral_code_create_values(self, vals_list):
+        """``vals_list`` with the codes given checked: a code is generated,
+        or given by a Sales administrator (see ``_check_given_referral_code``);
+        an empty one is generated."""
+        if self.env.context.get("default_referral_code") and not in_action_flow():
+            # A default is a code given to every contact created.
+            self._check_referral_code_manager()
+        given = [vals for vals in vals_list if "referral_code" in vals]
+        if not given:
+            return vals_list
+        vals_list = [dict(vals) for vals in vals_list]
+        for vals in vals_list:
+            if "referral_code" not in vals:
+                continue
+            if not vals["referral_code"]:
+                del vals["referral_code"]
+                continue
+            if not in_action_flow():
+                self._check_referral_code_manager()
+            vals["referral_code"] = self._check_given_referral_code(
+                vals["referral_code"]
+            )
+        return vals_list
+
+    def _prepare_referral_code_write_values(self, vals):
+        """``vals`` with its referral code checked: unchanged (a client saving
+        what it read), written by the addon's code generation, or given by a
+        Sales administrator to one contact, its old code then retired."""
+        code = vals["referral_code"]
+        normalized = normalize_referral_code(code)
+        changed = self.filtered(lambda p: p.referral_code != (normalized or code))
+        if not changed or in_action_flow():
+            return dict(vals, referral_code=normalized) if normalized else vals
+        self._check_referral_code_manager()
+        if len(changed) > 1:
+            raise ValidationError(
+                self.env._("A referral code belongs to one contact only.")
+            )
+        vals = dict(vals, referral_code=changed._check_given_referral_code(code))
+        changed._retire_referral_codes()
+        return vals
+
+    def _check_given_referral_code(self, code):
+        """The code a Sales administrator gives (to these contacts, or to a
+        new one), normalised; refused when it cannot be a code or when it was
+        retired from another contact."""
+        normalized = normalize_referral_code(code)
+        if not normalized or len(normalized) < CODE_MIN_LENGTH:
+            raise ValidationError(
+                self.env._(
+                    "A referral code has %(min)s to %(max)s letters and digits "
+                    "(spaces are ignored).",
+                    min=CODE_MIN_LENGTH,
+                    max=CODE_MAX_LENGTH,
+                )
+            )
+        if (
+            self.env["referral.retired.code"]
+            .sudo()
+            ._get_retired([normalized], holders=self)
+        ):
+            raise ValidationError(
+                self.env._(
+                    "The referral code %(code)s was used by another contact: a "
+                    "code is never given to another contact, choose another one.",
+                    code=normalized,
+                )
+            )
+        return normalized
+
     @api.model
     def _find_by_referral_code(self, codes):
         """Return ``{normalised code: commercial partner}`` for the given
-        codes, as typed (``normalize_referral_code``); the code of a contact
-        merged into another one finds the one that survived."""
+        codes, as typed (``normalize_referral_code``)."""
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
-        # One query, the merged contacts' codes included.
         partners = self.search_fetch(
-            [
-                "|",
-                ("referral_code", "in", list(codes)),
-                ("referral_code_alias_ids.code", "in", list(codes)),
-            ],
+            [("referral_code", "in", list(codes))],
             ["referral_code", "commercial_partner_id"],
         )
-        found = {}
-        for partner in partners:
-            matched = {partner.referral_code} & codes or (
-                set(partner.sudo().referral_code_alias_ids.mapped("code")) & codes
-            )
-            for code in matched:
-                found[code] = partner.commercial_partner_id
-        return found
-
-    @api.model
-    def _check_referral_codes_free(self, codes):
-        """Refuse the codes kept for contacts merged into another one."""
-        reserved = self.env["referral.code.alias"]._get_reserved_codes()
-        taken = {normalize_referral_code(code) for code in codes} & reserved
-        if taken:
-            raise UserError(
-                self.env._(
-                    "The referral code %(code)s belonged to a contact merged "
-                    "into another one: it stays reserved for that contact. "
-                    "Choose another code.",
-                    code=sorted(taken)[0],
-                )
-            )
+        return {
+            partner.referral_code: partner.commercial_partner_id for partner in partners
+        }
 
     def _fill_missing_referral_codes(self):
         """Give a code to the contacts that have none, in one query per
@@ -560,7 +652,7 @@ class ResPartner(models.Model):
         drafts = [*orders.filtered(lambda o: o.state != "sale"), *moves]
         for document in drafts:
             lines = document._referral_credit_document_lines().filtered(
-                lambda ln, d=document: ln.referral_credit_wallet_id
+                lambda ln: ln.referral_credit_wallet_id
                 and not Ledger._is_bound(ln, ln.referral_credit_wallet_id)
             )
             if lines:
@@ -636,14 +728,7 @@ class ResPartner(models.Model):
         code = normalize_referral_code(code)
         if not code:
             return self.browse()
-        partner = self.search(
-            [
-                "|",
-                ("referral_code", "=", code),
-                ("referral_code_alias_ids.code", "=", code),
-            ],
-            limit=1,
-        )
+        partner = self.search([("referral_code", "=", code)], limit=1)
         sponsor = partner.commercial_partner_id
         return sponsor if sponsor.active else self.browse()
 

@@ -24,10 +24,12 @@ class SaleOrder(models.Model):
     _name = "sale.order"
 
     referral_credit_amount = fields.Monetary(
-        string="Referral Credit Applied",
+        string="Referral Credit Applied (Tax Incl.)",
         compute="_compute_referral_credit_amount",
         currency_field="currency_id",
-        help="Wallet credit spent by this order, taxes included.",
+        help="Wallet credit spent by this order, taxes included: what its "
+        "credit lines take off the total. The lines themselves show their "
+        "amounts without tax.",
     )
     referral_credit_available = fields.Monetary(
         compute="_compute_referral_credit_available",
@@ -63,7 +65,7 @@ class SaleOrder(models.Model):
     )
     referral_code_sponsor_id = fields.Many2one(
         "res.partner",
-        string="Code of",
+        string="Referred By",
         compute="_compute_referral_code_sponsor_id",
         help="Customer whose referral code was typed: the order is linked to "
         "its referral on confirmation.",
@@ -254,6 +256,7 @@ class SaleOrder(models.Model):
             self._normalize_referral_code(vals)
         self._fill_referral_link_codes(vals_list)
         orders = super().create(vals_list)
+        orders._drop_foreign_referral_links()
         orders.filtered(
             lambda o: not o.source_id
         )._referred_orders()._set_referral_source()
@@ -268,6 +271,8 @@ class SaleOrder(models.Model):
         moved = self._referral_lines_leaving_customer(vals, ("sale",))
         # Line changes fit the credit once, after all of them.
         res = super(SaleOrder, self.with_context(referral_fit_later=True)).write(vals)
+        if "partner_id" in vals:
+            self._drop_foreign_referral_links()
         if moved:
             moved._drop_referral_lines_of_former_customer()
         if "state" in vals:
@@ -371,6 +376,25 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
+    def default_get(self, fields_list):
+        """A quotation made from a referral (its New Quotation button) is
+        linked to that referral from the start."""
+        defaults = super().default_get(fields_list)
+        referral_id = self.env.context.get("referral_quotation_referral_id")
+        if referral_id and "referral_id" in fields_list:
+            defaults.setdefault("referral_id", referral_id)
+        return defaults
+
+    def _drop_foreign_referral_links(self):
+        """An order belongs to a referral of its own customer only: the
+        quotations made in a referral's New Quotation for another customer,
+        or whose customer changed, lose the link."""
+        self.filtered(
+            lambda o: o.referral_id
+            and o.referral_id.sudo().referee_id != o.partner_id.commercial_partner_id
+        ).referral_id = False
+
+    @api.model
     def _fill_referral_link_codes(self, vals_list):
         """Quotations of a company referred through a sponsor's public link
         (``/r/<code>``), still open, get the sponsor's code when none was
@@ -463,12 +487,13 @@ class SaleOrder(models.Model):
             return
         known = {(r.referee_id, r.company_id) for r in referrals}
         vals_list = coded._prepare_code_referral_values(known)
-        # Born won from their first order: no second write to win them. The
+        # Born won from their first order: no second write to win them (the
+        # one flow that creates a referral in another state than New). The
         # user confirming the order does not follow them: they belong to the
         # sponsor's salesperson.
         created = (
             Referral.with_context(mail_create_nosubscribe=True)
-            .create(vals_list)
+            ._flow_create(vals_list)
             .with_env(Referral.env)
             if vals_list
             else Referral
@@ -795,12 +820,15 @@ class SaleOrder(models.Model):
                 )
             return
         lines = self.order_line.filtered(lambda line: not line._is_referral_line())
-        if not lines or not program.credit_product_id:
+        product = program._get_welcome_discount_product()
+        if not lines or not product:
             return
         vals_list = self._prepare_referral_discount_lines_values(
             program,
             lines,
             program.referee_discount_percent / 100,
+            product_id=product.id,
+            product_uom=product.uom_id.id,
             is_referral_welcome_discount=True,
             name=self.env._(
                 "Welcome discount (%(percent)s%%)",

@@ -6,6 +6,10 @@ from odoo.tools import SQL
 from ..models.local_day import company_tz_sql
 from ..models.referral.referral_referral import ACCEPTED_STATES
 
+# How a customer or prospect came: the dimension charts group by (a
+# selection, so that its bars read in the user's language).
+ACQUISITION_CHANNELS = [("referral", "Referral"), ("other", "Other channels")]
+
 
 class ReferralProgramKpi(models.Model):
     """One row per new customer: a commercial entity's first confirmed
@@ -60,6 +64,12 @@ class ReferralProgramKpi(models.Model):
         readonly=True,
         help="A referral accepted before (or won by) the first order brought "
         "this customer.",
+    )
+    acquisition_channel = fields.Selection(
+        ACQUISITION_CHANNELS,
+        string="Channel",
+        readonly=True,
+        help="Referral when a referral brought this customer, else other " "channels.",
     )
     customer_count = fields.Integer(
         string="New Customers", readonly=True, aggregator="sum"
@@ -147,6 +157,8 @@ class ReferralProgramKpi(models.Model):
                    ref.id AS referral_id,
                    ref.sponsor_id,
                    ref.id IS NOT NULL AS is_referred,
+                   CASE WHEN ref.id IS NULL THEN 'other' ELSE 'referral' END
+                       AS acquisition_channel,
                    1 AS customer_count,
                    CASE WHEN ref.id IS NULL THEN 0 ELSE 1 END AS referred_count,
                    CASE WHEN ref.id IS NULL THEN 0.0 ELSE 100.0 END

@@ -4,6 +4,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.local_day import company_tz_sql
+from .referral_program_kpi import ACQUISITION_CHANNELS
 
 # Referrals whose referee was a real prospect: lost ones count (they did not
 # convert), rejected or held ones do not.
@@ -54,6 +55,13 @@ class ReferralProspectKpi(models.Model):
         string="Referred",
         readonly=True,
         help="A referral named the prospect before its first confirmed order.",
+    )
+    acquisition_channel = fields.Selection(
+        ACQUISITION_CHANNELS,
+        string="Channel",
+        readonly=True,
+        help="Referral when a referral named the prospect before its first "
+        "confirmed order, else other channels.",
     )
     is_converted = fields.Boolean(string="Converted", readonly=True)
     prospect_count = fields.Integer(string="Prospects", readonly=True, aggregator="sum")
@@ -135,6 +143,8 @@ class ReferralProspectKpi(models.Model):
                          ELSE p.contact_date END
                        AT TIME ZONE 'UTC' AT TIME ZONE tz.tz)::date AS date,
                    p.referral_id IS NOT NULL AS is_referred,
+                   CASE WHEN p.referral_id IS NULL THEN 'other' ELSE 'referral' END
+                       AS acquisition_channel,
                    p.first_order_date IS NOT NULL AS is_converted,
                    1 AS prospect_count,
                    CASE WHEN p.first_order_date IS NULL THEN 0 ELSE 1 END

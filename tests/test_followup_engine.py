@@ -9,7 +9,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..models.followup.partner_followup_engine import FOLLOWUP_CRON_CURSOR
-from ..models.working_days import WorkingDays as FollowupWorkingDays
+from ..models.working_days import WorkingDays
 from .followup_common import FollowupCommon
 
 
@@ -51,7 +51,7 @@ class TestFollowupEngine(FollowupCommon):
                 "date_to": datetime(2026, 11, 25, 22, 59),
             }
         )
-        days = FollowupWorkingDays(self.company, datetime(2026, 11, 20, 10))
+        days = WorkingDays(self.company, datetime(2026, 11, 20, 10))
         self.assertEqual(days.today, date(2026, 11, 20))
         self.assertEqual(days.shift(date(2026, 11, 20), 1), date(2026, 11, 23))
         self.assertEqual(days.shift(date(2026, 11, 20), 3), date(2026, 11, 26))
@@ -61,7 +61,7 @@ class TestFollowupEngine(FollowupCommon):
         )
         self.assertEqual(days.first_working_day(date(2026, 11, 21)), date(2026, 11, 23))
         # The latest quotation date whose 6th working day is today (Dec 2).
-        later = FollowupWorkingDays(self.company, datetime(2026, 12, 2, 10))
+        later = WorkingDays(self.company, datetime(2026, 12, 2, 10))
         self.assertEqual(later.latest_reference(6), date(2026, 11, 23))
 
     def test_company_day_where_utc_is_still_the_previous_day(self):
@@ -474,7 +474,7 @@ class TestFollowupEngine(FollowupCommon):
         self.assertEqual(self.company.followup_min_gap_days, 5)
 
     def test_datetime_at_is_the_company_morning_in_utc(self):
-        days = FollowupWorkingDays(self.company, fields.Datetime.now())
+        days = WorkingDays(self.company, fields.Datetime.now())
         self.assertEqual(
             days.datetime_at(date(2026, 12, 1)), datetime(2026, 12, 1, 5, 0)
         )

@@ -15,14 +15,14 @@ class TestLifecycleReports(ReferralCommon):
         return etree.fromstring(self.env.ref(xmlid).arch_db)
 
     def test_salespeople_reach_the_analysis_menu(self):
-        """Sales > Reporting is for managers: Referrals > Analysis gives a
+        """Sales > Reporting is for managers: Referrals > Reporting gives a
         salesperson (own documents) the reports, on what they may read."""
         visible = self.env["ir.ui.menu"].with_user(self.salesman)._visible_menu_ids()
         for xmlid in (
             "menu_referral_analysis_referrals",
-            "menu_referral_analysis_funnel",
-            "menu_referral_analysis_conversion",
-            "menu_referral_analysis_credit",
+            "menu_partner_lifecycle_history",
+            "menu_partner_lifecycle_conversion",
+            "menu_referral_credit_report",
         ):
             self.assertIn(self.env.ref(f"sale_referral_lifecycle.{xmlid}").id, visible)
         mine = self._refer()

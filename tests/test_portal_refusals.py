@@ -35,9 +35,13 @@ class TestReferralPortalRefusals(ReferralCommon):
         self.assertRecordValues(
             referral, [{"source": "portal", "user_id": self.salesman.id}]
         )
+        Attempt = self.env["referral.portal.attempt"]
         self.assertEqual(
-            self.env["referral.portal.attempt"].search_count(
-                [("sponsor_id", "=", self.sponsor.id), ("ip_address", "=", "10.0.0.1")]
+            Attempt.search_count(
+                [
+                    ("sponsor_id", "=", self.sponsor.id),
+                    ("ip_hash", "=", Attempt._hash_ip("10.0.0.1")),
+                ]
             ),
             1,
         )

@@ -1,5 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from freezegun import freeze_time
+
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -48,13 +50,71 @@ class TestReferralFraud(ReferralCommon):
         referral = self._refer(referee_id=referee.id)
         self._assert_held(referral, "registry")
 
-    def test_burst_of_referrals_held_for_review(self):
+    def _send(self, name, source="portal", ip="10.0.0.1"):
+        """A referral the sponsor's side sends: from its portal, or through
+        its public link (source code)."""
+        referral, errors = self.Referral._portal_create_referral(
+            self.sponsor,
+            {
+                "company_name": name,
+                "contact_name": f"Contact of {name}",
+                "email": f"hello@{name.lower().replace(' ', '-')}.example.com",
+                "consent": True,
+            },
+            source,
+            ip,
+        )
+        self.assertFalse(errors)
+        return referral
+
+    def test_burst_of_portal_and_link_referrals_held_for_review(self):
+        """Beyond the program's threshold within an hour, counting what the
+        sponsor sent through its portal and its public link."""
         self.program.fraud_burst_limit = 2
-        referrals = self.Referral
-        for index in range(3):
-            referrals |= self._refer(referee_company_name=f"Burst {index}")
+        referrals = (
+            self._send("Burst One")
+            | self._send("Burst Two", source="code", ip="10.0.0.2")
+            | self._send("Burst Three")
+        )
         self.assertEqual(referrals.mapped("state"), ["new", "new", "to_review"])
-        self.assertIn("within an hour", referrals[2].review_reason)
+        self.assertIn("sent 3 referrals within an hour", referrals[2].review_reason)
+        self.assertIn("more than 2", referrals[2].review_reason)
+
+    def test_staff_referrals_are_no_burst_of_the_sponsor(self):
+        """Referrals entered in the back office (or loaded as demo data with
+        a portal source) are not the sponsor sending referrals: neither held
+        themselves nor counted in the sponsor's hour."""
+        self.program.fraud_burst_limit = 2
+        staff = self.Referral
+        for index in range(4):
+            staff |= self._refer(referee_company_name=f"Staff {index}")
+        staff |= self._refer(referee_company_name="Loaded", source="portal")
+        self.assertEqual(set(staff.mapped("state")), {"new"})
+        sent = self._send("Sent One") | self._send("Sent Two")
+        self.assertEqual(sent.mapped("state"), ["new", "new"])
+
+    def test_burst_counts_the_last_hour_only(self):
+        self.program.fraud_burst_limit = 1
+        with freeze_time("2026-05-04 09:00:00"):
+            self._send("Early One")
+        with freeze_time("2026-05-04 10:01:00"):
+            later = self._send("Later One")
+        self.assertEqual(later.state, "new")
+        with freeze_time("2026-05-04 10:30:00"):
+            burst = self._send("Later Two")
+        self.assertEqual(burst.state, "to_review")
+
+    def test_burst_threshold_zero_disables_the_check(self):
+        self.program.fraud_burst_limit = 0
+        referrals = self.Referral
+        for index in range(4):
+            referrals |= self._send(f"Free {index}")
+        self.assertEqual(set(referrals.mapped("state")), {"new"})
+
+    def test_burst_threshold_is_the_program_setting(self):
+        field = self.env["referral.program"]._fields["fraud_burst_limit"]
+        self.assertEqual(field.string, "Referrals per Hour before Review")
+        self.assertEqual(self.program.fraud_burst_limit, 5)
 
     def test_no_reward_while_to_review(self):
         referral = self._refer(referee_vat="BE0477472701")

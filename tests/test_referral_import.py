@@ -1,14 +1,25 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import csv
+import unittest
 from datetime import date
 from pathlib import Path
+from unittest.mock import patch
+
+import openpyxl
 
 from odoo.exceptions import ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .common import ReferralCommon
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent
+    / "static"
+    / "xls"
+    / "referral_import_template.xlsx"
+)
 # The columns of the samples, named by the fields' labels, and the fields the
 # import dialog maps them to.
 REFERRAL_FIELDS = [
@@ -40,31 +51,19 @@ class TestReferralImport(ReferralCommon):
         cls.env.user.tz = "Europe/Brussels"
         cls.env.company.partner_id.tz = "Europe/Brussels"
         cls.env.company.resource_calendar_id.tz = "Europe/Brussels"
-        # The sponsors of the samples: named by name, email and code.
-        cls.juniper = cls._create_customer(
-            "Juniper Outfitters",
-            user_id=cls.salesman.id,
-            email="office@juniper-outfitters.example.com",
-        )
-        cls.quartz = cls._create_customer(
-            "Quartz Print",
-            user_id=cls.salesman_2.id,
-            email="accounts@quartz-print.example.com",
-        )
-        cls.quartz_buyer = cls.env["res.partner"].create(
-            {
-                "name": "Quentin Buyer",
-                "parent_id": cls.quartz.id,
-                "email": "buyer@quartz-print.example.com",
-            }
-        )
-        cls.rowan = cls._create_customer(
-            "Rowan Consulting",
-            user_id=cls.salesman_all.id,
-            email="contact@rowan-consulting.example.com",
-        )
-        cls.rowan.referral_code = SPONSOR_CODE
-        for sponsor in cls.juniper | cls.quartz | cls.rowan:
+        # The sponsors of the samples are customers of the demo data, named
+        # by name (Gemini Furniture), by a contact's email (Lorraine Douglas
+        # of Lumber Inc) and by referral code (Joel Willis, KP7RM4TX).
+        cls.gemini = cls.env.ref("base.res_partner_3", raise_if_not_found=False)
+        if not cls.gemini:
+            raise unittest.SkipTest("The samples name customers of the demo data.")
+        cls.lumber = cls.env.ref("base.res_partner_18")
+        cls.lumber_buyer = cls.env.ref("base.res_partner_address_30")
+        cls.joel = cls.env.ref("base.partner_demo_portal")
+        cls.gemini.user_id = cls.salesman
+        cls.lumber.user_id = cls.salesman_2
+        cls.joel.user_id = cls.salesman_all
+        for sponsor in cls.gemini | cls.lumber | cls.joel:
             cls._confirm_order(sponsor)
         # The third row's referee is already a contact, without salesperson.
         cls.hazel = cls._create_customer(
@@ -134,8 +133,11 @@ class TestReferralImport(ReferralCommon):
         errors = [m for m in result["messages"] if m["type"] == "error"]
         self.assertEqual(len(errors), len(expected), result["messages"])
         for message, (row, text) in zip(errors, expected, strict=True):
+            # Named once, counted from 1 after the header: the import dialog
+            # shows "Error at row <record>: <message>".
+            self.assertEqual(message["record"], row)
             self.assertEqual(message["rows"]["from"], row - 1)
-            self.assertIn(f"Row {row}: ", message["message"])
+            self.assertNotIn("Row ", message["message"])
             self.assertIn(text, message["message"])
         self.assertEqual(self._counts(), before)
         return errors
@@ -151,7 +153,7 @@ class TestReferralImport(ReferralCommon):
                 {
                     "source": "import",
                     "state": "new",
-                    "sponsor_id": self.juniper.id,
+                    "sponsor_id": self.gemini.id,
                     "user_id": self.salesman.id,
                     "referee_company_name": "Maple Dental",
                     "referee_contact_name": "Marc Lemaire",
@@ -162,7 +164,7 @@ class TestReferralImport(ReferralCommon):
                     "source": "import",
                     "state": "new",
                     # The contact's email names its company.
-                    "sponsor_id": self.quartz.id,
+                    "sponsor_id": self.lumber.id,
                     "user_id": self.salesman_2.id,
                     "referee_company_name": "Willow Bakery",
                     "referee_contact_name": False,
@@ -172,7 +174,7 @@ class TestReferralImport(ReferralCommon):
                 {
                     "source": "import",
                     "state": "new",
-                    "sponsor_id": self.rowan.id,
+                    "sponsor_id": self.joel.id,
                     "user_id": self.salesman_all.id,
                     "referee_company_name": "Hazel Architects",
                     "referee_contact_name": "Hugo Hazel",
@@ -251,32 +253,31 @@ class TestReferralImport(ReferralCommon):
         self.assertEqual(self._counts(), before)
 
     def test_sponsor_by_contact_name_is_its_company(self):
-        content = self._sample("csv").replace(b"Juniper Outfitters", b"quentin BUYER")
+        content = self._sample("csv").replace(b"Gemini Furniture", b"lorraine DOUGLAS")
         referrals = self.Referral.browse(self._import(content)["ids"])
-        self.assertEqual(referrals[0].sponsor_id, self.quartz)
+        self.assertEqual(referrals[0].sponsor_id, self.lumber)
 
     def test_referee_held_for_review_like_by_hand(self):
         """Fraud checks apply: a referee sharing its sponsor's email domain
         waits for a review, without activities."""
         content = self._sample("csv").replace(
-            b"marc@maple-dental.example.com", b"marc@juniper-outfitters.example.com"
+            b"marc@maple-dental.example.com", b"marc@fake.geminifurniture.com"
         )
         referral = self.Referral.browse(self._import(content)["ids"][0])
         self.assertEqual(referral.state, "to_review")
         self.assertFalse(referral.activity_ids)
 
     def test_unknown_sponsor_names_row_and_value(self):
-        content = self._sample("csv").replace(b"buyer@quartz", b"nobody@quartz")
+        content = self._sample("csv").replace(b"lorraine.douglas35@", b"nobody@")
         self._assert_refused(
-            content,
-            [(2, 'No contact matches the sponsor "nobody@quartz-print.example.com"')],
+            content, [(2, 'No contact matches the sponsor "nobody@example.com"')]
         )
 
     def test_ambiguous_sponsor_name_refused(self):
-        self._create_customer("JUNIPER outfitters")
+        self._create_customer("GEMINI furniture")
         self._assert_refused(
             self._sample("csv"),
-            [(1, 'Several contacts match the sponsor "Juniper Outfitters"')],
+            [(1, 'Several contacts match the sponsor "Gemini Furniture"')],
         )
 
     def test_missing_sponsor_refused(self):
@@ -308,16 +309,16 @@ class TestReferralImport(ReferralCommon):
     def test_self_referral_refused(self):
         content = self._sample("csv").replace(
             b"Hazel Architects,Hugo Hazel,studio@hazel-architects.example.com",
-            b"Rowan Consulting,,contact@rowan-consulting.example.com",
+            b",Joel Willis,joel.willis63@example.com",
         )
-        self._assert_refused(content, [(3, "Rowan Consulting cannot refer itself")])
+        self._assert_refused(content, [(3, "Joel Willis cannot refer itself")])
 
     def test_each_bad_row_named(self):
         """Two bad rows: two errors, each naming its own row (none put on
         the first row of the batch)."""
         content = (
             self._sample("csv")
-            .replace(b"Juniper Outfitters", b"Nobody Ltd")
+            .replace(b"Gemini Furniture", b"Nobody Ltd")
             .replace(SPONSOR_CODE.encode(), b"ZZZZ2222")
         )
         self._assert_refused(
@@ -342,16 +343,16 @@ class TestReferralImport(ReferralCommon):
         program = self.env["referral.program"]._get_company_program(self.other_company)
         self.assertTrue(program)
         program.sponsor_policy = "any"
-        self.juniper.company_id = self.company
+        self.gemini.company_id = self.company
         self._assert_refused(
             self._sample("csv"),
-            [(1, 'No contact matches the sponsor "Juniper Outfitters"')],
+            [(1, 'No contact matches the sponsor "Gemini Furniture"')],
             company=self.other_company,
         )
         content = b"\n".join(
             line
             for line in self._sample("csv").split(b"\n")
-            if b"Juniper Outfitters" not in line
+            if b"Gemini Furniture" not in line
         )
         result = self._import(content, user=self.salesman, company=self.other_company)
         self.assertFalse(result["messages"])
@@ -364,7 +365,7 @@ class TestReferralImport(ReferralCommon):
                     "sponsor_id": sponsor.id,
                     "source": "import",
                 }
-                for sponsor in (self.quartz, self.rowan)
+                for sponsor in (self.lumber, self.joel)
             ],
         )
 
@@ -377,30 +378,192 @@ class TestReferralImport(ReferralCommon):
         before = self._counts()
         result = self._import(self._sample("csv"), user=user)
         self.assertFalse(result["ids"])
-        self.assertIn("Row 1: ", result["messages"][0]["message"])
+        self.assertEqual(result["messages"][0]["record"], 1)
         self.assertEqual(self._counts(), before)
 
     def test_sponsor_ref_resolves_in_three_queries(self):
         refs = [
             SPONSOR_CODE,
-            "buyer@quartz-print.example.com",
-            "Juniper Outfitters",
-            "Quartz Print",
+            "lorraine.douglas35@example.com",
+            "Gemini Furniture",
+            "Lumber Inc",
         ]
         self.env.invalidate_all()
         with self.assertQueryCount(3):
             sponsors = self.Referral._resolve_sponsor_refs(refs)
         self.assertEqual(
             [sponsors[ref] for ref in refs],
-            [self.rowan, self.quartz, self.juniper, self.quartz],
+            [self.joel, self.lumber, self.gemini, self.lumber],
         )
 
     def test_sponsor_ref_written_on_existing_referral(self):
         referral = self._refer()
-        referral.sponsor_ref = "accounts@quartz-print.example.com"
-        self.assertEqual(referral.sponsor_id, self.quartz)
+        referral.sponsor_ref = "lumber-inv92@example.com"
+        self.assertEqual(referral.sponsor_id, self.lumber)
         referral.invalidate_recordset(["sponsor_ref"])
-        self.assertEqual(referral.sponsor_ref, self.quartz.referral_code)
+        self.assertEqual(referral.sponsor_ref, self.lumber.referral_code)
         with self.assertRaisesRegex(ValidationError, "No contact matches"):
             referral.sponsor_ref = "Nobody Ltd"
-        self.assertEqual(referral.sponsor_id, self.quartz)
+        self.assertEqual(referral.sponsor_id, self.lumber)
+
+    def test_held_rows_listed_by_the_test_and_notified_by_the_import(self):
+        """A row the fraud checks hold is no error: the dialog's Test lists
+        it as a warning (row and reason); the import, which closes the
+        dialog, says it in a notification that stays."""
+        content = self._sample("csv").replace(
+            b"marc@maple-dental.example.com", b"marc@fake.geminifurniture.com"
+        )
+        result = self._import(content, user=self.salesman, dryrun=True)
+        self.assertEqual(len(result["messages"]), 1)
+        warning = result["messages"][0]
+        self.assertEqual(warning["type"], "warning")
+        # No row key: the dialog shows it as a warning, not a row's error.
+        self.assertNotIn("record", warning)
+        self.assertIn(
+            "1 referral(s) wait for a Sales administrator's review", warning["message"]
+        )
+        self.assertIn(
+            "row 1: The referee's email domain is the sponsor's.", warning["message"]
+        )
+        Users = self.registry["res.users"]
+        with patch.object(Users, "_bus_send", autospec=True) as bus_send:
+            result = self._import(content, user=self.salesman)
+        self.assertFalse(result["messages"])
+        self.assertEqual(
+            self.Referral.browse(result["ids"]).mapped("state"),
+            ["to_review", "new", "new"],
+        )
+        bus_send.assert_called_once()
+        user, kind, payload = bus_send.call_args.args
+        self.assertEqual((user, kind), (self.salesman, "simple_notification"))
+        self.assertRecordValues(user, [{"id": self.salesman.id}])
+        self.assertTrue(payload["sticky"])
+        self.assertIn("row 1: The referee's email domain", payload["message"])
+
+    def test_no_notification_when_nothing_is_held(self):
+        Users = self.registry["res.users"]
+        with patch.object(Users, "_bus_send", autospec=True) as bus_send:
+            result = self._import(self._sample("csv"), user=self.salesman)
+        self.assertEqual(len(result["ids"]), 3)
+        bus_send.assert_not_called()
+
+    def test_imported_rows_are_no_burst_of_their_sponsor(self):
+        """Ten rows of one sponsor beyond the program's hourly threshold: an
+        import is staff's work, not the sponsor sending referrals."""
+        self.program.fraud_burst_limit = 2
+        lines = [self._sample("csv").split(b"\n")[0]] + [
+            f"Gemini Furniture,Burst {index},,burst{index}@burst{index}.example.com,,,"
+            "2026-03-02".encode()
+            for index in range(10)
+        ]
+        result = self._import(b"\n".join(lines), user=self.salesman)
+        self.assertFalse(result["messages"])
+        self.assertEqual(
+            set(self.Referral.browse(result["ids"]).mapped("state")), {"new"}
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestReferralSamplesOnDemo(TransactionCase):
+    """The samples and the import template, as shipped, on the demo data:
+    Marc Demo, a salesperson, imports them without touching anything."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not cls.env.ref("base.user_demo", raise_if_not_found=False):
+            raise unittest.SkipTest("The samples name customers of the demo data.")
+        cls.marc = cls.env.ref("base.user_demo")
+
+    def _import(self, content, extension, dryrun=False):
+        wizard = (
+            self.env["base_import.import"]
+            .with_user(self.marc)
+            .create(
+                {
+                    "res_model": "referral.referral",
+                    "file": content,
+                    "file_name": f"referrals.{extension}",
+                    "file_type": MIMETYPES[extension],
+                }
+            )
+        )
+        preview = wizard.parse_preview(
+            {
+                "has_headers": True,
+                "quoting": '"',
+                "separator": ",",
+                "date_format": "%Y-%m-%d",
+            }
+        )
+        fields = [
+            "/".join(preview["matches"][index])
+            if index in preview["matches"]
+            else False
+            for index in range(len(preview["headers"]))
+        ]
+        self.assertEqual(fields, REFERRAL_FIELDS)
+        return wizard.execute_import(
+            fields, preview["headers"], preview["options"], dryrun=dryrun
+        )
+
+    def _check_imported_as_shipped(self, path):
+        extension = path.suffix[1:]
+        dry = self._import(path.read_bytes(), extension, dryrun=True)
+        self.assertFalse(dry["messages"])
+        result = self._import(path.read_bytes(), extension)
+        self.assertFalse(result["messages"])
+        referrals = self.env["referral.referral"].browse(result["ids"])
+        self.assertRecordValues(
+            referrals,
+            [
+                {
+                    "sponsor_id": self.env.ref(xmlid).id,
+                    "referee_company_name": referee,
+                    "source": "import",
+                    "state": "new",
+                }
+                for xmlid, referee in (
+                    ("base.res_partner_3", "Maple Dental"),
+                    ("base.res_partner_18", "Willow Bakery"),
+                    ("base.partner_demo_portal", "Hazel Architects"),
+                )
+            ],
+        )
+        # Routed and planned: two calls each.
+        self.assertEqual(len(referrals.activity_ids), 6)
+
+    def test_csv_sample_imports_as_shipped(self):
+        self._check_imported_as_shipped(SAMPLES / "referrals.csv")
+
+    def test_xlsx_sample_imports_as_shipped(self):
+        self._check_imported_as_shipped(SAMPLES / "referrals.xlsx")
+
+    def test_template_imports_as_shipped(self):
+        self._check_imported_as_shipped(TEMPLATE)
+
+    def test_import_offers_the_template(self):
+        """The referrals' import dialog offers a template, as the contacts'
+        does; it holds the rows of the samples."""
+        templates = self.env["referral.referral"].get_import_templates()
+        self.assertEqual(
+            [template["template"] for template in templates],
+            ["/sale_referral_lifecycle/static/xls/referral_import_template.xlsx"],
+        )
+        self.assertEqual(templates[0]["label"], "Import Template for Referrals")
+        self.assertTrue(TEMPLATE.is_file())
+
+        def rows(path):
+            sheet = openpyxl.load_workbook(path, read_only=True).active
+            return [
+                [
+                    value.date().isoformat() if hasattr(value, "date") else value or ""
+                    for value in row
+                ]
+                for row in sheet.iter_rows(values_only=True)
+            ]
+
+        with open(SAMPLES / "referrals.csv", encoding="utf-8") as sample:
+            csv_rows = list(csv.reader(sample))
+        self.assertEqual(rows(TEMPLATE), csv_rows)
+        self.assertEqual(rows(SAMPLES / "referrals.xlsx"), csv_rows)

@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from freezegun import freeze_time
+
 from odoo import Command, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
@@ -198,9 +200,9 @@ class TestReferralProgramKpi(WalletCommon):
         won, _order = self._reward_referral("Won Ltd")
         waiting = self._refer(referee_company_name="Waiting Ltd")
         lost = self._refer(referee_company_name="Lost Ltd")
-        lost.state = "lost"
+        lost.action_mark_lost()
         rejected = self._refer(referee_company_name="Rejected Ltd")
-        rejected.state = "rejected"
+        rejected.action_reject()
         others = self.env["res.partner"]
         for index in range(4):
             partner = self._create_customer(f"Cold {index}")
@@ -344,24 +346,28 @@ class TestReferralProgramKpi(WalletCommon):
                 "groups_id": [Command.set(self.env.ref("base.group_user").ids)],
             }
         )
-        root = self.env.ref("sale_referral_lifecycle.menu_referral_program_kpi_root")
-        children = root.child_id
-        self.assertEqual(len(children), 5)
+        root = self.env.ref("sale_referral_lifecycle.menu_referral_analysis")
+        kpi_menus = root.child_id.filtered(
+            lambda m: m.action.sudo().res_model
+            in ("referral.program", "referral.program.kpi", "referral.prospect.kpi")
+        )
+        self.assertEqual(len(kpi_menus), 4)
         manager_menus = (
             self.env["ir.ui.menu"].with_user(self.sale_manager)._visible_menu_ids()
         )
-        self.assertTrue(set((root | children).ids) <= manager_menus)
-        for user in (plain, self.salesman):
-            self.assertNotIn(
-                root.id, self.env["ir.ui.menu"].with_user(user)._visible_menu_ids()
-            )
+        self.assertTrue(set((root | kpi_menus).ids) <= manager_menus)
+        self.assertNotIn(
+            root.id, self.env["ir.ui.menu"].with_user(plain)._visible_menu_ids()
+        )
         salesman_menus = (
             self.env["ir.ui.menu"].with_user(self.salesman)._visible_menu_ids()
         )
         self.assertIn(
-            self.env.ref(
-                "sale_referral_lifecycle.menu_referral_analysis_program_kpi"
-            ).id,
+            self.env.ref("sale_referral_lifecycle.menu_referral_program_kpi").id,
+            salesman_menus,
+        )
+        self.assertNotIn(
+            self.env.ref("sale_referral_lifecycle.menu_referral_program_dashboard").id,
             salesman_menus,
         )
         self.assertIn(
@@ -417,9 +423,13 @@ class TestReferralProgramKpi(WalletCommon):
             {"sponsor_policy": "any", "target_referral_share": 20.0}
         )
         company = self.other_company
-        self._new_customer(
-            "Referred Co", fields.Datetime.now(), self.salesman, True, company
-        )
+        # One instant: the referral is not dated a second after the order
+        # dated "now" before it (a referral after the first order did not
+        # bring the customer).
+        with freeze_time(fields.Datetime.now()):
+            self._new_customer(
+                "Referred Co", fields.Datetime.now(), self.salesman, True, company
+            )
         for name in ("Plain A", "Plain B", "Plain C"):
             self._new_customer(
                 name, fields.Datetime.now(), self.salesman, False, company
@@ -437,7 +447,9 @@ class TestReferralProgramKpi(WalletCommon):
         )
         self.env.flush_all()
         programs.invalidate_recordset()
-        with self.assertQueryCount(4):
+        # One grouped read per figure (share, months, top sponsors and their
+        # names, conversion, credit) for all the cards.
+        with self.assertQueryCount(8):
             programs.mapped("kpi_referral_share")
         self.assertRecordValues(
             programs.filtered(lambda p: p.company_id == company),
@@ -455,5 +467,41 @@ class TestReferralProgramKpi(WalletCommon):
         card = programs.filtered(lambda p: p.company_id == company)
         self.assertAlmostEqual(card.kpi_other_conversion, 300 / 7, places=2)
         self.assertAlmostEqual(card.kpi_conversion_ratio, 7 / 3, places=2)
+        # Days to the first order: unit and period said on the card; here
+        # every first order is dated today, as is every first contact.
+        self.assertEqual(card.kpi_days_to_first_order, 0.0)
+        # The referral share of each of the twelve months, against target.
+        chart = card.kpi_share_months
+        self.assertEqual(len(chart["months"]), 12)
+        self.assertEqual(chart["target"], 20.0)
+        this_month = chart["months"][-1]
+        self.assertRecordValues(card, [{"kpi_referral_share": this_month["share"]}])
+        self.assertTrue(this_month["reached"])
+        self.assertEqual(this_month["height"], 100.0)
+        self.assertEqual(chart["target_height"], 80.0)
+        self.assertIn("1 of 4 new customers referred (25.0%)", this_month["title"])
+        self.assertTrue(all(month["empty"] for month in chart["months"][:-1]))
+        self.assertEqual(
+            card.kpi_top_sponsors,
+            [{"id": self.sponsor.id, "name": self.sponsor.display_name, "count": 1}],
+        )
+        # Each block opens its report on the card's company and months.
+        since = fields.Date.to_string(card._get_kpi_period_start())
         action = programs[1].action_open_kpi_customers()
-        self.assertEqual(action["domain"], [("company_id", "=", company.id)])
+        self.assertEqual(
+            action["domain"], [("company_id", "=", company.id), ("date", ">=", since)]
+        )
+        sponsors = card.action_open_kpi_sponsors()
+        self.assertEqual(
+            sponsors["domain"],
+            [
+                ("company_id", "=", company.id),
+                ("is_referred", "=", True),
+                ("date", ">=", since),
+            ],
+        )
+        days = card.action_open_kpi_days()
+        self.assertEqual(days["views"][0][1], "pivot")
+        self.assertEqual(days["context"]["pivot_row_groupby"], ["acquisition_channel"])
+        credit = card.action_open_kpi_credit()
+        self.assertEqual(credit["domain"], [("company_id", "=", company.id)])

@@ -248,3 +248,113 @@ class TestReferralTours(HttpCase):
         )
         self.assertLess(prospect.sequence, suspect.sequence)
         self.assertEqual(client.min_order_count, 2)
+
+    def test_salesperson_turns_a_referral_into_an_order_then_a_reward(self):
+        """New Quotation on the referral, the quotation saved then confirmed
+        from the referral's Quotations button: the referral is won, and
+        rewarded by the queued job."""
+        self.env["product.product"].create(
+            {
+                "name": "Tour Quote Plan",
+                "type": "service",
+                "list_price": 1000.0,
+                "taxes_id": [Command.clear()],
+            }
+        )
+        referral = self.env["referral.referral"].create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_company_name": "Tour Quote Prospect",
+            }
+        )
+        referral.action_start()
+        url = (
+            "/odoo/action-sale_referral_lifecycle.action_referral_referral/"
+            f"{referral.id}"
+        )
+        self.start_tour(
+            url, "sale_referral_lifecycle_referral_quotation", login="tour_seller"
+        )
+        order = referral.first_order_id
+        self.assertRecordValues(
+            order,
+            [
+                {
+                    "state": "sale",
+                    "partner_id": referral.referee_id.id,
+                    "referral_id": referral.id,
+                    "user_id": self.salesman.id,
+                    "source_id": self.env.ref(
+                        "sale_referral_lifecycle.utm_source_referral"
+                    ).id,
+                    "amount_untaxed": 1000.0,
+                }
+            ],
+        )
+        self.assertEqual(referral.state, "won")
+        while self.env["partner.lifecycle.queue"]._cron_process():
+            pass
+        self.assertEqual(referral.state, "rewarded")
+        self.assertEqual(referral.reward_amount, 100.0)
+        self.start_tour(
+            url, "sale_referral_lifecycle_referral_rewarded", login="tour_seller"
+        )
+
+    def test_sponsor_gets_its_statement_from_the_portal(self):
+        """No PDF engine: the statement of the default period on a portal
+        page that says so (whatever this machine has installed)."""
+        portal = new_test_user(
+            self.env,
+            login="tour_statement_portal",
+            password="tour_statement_portal",
+            name="Stella Statement",
+            groups="base.group_portal",
+        )
+        portal.partner_id.parent_id = self.sponsor
+        referral = self.env["referral.referral"].create(
+            {
+                "sponsor_id": self.sponsor.id,
+                "referee_company_name": "Tour Statement Prospect",
+            }
+        )
+        wallet = self.env["referral.wallet"]._get_or_create(
+            self.sponsor, self.env.company
+        )
+        wallet._credit(42.0, referral_id=referral.id, name="Reward")
+        with patch.object(
+            type(self.env["ir.actions.report"]),
+            "get_wkhtmltopdf_state",
+            return_value="install",
+        ):
+            self.start_tour(
+                "/my/wallet",
+                "sale_referral_lifecycle_portal_statement",
+                login="tour_statement_portal",
+            )
+
+    def test_salesperson_imports_the_template_of_the_referrals(self):
+        """The template the import dialog offers (the rows of the samples,
+        whose sponsors are demo customers), tested then imported."""
+        if not self.env.ref("base.res_partner_3", raise_if_not_found=False):
+            self.skipTest("The template names customers of the demo data.")
+        self.start_tour(
+            "/odoo/action-sale_referral_lifecycle.action_referral_referral",
+            "sale_referral_lifecycle_referral_import",
+            login="tour_seller",
+        )
+        referrals = self.env["referral.referral"].search(
+            [
+                (
+                    "referee_company_name",
+                    "in",
+                    ["Maple Dental", "Willow Bakery", "Hazel Architects"],
+                )
+            ]
+        )
+        self.assertRecordValues(
+            referrals.sorted("referee_company_name"),
+            [
+                {"referee_company_name": name, "source": "import", "state": "new"}
+                for name in ("Hazel Architects", "Maple Dental", "Willow Bakery")
+            ],
+        )

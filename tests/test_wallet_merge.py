@@ -5,7 +5,7 @@ customer and company, the history readable, referrals that no longer clash,
 codes kept for the contact that survives."""
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import WalletCommon
@@ -147,18 +147,14 @@ class TestWalletMerge(WalletCommon):
         self.assertEqual(referral.referee_id, self.sponsor)
         self.assertIn("were merged", referral.message_ids[0].body)
 
-    def test_merged_contact_code_stays_reserved_for_the_survivor(self):
+    def test_merged_contact_code_is_retired_never_reused(self):
         code = self.duplicate.referral_code
         self._merge(self.sponsor | self.duplicate, self.sponsor)
-        Partner = self.env["res.partner"]
-        self.assertEqual(
-            Partner._find_by_referral_code([code.lower()]), {code: self.sponsor}
-        )
-        self.assertEqual(Partner._portal_find_link_sponsor(code), self.sponsor)
-        with self.assertRefused(UserError, "stays reserved"):
-            self._create_customer("Newcomer", referral_code=code)
-        with self.assertRefused(UserError, "stays reserved"):
-            self._create_customer("Other").write({"referral_code": code})
+        self.assertTrue(self.env["referral.retired.code"].search([("code", "=", code)]))
+        self.assertFalse(self.env["res.partner"]._find_by_referral_code([code]))
+        other = self._create_customer("Other")
+        with self.assertRefused(ValidationError, "never given to another contact"):
+            other.with_user(self.sale_manager).referral_code = code
         self.assertNotEqual(self.sponsor.referral_code, code)
 
     def test_merge_keeps_lifecycle_values_computed_from_all_orders(self):

@@ -3,8 +3,10 @@
 merged contacts' referral wallets join the surviving contact's (one wallet
 per customer and company, every unit of credit and the whole history kept),
 their referrals no longer clash (one active referral per referee and
-company, no self-referral), their referral codes stay reserved for the
-survivor, and its lifecycle values are computed again from its orders."""
+company, no self-referral), and the survivor's lifecycle values are computed
+again from its orders. The merged contacts' referral codes are retired when
+they are deleted: they stop working and are never given to another
+contact."""
 
 from odoo import fields, models
 from odoo.tools import SQL
@@ -29,8 +31,9 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
         merge what unique keys would otherwise make clash."""
         self._merge_referral_wallets(src_partners, dst_partner)
         self._close_clashing_referrals(src_partners, dst_partner)
-        self._reserve_referral_codes(src_partners, dst_partner)
         self._merge_followup_logs(src_partners, dst_partner)
+        # Their codes stop working and are never given to another contact.
+        src_partners._retire_referral_codes()
         return super()._update_foreign_keys(src_partners, dst_partner)
 
     def _update_values(self, src_partners, dst_partner):
@@ -201,23 +204,12 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
             "sale_referral_lifecycle.referral_lost_reason_merged",
             raise_if_not_found=False,
         )
-        closing.with_context(referral_action=True).write(
+        closing._flow_write(
             {
                 "state": "lost",
                 "lost_reason_id": reason.id if reason else False,
                 "date_closed": fields.Datetime.now(),
             }
-        )
-
-    def _reserve_referral_codes(self, src_partners, dst_partner):
-        """The merged contacts' codes keep reaching the survivor and are
-        never given to another contact."""
-        self.env["referral.code.alias"].sudo().create(
-            [
-                {"code": partner.referral_code, "partner_id": dst_partner.id}
-                for partner in src_partners
-                if partner.referral_code
-            ]
         )
 
     def _merge_followup_logs(self, src_partners, dst_partner):

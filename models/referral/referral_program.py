@@ -1,12 +1,17 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from collections import defaultdict
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import format_date
 
 # The dashboard reads the last twelve months (the current one included).
 DASHBOARD_MONTHS = 12
+# The sponsors the dashboard names.
+DASHBOARD_TOP_SPONSORS = 3
 
 
 class ReferralProgram(models.Model):
@@ -158,17 +163,32 @@ class ReferralProgram(models.Model):
         "from it and share their public referral link.",
     )
     portal_consent_text = fields.Char(
-        string="Consent Wording",
+        string="Consent Wording (Portal)",
         translate=True,
         default="I have my contact's agreement to be contacted",
-        help="Checkbox the sponsor (or the visitor of a referral link) ticks "
-        "before sending a referral.",
+        help="Checkbox the sponsor ticks before sending a referral from its "
+        "portal: it vouches for its contact's agreement.",
+    )
+    link_consent_text = fields.Char(
+        string="Consent Wording (Referral Link)",
+        translate=True,
+        default="I agree to be contacted about this recommendation",
+        help="Checkbox the visitor of a sponsor's referral link ticks before "
+        "sending its details: the visitor is the person to contact.",
     )
     portal_daily_limit = fields.Integer(
         string="Daily Limit per Sponsor and per IP",
         default=10,
         help="Most referrals sent from the portal or a referral link per day, "
         "per sponsor and per IP address. 0 means no limit.",
+    )
+    portal_log_retention_days = fields.Integer(
+        string="Keep the Portal Log (Days)",
+        default=30,
+        help="Days the referrals sent from the portal and referral links stay "
+        "in the log that counts the daily limits (senders' IP addresses as "
+        "keyed hashes) and records the refused ones; older rows are deleted "
+        "every night.",
     )
     fraud_burst_limit = fields.Integer(
         string="Referrals per Hour before Review",
@@ -204,7 +224,28 @@ class ReferralProgram(models.Model):
         "others (0 when the others did not convert at all).",
     )
     kpi_days_to_first_order = fields.Float(
-        string="Days to First Order", compute="_compute_kpis"
+        string="Days to First Order",
+        compute="_compute_kpis",
+        help="Average number of days from the first contact to the first "
+        "confirmed order of the new customers of the last twelve months.",
+    )
+    kpi_days_to_first_order_referred = fields.Float(
+        string="Days to First Order (Referred)", compute="_compute_kpis"
+    )
+    kpi_days_to_first_order_other = fields.Float(
+        string="Days to First Order (Other Channels)", compute="_compute_kpis"
+    )
+    kpi_share_months = fields.Json(
+        string="Referral Share by Month",
+        compute="_compute_kpis",
+        help="The referral share of each of the last twelve months, drawn "
+        "against the target on the dashboard.",
+    )
+    kpi_top_sponsors = fields.Json(
+        string="Top Sponsors (12 months)",
+        compute="_compute_kpis",
+        help="The sponsors that brought the most new customers in the last "
+        "twelve months.",
     )
     kpi_credit_outstanding = fields.Monetary(
         string="Credit Outstanding",
@@ -229,8 +270,21 @@ class ReferralProgram(models.Model):
         domain="[('type', '=', 'service')]",
         check_company=True,
         ondelete="restrict",
-        help="Service product of the lines that spend credit and of the "
-        "welcome discount.",
+        help="Service product of the lines that spend a sponsor's credit.",
+    )
+
+    welcome_discount_product_id = fields.Many2one(
+        "product.product",
+        string="Welcome Discount Product",
+        default=lambda self: self.env.ref(
+            "sale_referral_lifecycle.product_referral_welcome_discount",
+            raise_if_not_found=False,
+        ),
+        domain="[('type', '=', 'service')]",
+        check_company=True,
+        ondelete="restrict",
+        help="Service product of the welcome discount lines: kept apart from "
+        "the credit product, so that reports tell discounts from credit spent.",
     )
 
     @api.depends("company_id")
@@ -243,23 +297,35 @@ class ReferralProgram(models.Model):
         for program in self:
             program.referral_count = counts.get(program, 0)
 
-    @api.depends("company_id")
+    @api.depends("company_id", "target_referral_share")
+    @api.depends_context("lang")
     def _compute_kpis(self):
         companies = self.company_id
-        since = fields.Date.context_today(self) - relativedelta(
-            months=DASHBOARD_MONTHS - 1, day=1
-        )
+        since = self._get_kpi_period_start()
         period = [("company_id", "in", companies.ids), ("date", ">=", since)]
-        customers = {
-            company: (count, referred, days)
-            for company, count, referred, days in self.env[
-                "referral.program.kpi"
-            ]._read_group(
-                period,
-                ["company_id"],
-                ["customer_count:sum", "referred_count:sum", "days_to_first_order:avg"],
-            )
-        }
+        Kpi = self.env["referral.program.kpi"]
+        customers = defaultdict(dict)
+        for company, referred, count, days in Kpi._read_group(
+            period,
+            ["company_id", "is_referred"],
+            ["customer_count:sum", "days_to_first_order:avg"],
+        ):
+            customers[company][referred] = (count, days or 0.0)
+        months = defaultdict(dict)
+        for company, month, count, referred in Kpi._read_group(
+            period,
+            ["company_id", "date:month"],
+            ["customer_count:sum", "referred_count:sum"],
+        ):
+            months[company][month] = (count, referred)
+        sponsors = defaultdict(list)
+        for company, sponsor, referred in Kpi._read_group(
+            period + [("is_referred", "=", True)],
+            ["company_id", "sponsor_id"],
+            ["referred_count:sum"],
+            order="referred_count:sum desc, sponsor_id",
+        ):
+            sponsors[company].append((sponsor, referred))
         conversion = {
             (company, referred): rate
             for company, referred, rate in self.env[
@@ -277,19 +343,81 @@ class ReferralProgram(models.Model):
         )
         for program in self:
             company = program.company_id
-            count, referred, days = customers.get(company, (0, 0, 0.0))
+            referred_count, referred_days = customers[company].get(True, (0, 0.0))
+            other_count, other_days = customers[company].get(False, (0, 0.0))
+            count = referred_count + other_count
             referred_rate = conversion.get((company, True)) or 0.0
             other_rate = conversion.get((company, False)) or 0.0
             program.kpi_new_customer_count = count
-            program.kpi_referred_customer_count = referred
-            program.kpi_referral_share = 100.0 * referred / count if count else 0.0
+            program.kpi_referred_customer_count = referred_count
+            program.kpi_referral_share = (
+                100.0 * referred_count / count if count else 0.0
+            )
             program.kpi_referred_conversion = referred_rate
             program.kpi_other_conversion = other_rate
             program.kpi_conversion_ratio = (
                 referred_rate / other_rate if other_rate else 0.0
             )
-            program.kpi_days_to_first_order = days or 0.0
+            program.kpi_days_to_first_order = (
+                (referred_days * referred_count + other_days * other_count) / count
+                if count
+                else 0.0
+            )
+            program.kpi_days_to_first_order_referred = referred_days
+            program.kpi_days_to_first_order_other = other_days
             program.kpi_credit_outstanding = outstanding.get(company, 0.0)
+            program.kpi_share_months = program._prepare_kpi_share_months(
+                since, months[company]
+            )
+            program.kpi_top_sponsors = [
+                {"id": sponsor.id, "name": sponsor.display_name, "count": referred}
+                for sponsor, referred in sponsors[company][:DASHBOARD_TOP_SPONSORS]
+            ]
+
+    @api.model
+    def _get_kpi_period_start(self):
+        """First day of the dashboard's period: the last twelve months, the
+        current one included."""
+        return fields.Date.context_today(self) - relativedelta(
+            months=DASHBOARD_MONTHS - 1, day=1
+        )
+
+    def _prepare_kpi_share_months(self, since, figures):
+        """The dashboard's bars: per month of the period, its label (in the
+        user's language), its share, whether it reached the target, and the
+        heights of the bar and of the target line (percent of the chart)."""
+        self.ensure_one()
+        target = self.target_referral_share
+        shares = []
+        for index in range(DASHBOARD_MONTHS):
+            month = since + relativedelta(months=index)
+            count, referred = figures.get(month, (0, 0))
+            shares.append(
+                (month, count, referred, 100.0 * referred / count if count else 0.0)
+            )
+        scale = max([target, *(share for *_rest, share in shares)]) or 100.0
+        return {
+            "target": target,
+            "target_height": round(100.0 * target / scale, 1),
+            "months": [
+                {
+                    "label": format_date(self.env, month, date_format="MMM"),
+                    "title": self.env._(
+                        "%(month)s: %(referred)s of %(count)s new customers "
+                        "referred (%(share)s%%)",
+                        month=format_date(self.env, month, date_format="MMMM y"),
+                        referred=referred,
+                        count=count,
+                        share=round(share, 1),
+                    ),
+                    "share": round(share, 1),
+                    "height": round(100.0 * share / scale, 1),
+                    "reached": bool(count) and share >= target,
+                    "empty": not count,
+                }
+                for month, count, referred, share in shares
+            ],
+        }
 
     @api.constrains(
         "reward_percent",
@@ -332,6 +460,16 @@ class ReferralProgram(models.Model):
                     )
                 )
 
+    @api.constrains("portal_log_retention_days")
+    def _check_portal_log_retention_days(self):
+        if any(program.portal_log_retention_days < 1 for program in self):
+            raise ValidationError(
+                self.env._(
+                    "Keep the portal log at least one day: the daily limits "
+                    "count the referrals of the last 24 hours."
+                )
+            )
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
@@ -345,10 +483,18 @@ class ReferralProgram(models.Model):
         action["context"] = {"default_program_id": self.id}
         return action
 
-    def _action_open_kpi_report(self, xmlid):
+    def _action_open_kpi_report(self, xmlid, period=True, domain=()):
+        """The report ``xmlid`` on this program's company (and ``domain``);
+        ``period``: on the dashboard's twelve months, so that it shows the
+        card's figures."""
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
-        action["domain"] = [("company_id", "=", self.company_id.id)]
+        domain = [("company_id", "=", self.company_id.id), *domain]
+        if period:
+            domain.append(
+                ("date", ">=", fields.Date.to_string(self._get_kpi_period_start()))
+            )
+        action["domain"] = domain
         return action
 
     def action_open_kpi_customers(self):
@@ -356,14 +502,34 @@ class ReferralProgram(models.Model):
             "sale_referral_lifecycle.action_referral_program_kpi"
         )
 
+    def action_open_kpi_days(self):
+        """Days to the first order, referred customers against the others."""
+        action = self._action_open_kpi_report(
+            "sale_referral_lifecycle.action_referral_program_kpi"
+        )
+        action["context"] = {
+            "pivot_measures": ["days_to_first_order", "customer_count"],
+            "pivot_row_groupby": ["acquisition_channel"],
+            "pivot_column_groupby": [],
+        }
+        action["views"] = sorted(action["views"], key=lambda view: view[1] != "pivot")
+        return action
+
     def action_open_kpi_conversion(self):
         return self._action_open_kpi_report(
             "sale_referral_lifecycle.action_referral_prospect_kpi"
         )
 
-    def action_open_kpi_credit(self):
+    def action_open_kpi_sponsors(self):
         return self._action_open_kpi_report(
-            "sale_referral_lifecycle.action_referral_credit_report"
+            "sale_referral_lifecycle.action_referral_program_kpi_sponsors",
+            domain=[("is_referred", "=", True)],
+        )
+
+    def action_open_kpi_credit(self):
+        # Outstanding credit counts every date: the report opens on all.
+        return self._action_open_kpi_report(
+            "sale_referral_lifecycle.action_referral_credit_report", period=False
         )
 
     # ------------------------------------------------------------------
@@ -447,6 +613,12 @@ class ReferralProgram(models.Model):
         if self.yearly_cap_amount:
             amount = min(amount, max(self.yearly_cap_amount - earned_this_year, 0.0))
         return currency.round(max(amount, 0.0))
+
+    def _get_welcome_discount_product(self):
+        """The product of this program's welcome discount lines (the credit
+        product for a program that has none)."""
+        self.ensure_one()
+        return self.welcome_discount_product_id or self.credit_product_id
 
     def _get_credit_expiry_date(self, date):
         """Date the credit earned on ``date`` expires (False: never)."""

@@ -18,7 +18,9 @@ from ..local_day import company_day, company_today
 from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..working_days import WorkingDays
 from . import fraud_signals
+from .action_flow import action_flow, in_action_flow
 from .referral_code import normalize_referral_code
+from .text_input import has_control_characters, single_line
 
 # A referee has at most one referral in these states per company (a
 # referral held for review counts: it blocks a
@@ -28,6 +30,40 @@ ACTIVE_STATES = (*ACCEPTED_STATES, "to_review")
 OPEN_STATES = ("new", "in_progress")
 # Fields a won or rewarded referral changes only through its actions.
 LOCKED_WHEN_WON = {"sponsor_id", "referee_id", "program_id", "first_order_id", "state"}
+# Fields set by the referral's actions and flows only (``action_flow``):
+# never given to ``create`` nor written by ``write`` values, whoever the user.
+ACTION_FIELDS = (
+    "state",
+    "date_in_progress",
+    "date_won",
+    "date_rewarded",
+    "date_closed",
+    "first_order_id",
+    "review_reason",
+    "review_decision",
+    "referee_consent_date",
+    "referee_consent_text",
+    "reward_refused",
+)
+# Identity of a referral's parties: changing one on an open referral runs
+# the fraud checks again.
+FRAUD_CHECKED_FIELDS = {
+    "sponsor_id",
+    "referee_id",
+    "referee_email",
+    "referee_phone",
+    "referee_vat",
+}
+# Longest raw details of a referee, whatever their source: they become the
+# name, email and phone of a contact (indexed columns), so longer ones are
+# refused before they reach the database.
+REFEREE_DETAIL_SIZES = {
+    "referee_company_name": 128,
+    "referee_contact_name": 128,
+    "referee_email": 254,
+    "referee_phone": 64,
+    "referee_vat": 32,
+}
 # Closed for the salesperson: nobody has to call anymore.
 CLOSED_STATES = ("won", "rewarded", "lost", "rejected")
 # Kanban columns shown even when empty.
@@ -44,6 +80,11 @@ STATE_DATE_FIELDS = {
 }
 # Who accepts or rejects the referrals held for review.
 REVIEW_MANAGER_GROUP = "sales_team.group_sale_manager"
+# The file the referrals' import dialog offers to download.
+IMPORT_TEMPLATE = "/sale_referral_lifecycle/static/xls/referral_import_template.xlsx"
+# Sources of the referrals the sponsor's side sends itself: its portal and
+# its public link (an order's typed code makes referrals born won).
+PORTAL_SOURCES = ("portal", "code")
 # Fields of the portal and referral-link forms, in the form's order.
 PORTAL_FORM_FIELDS = (
     "company_name",
@@ -52,6 +93,16 @@ PORTAL_FORM_FIELDS = (
     "phone",
     "message",
 )
+# Longest value of each form field (the referee's details as the referral
+# keeps them, and the message).
+PORTAL_FORM_SIZES = {
+    **{
+        name: REFEREE_DETAIL_SIZES[f"referee_{name}"]
+        for name in PORTAL_FORM_FIELDS
+        if f"referee_{name}" in REFEREE_DETAIL_SIZES
+    },
+    "message": 2000,
+}
 
 
 class RetryRowByRow(Exception):
@@ -100,6 +151,7 @@ class ReferralReferral(models.Model):
         ],
         string="Status",
         required=True,
+        readonly=True,
         default="new",
         tracking=True,
         copy=False,
@@ -128,13 +180,36 @@ class ReferralReferral(models.Model):
         groups="sales_team.group_sale_salesman",
         help="Why this referral waits for a review by a Sales administrator.",
     )
+    review_decision = fields.Selection(
+        [("accepted", "Accepted"), ("rejected", "Rejected")],
+        readonly=True,
+        copy=False,
+        tracking=True,
+        groups="sales_team.group_sale_salesman",
+        help="What a Sales administrator decided about this referral held "
+        "for review. A referral rejected at review is reopened by a Sales "
+        "administrator only.",
+    )
+    referee_consent_date = fields.Datetime(
+        string="Contact Agreed On",
+        readonly=True,
+        copy=False,
+        help="When the sponsor (or the visitor of its referral link) "
+        "confirmed that the referred contact agreed to be contacted.",
+    )
+    referee_consent_text = fields.Char(
+        string="Agreement Confirmed",
+        readonly=True,
+        copy=False,
+        help="The wording of the agreement as it was confirmed.",
+    )
     date_referral = fields.Datetime(
         string="Referred On", required=True, default=fields.Datetime.now, copy=False
     )
-    date_in_progress = fields.Datetime(string="Contacted On", copy=False)
-    date_won = fields.Datetime(string="Won On", copy=False)
-    date_rewarded = fields.Datetime(string="Rewarded On", copy=False)
-    date_closed = fields.Datetime(string="Closed On", copy=False)
+    date_in_progress = fields.Datetime(string="Contacted On", readonly=True, copy=False)
+    date_won = fields.Datetime(string="Won On", readonly=True, copy=False)
+    date_rewarded = fields.Datetime(string="Rewarded On", readonly=True, copy=False)
+    date_closed = fields.Datetime(string="Closed On", readonly=True, copy=False)
     lost_reason_id = fields.Many2one(
         "referral.lost.reason",
         index="btree_not_null",
@@ -220,6 +295,16 @@ class ReferralReferral(models.Model):
         string="Reward Transactions",
         readonly=True,
     )
+    order_ids = fields.One2many(
+        "sale.order",
+        "referral_id",
+        string="Orders",
+        groups="sales_team.group_sale_salesman",
+        help="Quotations and orders of the referred company made for this " "referral.",
+    )
+    quotation_count = fields.Integer(
+        compute="_compute_quotation_count", groups="sales_team.group_sale_salesman"
+    )
     reward_amount = fields.Monetary(
         compute="_compute_reward_amount",
         currency_field="currency_id",
@@ -281,6 +366,18 @@ class ReferralReferral(models.Model):
         for referral in self:
             referral.reward_amount = totals.get(referral, 0.0)
 
+    @api.depends("order_ids.state")
+    def _compute_quotation_count(self):
+        counts = dict(
+            self.env["sale.order"]._read_group(
+                [("referral_id", "in", self.ids), ("state", "in", ("draft", "sent"))],
+                ["referral_id"],
+                ["__count"],
+            )
+        )
+        for referral in self:
+            referral.quotation_count = counts.get(referral, 0)
+
     @api.depends("sponsor_id")
     def _compute_user_id(self):
         for referral in self:
@@ -302,7 +399,10 @@ class ReferralReferral(models.Model):
         reference, commercial entities, reference), a program in each
         company, referees found or created, one active referral per referee,
         the records, routing to the sponsor's salesperson, the fraud review,
-        then the activity plan of those not held for review."""
+        then the activity plan of those not held for review. The values
+        are checked first: no state nor what goes with it (``ACTION_FIELDS``,
+        set by the flows only), referee details within bounds."""
+        self._check_creation_values(vals_list)
         vals_list = self._prepare_referral_values_list(vals_list)
         self._check_company_programs(vals_list)
         # The referee contacts created from raw details go away with a
@@ -333,6 +433,88 @@ class ReferralReferral(models.Model):
             lambda r: not r.first_order_id
         ).sudo()._launch_activity_plan()
         return referrals
+
+    @api.model
+    def _flow_create(self, vals_list):
+        """Create referrals whose values may carry ``ACTION_FIELDS``: for
+        the flows that decide them (a referral born won from its first
+        order, the consent recorded by the portal), after their own checks."""
+        with action_flow():
+            return self.create(vals_list)
+
+    def _flow_write(self, vals):
+        """Write ``vals``, ``ACTION_FIELDS`` included: for the actions and
+        flows, after their own check of who may run them (access rights and
+        record rules still apply to the environment's user)."""
+        with action_flow():
+            return self.write(vals)
+
+    @api.model
+    def _check_creation_values(self, vals_list):
+        """Refuse values a referral cannot be created with: a state other
+        than New, or what goes with the state (dates, first order, review,
+        consent), outside the flows that set them; raw referee details
+        beyond their bounds or with control characters. Checked before
+        anything is written or read."""
+        if not in_action_flow():
+            # Defaults count as given: the caller sets them too (default_*
+            # context keys, user defaults).
+            defaults = self.default_get(list(ACTION_FIELDS))
+            given = {
+                fname
+                for vals in vals_list
+                for fname in ACTION_FIELDS
+                if (value := vals.get(fname, defaults.get(fname)))
+                and (fname, value) != ("state", "new")
+            }
+            if given:
+                raise UserError(
+                    self.env._(
+                        "A referral starts as New: %(fields)s are set by its "
+                        "buttons and by the referee's orders, never given when "
+                        "it is created. Remove them (from an imported file: "
+                        "remove their columns).",
+                        fields=self._describe_fields(given),
+                    )
+                )
+        for vals in vals_list:
+            self._check_referee_details(vals)
+
+    @api.model
+    def _check_referee_details(self, vals):
+        """Refuse raw referee details of ``vals`` longer than their bound or
+        holding control characters (a NUL would fail in the database)."""
+        for fname, size in REFEREE_DETAIL_SIZES.items():
+            value = vals.get(fname)
+            if not value or not isinstance(value, str):
+                continue
+            label = self._fields[fname]._description_string(self.env)
+            if len(value) > size:
+                raise ValidationError(
+                    self.env._(
+                        "%(field)s is too long: keep it under %(size)s " "characters.",
+                        field=label,
+                        size=size,
+                    )
+                )
+            if has_control_characters(value):
+                raise ValidationError(
+                    self.env._(
+                        "%(field)s holds characters that are not allowed "
+                        "(line breaks or control characters): type it on one "
+                        "line.",
+                        field=label,
+                    )
+                )
+
+    @api.model
+    def _describe_fields(self, fnames):
+        """The labels of ``fnames``, in the model's field order."""
+        return ", ".join(
+            field._description_string(self.env)
+            for fname, field in self._fields.items()
+            if fname in fnames
+        )
 
     @api.model
     def _prepare_referral_values_list(self, vals_list):
@@ -397,6 +579,8 @@ class ReferralReferral(models.Model):
                 partner = self.env["res.partner"].browse(vals[field])
                 vals[field] = partner.commercial_partner_id.id
         self._check_closed_fields_unchanged(vals)
+        self._check_action_fields_unchanged(vals)
+        self._check_referee_details(vals)
         if {"state", "referee_id", "company_id"} & set(vals):
             self._check_single_active_referral(
                 [
@@ -419,6 +603,9 @@ class ReferralReferral(models.Model):
         # sudo: closing a referral cancels the calls planned for it, whoever
         # they are assigned to (the order confirmed by a colleague wins it).
         closing.sudo().activity_ids.unlink()
+        if FRAUD_CHECKED_FIELDS & set(vals) and not in_action_flow():
+            # A party changed after the creation's checks: checked again.
+            self._flag_suspicious(burst=False)
         return res
 
     @api.ondelete(at_uninstall=False)
@@ -439,7 +626,7 @@ class ReferralReferral(models.Model):
         """The sponsor was called: the referral is in progress and the
         sponsor call of its plan is done."""
         started = self.filtered(lambda r: r.state == "new")
-        started.write({"state": "in_progress"})
+        started._flow_write({"state": "in_progress"})
         sponsor_call = self.env.ref(
             "sale_referral_lifecycle.mail_activity_type_referral_call_sponsor",
             raise_if_not_found=False,
@@ -461,20 +648,105 @@ class ReferralReferral(models.Model):
         action["context"] = {"default_referral_ids": self.ids}
         return action
 
-    def action_mark_lost(self, **additional_values):
-        """Close as lost; ``additional_values``: e.g. ``lost_reason_id``
-        (the Mark as Lost button asks it in ``referral.lost.wizard``)."""
-        self._close("lost", **additional_values)
+    def action_mark_lost(self, lost_reason_id=False):
+        """Close as lost, with a reason (the Mark as Lost button asks it in
+        ``referral.lost.wizard``)."""
+        self._close("lost", lost_reason_id=lost_reason_id)
 
     def action_reject(self):
         self._close("rejected")
 
     def action_reset(self):
-        """Reopen lost or rejected referrals and plan their calls again."""
+        """Reopen lost or rejected referrals and plan their calls again. A
+        referral rejected at review is reopened by a Sales administrator
+        only: reopening it accepts it."""
         reopened = self.filtered(lambda r: r.state in ("lost", "rejected"))
-        reopened.write({"state": "new", "date_closed": False, "lost_reason_id": False})
+        rejected_at_review = reopened.sudo().filtered(
+            lambda r: r.state == "rejected" and r.review_decision == "rejected"
+        )
+        if rejected_at_review and not self.env.user.has_group(REVIEW_MANAGER_GROUP):
+            raise UserError(
+                self.env._(
+                    "%(referrals)s were rejected at review: only Sales "
+                    "administrators reopen them.",
+                    referrals=", ".join(rejected_at_review.mapped("name")),
+                )
+            )
+        reopened._flow_write(
+            {"state": "new", "date_closed": False, "lost_reason_id": False}
+        )
+        if rejected_at_review:
+            rejected_at_review._flow_write({"review_decision": "accepted"})
+            for referral in rejected_at_review.with_env(self.env):
+                referral.message_post(
+                    body=self.env._(
+                        "Review: referral reopened and accepted by %(user)s.",
+                        user=self.env.user.name,
+                    )
+                )
         # As on creation: planned whatever the rights of who reopens.
         reopened.sudo()._launch_activity_plan()
+
+    def action_new_quotation(self):
+        """A quotation for the referred company, linked to this referral at
+        once, with its salesperson and the Referral source (as an
+        opportunity's New Quotation does)."""
+        self.ensure_one()
+        if self.state not in OPEN_STATES:
+            raise UserError(
+                self.env._(
+                    "Quotations are made from new or in-progress referrals; "
+                    "%(referral)s is %(state)s.",
+                    referral=self.name,
+                    state=dict(self._fields["state"]._description_selection(self.env))[
+                        self.state
+                    ],
+                )
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New Quotation"),
+            "res_model": "sale.order",
+            "views": [(False, "form")],
+            "context": self._prepare_quotation_context(),
+        }
+
+    def action_view_quotations(self):
+        """The open quotations of this referral (the form when one)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "sale.action_quotations_with_onboarding"
+        )
+        quotations = self.env["sale.order"].search(
+            [("referral_id", "=", self.id), ("state", "in", ("draft", "sent"))]
+        )
+        action["domain"] = [("id", "in", quotations.ids)]
+        action["context"] = self._prepare_quotation_context()
+        if len(quotations) == 1:
+            action["views"] = [(False, "form")]
+            action["res_id"] = quotations.id
+        return action
+
+    def _prepare_quotation_context(self):
+        """Values of a new quotation of this referral. The referral is
+        passed under its own key (``sale.order.default_get`` reads it): a
+        ``default_referral_id`` would also land on the credit transactions
+        created in that context."""
+        self.ensure_one()
+        source_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "sale_referral_lifecycle.utm_source_referral", raise_if_not_found=False
+        )
+        context = {
+            "referral_quotation_referral_id": self.id,
+            "default_partner_id": self.referee_id.id,
+            "default_company_id": self.company_id.id,
+            "default_origin": self.name,
+        }
+        if source_id:
+            context["default_source_id"] = source_id
+        if self.user_id:
+            context["default_user_id"] = self.user_id.id
+        return context
 
     def action_view_first_order(self):
         self.ensure_one()
@@ -489,7 +761,7 @@ class ReferralReferral(models.Model):
         """Close open referrals as ``state`` (lost or rejected); ``write``
         drops their pending activities: nobody has to call anymore."""
         self._check_closable()
-        self.write(dict(additional_values, state=state))
+        self._flow_write(dict(additional_values, state=state))
 
     def _check_closable(self):
         if any(referral.state not in OPEN_STATES for referral in self):
@@ -514,7 +786,7 @@ class ReferralReferral(models.Model):
         for referral in self:
             order = order_by_referee.get((referral.referee_id, referral.company_id))
             if order and (referral.state, referral.first_order_id) != ("won", order):
-                referral.write({"state": "won", "first_order_id": order.id})
+                referral._flow_write({"state": "won", "first_order_id": order.id})
             if order and order.referral_id != referral:
                 order.referral_id = referral
         # Rewarded at confirmation (by the lifecycle queue's job): the credit
@@ -647,10 +919,9 @@ class ReferralReferral(models.Model):
 
     def _check_closed_fields_unchanged(self, vals):
         """Won and rewarded referrals change sponsor, referee, program, first
-        order and state only through their actions (which pass the
-        ``referral_action`` context key)."""
+        order and state only through their actions (``action_flow``)."""
         locked = set(vals) & LOCKED_WHEN_WON
-        if not locked or self.env.context.get("referral_action"):
+        if not locked or in_action_flow():
             return
         won = self.filtered(lambda r: r.state in ("won", "rewarded"))
         changed = won.filtered(
@@ -666,13 +937,39 @@ class ReferralReferral(models.Model):
                 )
             )
 
+    def _check_action_fields_unchanged(self, vals):
+        """Refuse a write of ``ACTION_FIELDS`` outside the actions and flows
+        (``action_flow``), whoever the user, superuser included; values equal
+        to the current ones pass (a client saving what it read)."""
+        given = set(vals) & set(ACTION_FIELDS)
+        if not given or in_action_flow():
+            return
+        # sudo: compared only; some of these fields are for salespeople.
+        changed = {
+            fname
+            for fname in given
+            for referral in self.sudo()
+            if referral._value_differs(fname, vals[fname])
+        }
+        if changed:
+            raise UserError(
+                self.env._(
+                    "%(fields)s of a referral change only through its buttons "
+                    "(Mark as Contacted, Mark as Lost, Reject, Reopen, the "
+                    "review's Accept and Reject) and the referee's orders.",
+                    fields=self._describe_fields(changed),
+                )
+            )
+
     def _value_differs(self, fname, value):
+        """Whether ``value``, as given to ``write``, differs from the
+        record's value of ``fname`` (compared as the cache holds them)."""
         self.ensure_one()
-        current = self[fname]
-        if self._fields[fname].type == "many2one":
-            current = current.id
-            value = value.id if isinstance(value, models.BaseModel) else value
-        return (current or False) != (value or False)
+        field = self._fields[fname]
+        if isinstance(value, models.BaseModel):
+            value = value.id
+        current = field.convert_to_cache(self[fname], self, validate=False)
+        return field.convert_to_cache(value, self, validate=False) != current
 
     # ------------------------------------------------------------------
     # Referee: matching, creation and routing
@@ -867,7 +1164,7 @@ class ReferralReferral(models.Model):
         """Accept referrals held for review: they become new and their
         activity plan starts."""
         to_review = self._check_reviewable()
-        to_review.sudo().write({"state": "new"})
+        to_review.sudo()._flow_write({"state": "new", "review_decision": "accepted"})
         for referral in to_review:
             referral.message_post(
                 body=self.env._(
@@ -878,7 +1175,9 @@ class ReferralReferral(models.Model):
 
     def action_review_reject(self):
         to_review = self._check_reviewable()
-        to_review.sudo().write({"state": "rejected"})
+        to_review.sudo()._flow_write(
+            {"state": "rejected", "review_decision": "rejected"}
+        )
         for referral in to_review:
             referral.message_post(
                 body=self.env._(
@@ -899,18 +1198,26 @@ class ReferralReferral(models.Model):
             raise UserError(self.env._("Only referrals to review can be reviewed."))
         return to_review
 
-    def _flag_suspicious(self):
-        """Hold for review the new referrals (not born from an order) that
-        look fraudulent; return them."""
+    def _flag_suspicious(self, burst=True):
+        """Hold for review the open referrals (not born from an order) that
+        look fraudulent, cancelling their calls; return them. Without
+        ``burst``, the number of referrals per hour is not counted (a
+        referral whose parties changed after its creation)."""
         flagged = self.browse()
         for referral in self.sudo().filtered(
-            lambda r: r.state == "new" and not r.first_order_id
+            lambda r: r.state in OPEN_STATES and not r.first_order_id
         ):
-            reasons = referral._get_fraud_reasons()
-            if not reasons:
+            reasons = referral._get_fraud_reasons(burst=burst)
+            accepted = (referral.review_reason or "").splitlines()
+            if not reasons or (
+                referral.review_decision == "accepted" and set(reasons) <= set(accepted)
+            ):
+                # A Sales administrator accepted these reasons already.
                 continue
             reason = "\n".join(reasons)
-            referral.write({"state": "to_review", "review_reason": reason})
+            referral._flow_write({"state": "to_review", "review_reason": reason})
+            # A referral held after its creation had its calls planned.
+            referral.activity_ids.unlink()
             referral.message_post(
                 body=self.env._(
                     "Held for review by a Sales administrator: %(reason)s",
@@ -920,8 +1227,9 @@ class ReferralReferral(models.Model):
             flagged |= referral
         return flagged.with_env(self.env)
 
-    def _get_fraud_reasons(self):
-        """Why this referral looks fraudulent, in words (empty: it does not)."""
+    def _get_fraud_reasons(self, burst=True):
+        """Why this referral looks fraudulent, in words (empty: it does not);
+        ``burst``: also count the sponsor's referrals of the last hour."""
         self.ensure_one()
         sponsor = self.sponsor_id.commercial_partner_id
         referee = self.referee_id.commercial_partner_id
@@ -954,16 +1262,9 @@ class ReferralReferral(models.Model):
             sponsor_people.mapped("phone") + sponsor_people.mapped("mobile")
         ):
             reasons.append(self.env._("The referee has the sponsor's phone number."))
-        limit = self.program_id.fraud_burst_limit
-        if limit:
-            since = fields.Datetime.now() - timedelta(hours=1)
-            recent = self.search_count(
-                [
-                    ("sponsor_id", "=", sponsor.id),
-                    ("company_id", "=", self.company_id.id),
-                    ("create_date", ">=", since),
-                ]
-            )
+        limit = self.program_id.fraud_burst_limit if burst else 0
+        if limit and self.source in PORTAL_SOURCES:
+            recent = self._count_recent_portal_referrals(sponsor)
             if recent > limit:
                 reasons.append(
                     self.env._(
@@ -974,6 +1275,21 @@ class ReferralReferral(models.Model):
                     )
                 )
         return reasons
+
+    @api.model
+    def _count_recent_portal_referrals(self, sponsor):
+        """Referrals ``sponsor`` sent within the last hour through its portal
+        and its public link, this one included: each such referral left a
+        portal attempt (recorded once it is created). Referrals entered by
+        staff or imported are no burst of the sponsor."""
+        since = fields.Datetime.now() - timedelta(hours=1)
+        # sudo: attempts are the portal's bookkeeping, read by no user.
+        sent = (
+            self.env["referral.portal.attempt"]
+            .sudo()
+            .search_count([("sponsor_id", "=", sponsor.id), ("date", ">=", since)])
+        )
+        return sent + 1
 
     # ------------------------------------------------------------------
     # Import (base_import)
@@ -998,23 +1314,108 @@ class ReferralReferral(models.Model):
                 referral.sponsor_id = sponsor
 
     @api.model
+    def get_import_templates(self):
+        return [
+            {
+                "label": self.env._("Import Template for Referrals"),
+                "template": IMPORT_TEMPLATE,
+            }
+        ]
+
+    @api.model
+    def load(self, fields, data):
+        """Import, in two steps:
+
+        - a column mapped to a field the referral's actions set
+          (``ACTION_FIELDS``: status, dates, first order, review, consent) is
+          refused on each row that fills it, before anything is read or
+          written (a status of New, the state every referral starts in,
+          passes), whoever calls ``load``;
+        - a refused row is named once, by its number counted from 1 after the
+          header, which the import dialog shows as "Error at row N" (``load``
+          counts from 0, as the dialog's column errors do not). The rows the
+          fraud checks held for review come back under ``referral_held``, as
+          ``(row, reason)`` pairs, for the dialog to report
+          (``base_import.import.execute_import``)."""
+        messages = self._check_import_action_columns(fields, data)
+        if messages:
+            return {"ids": False, "messages": messages, "nextrow": 0}
+        if not self.env.context.get("import_file"):
+            return super().load(fields, data)
+        held = []
+        result = super(
+            ReferralReferral, self.with_context(referral_import_held=held)
+        ).load(fields, data)
+        for message in result["messages"]:
+            rows = message.get("rows") or {}
+            if "record" in message and "from" in rows:
+                message["record"] = rows["from"] + 1
+        if result["ids"] and held:
+            result["referral_held"] = held
+        return result
+
+    @api.model
+    def _check_import_action_columns(self, fields, data):
+        """The import errors of the cells of ``data`` that fill a field the
+        referral's actions set: one per row and column, read from the cells
+        alone (no query)."""
+        columns = [
+            (index, path.split("/")[0])
+            for index, path in enumerate(fields)
+            if path and path.split("/")[0] in ACTION_FIELDS
+        ]
+        if not columns:
+            return []
+        new_names = {
+            "new",
+            dict(self._fields["state"]._description_selection(self.env))["new"].lower(),
+        }
+        messages = []
+        for row, values in enumerate(data):
+            for index, fname in columns:
+                value = (values[index] if index < len(values) else "") or ""
+                value = value.strip()
+                if not value or (fname == "state" and value.lower() in new_names):
+                    continue
+                label = self._fields[fname]._description_string(self.env)
+                messages.append(
+                    {
+                        "type": "error",
+                        "rows": {"from": row, "to": row},
+                        "record": row + 1,
+                        "field": fname,
+                        "field_name": label,
+                        "message": self.env._(
+                            "The column %(column)s cannot be imported: a "
+                            "referral starts as New, and its buttons and the "
+                            "referee's orders set %(column)s. Remove the "
+                            "column from the file.",
+                            column=label,
+                        ),
+                    }
+                )
+        return messages
+
+    @api.model
     def _load_records(self, data_list, update=False, ignore_duplicates=False):
-        """Import: a refused row's error names the row (counted from 1 after
-        the header, as base_import counts the lines of its own errors)."""
+        """Import: each refused row is reported on its own row, and the rows
+        held for review are noted for ``load``."""
         if not self.env.context.get("import_file"):
             return super()._load_records(data_list, update, ignore_duplicates)
         try:
-            return super()._load_records(data_list, update, ignore_duplicates)
+            referrals = super()._load_records(data_list, update, ignore_duplicates)
         except UserError as error:
             if len(data_list) > 1:
                 raise RetryRowByRow() from error
-            row = data_list[0].get("info", {}).get("rows", {}).get("from")
-            if row is None:
-                raise
-            message = self.env._(
-                "Row %(row)s: %(error)s", row=row + 1, error=error.args[0]
-            )
-            raise UserError(message) from error
+            raise
+        held = self.env.context.get("referral_import_held")
+        if held is not None:
+            # The records come back in the order of their rows.
+            for data, referral in zip(data_list, referrals, strict=True):
+                if referral.state == "to_review":
+                    row = data.get("info", {}).get("rows", {}).get("from", 0) + 1
+                    held.append((row, referral.sudo().review_reason))
+        return referrals
 
     @api.model
     def _resolve_sponsor_refs(self, refs):
@@ -1194,21 +1595,17 @@ class ReferralReferral(models.Model):
             order = qualifying[referral]
             state = referral.state
             if order and state in OPEN_STATES:
-                referral.with_context(referral_action=True).write(
+                referral._flow_write(
                     {"state": "won", "first_order_id": order.id, "date_won": now}
                 )
             elif order and state in ("won", "rewarded"):
                 if referral.first_order_id != order:
-                    referral.with_context(referral_action=True).write(
-                        {"first_order_id": order.id}
-                    )
+                    referral._flow_write({"first_order_id": order.id})
                 if state == "rewarded" and not referral._is_reward_earned(order):
-                    referral.with_context(referral_action=True).write(
-                        {"state": "won", "date_rewarded": False}
-                    )
+                    referral._flow_write({"state": "won", "date_rewarded": False})
             elif not order and state in ("won", "rewarded"):
                 referral._post_revocation_message()
-                referral.with_context(referral_action=True).write(
+                referral._flow_write(
                     {
                         "state": "in_progress",
                         "first_order_id": False,
@@ -1300,7 +1697,7 @@ class ReferralReferral(models.Model):
     def _on_reward_posted(self, transactions):
         """Mark the referrals rewarded and tell their sponsors (the email is
         queued: not rendered within the confirmation or payment)."""
-        self.sudo().with_context(referral_action=True).write({"state": "rewarded"})
+        self.sudo()._flow_write({"state": "rewarded"})
         self.env["referral.notification"]._queue(
             self, "sale_referral_lifecycle.mail_template_referral_reward"
         )
@@ -1366,14 +1763,21 @@ class ReferralReferral(models.Model):
         commercial entity), as superuser: the customer has no right on
         referrals but this one. Return ``(referral, errors)``: errors maps a
         form field (or ``"form"``) to a message for the customer, and nothing
-        is written when there is one."""
+        is written when there is one.
+
+        The sponsor on its portal (``source`` "portal") is told why a
+        referral is refused. A referral link's visitor (``source`` "code")
+        is anonymous: whatever the details, once the form is valid it gets
+        no error (the same confirmation), and the outcome is recorded
+        (the referral, held for review or not, or a refused row of the
+        portal log) and told to the sponsor and its salesperson only."""
         company = sponsor.company_id or self.env.company
         program = self._portal_get_program(company)
         if not program:
             return self.browse(), {
                 "form": self.env._("Referrals are not open at the moment.")
             }
-        errors = self._portal_validate_form(form)
+        errors = self._portal_validate_form(form, visitor=source == "code")
         if errors:
             return self.browse(), errors
         Attempt = self.env["referral.portal.attempt"].sudo()
@@ -1384,41 +1788,81 @@ class ReferralReferral(models.Model):
                     "Please try again tomorrow."
                 )
             }
-        vals = self._portal_prepare_referral_values(sponsor, company, form, source)
-        refusal = self._portal_check_refusals(sponsor, program, vals)
+        vals = self._portal_prepare_referral_values(
+            sponsor, company, form, source, program
+        )
+        log_values = {
+            "program_id": program.id,
+            "source": source,
+            "referee_company_name": vals["referee_company_name"],
+        }
+        refusal = self._portal_get_refusal(sponsor, program, vals)
+        referral = self.browse()
+        if not refusal:
+            try:
+                with self.env.cr.savepoint():
+                    referral = self.sudo()._flow_create(vals)
+            except (UserError, ValidationError):
+                refusal = "not_recorded"
         if refusal:
-            return self.browse(), {"form": refusal}
-        try:
-            with self.env.cr.savepoint():
-                referral = self.sudo().create(vals)
-        except (UserError, ValidationError):
-            return self.browse(), {
-                "form": self.env._(
-                    "We could not record this referral. Please check the details "
-                    "or contact us."
-                )
-            }
-        Attempt._record(sponsor, ip_address)
+            if source == "portal":
+                return self.browse(), {"form": self._portal_refusal_message(refusal)}
+            Attempt._record(
+                sponsor, ip_address, outcome="refused", refusal=refusal, **log_values
+            )._notify_refused()
+            return self.browse(), {}
+        Attempt._record(
+            sponsor,
+            ip_address,
+            outcome="review" if referral.state == "to_review" else "accepted",
+            referral_id=referral.id,
+            **log_values,
+        )
         referral._portal_notify_received()
         return referral, {}
 
     @api.model
-    def _portal_validate_form(self, form):
-        """{field: message} for the fields of ``form`` the customer must fix."""
+    def _portal_validate_form(self, form, visitor=False):
+        """{field: message} for the fields of ``form`` the customer must fix:
+        required ones, the email's format, each field's length, control
+        characters (line breaks only in the message), the consent;
+        ``visitor``: the form of a referral link, filled in by the person to
+        contact."""
         errors = {}
+        for name, size in PORTAL_FORM_SIZES.items():
+            value = form.get(name) or ""
+            if len(value) > size:
+                errors[name] = self.env._(
+                    "Keep it under %(size)s characters.", size=size
+                )
+            elif has_control_characters(value, multiline=name == "message"):
+                errors[name] = self.env._(
+                    "Remove the special characters (control characters) from "
+                    "this field."
+                )
         if not (form.get("company_name") or "").strip():
-            errors["company_name"] = self.env._("Enter the name of the company.")
+            errors["company_name"] = (
+                self.env._("Enter the name of your company.")
+                if visitor
+                else self.env._("Enter the name of the company.")
+            )
         if not (form.get("contact_name") or "").strip():
-            errors["contact_name"] = self.env._("Enter the name of your contact.")
+            errors["contact_name"] = (
+                self.env._("Enter your name.")
+                if visitor
+                else self.env._("Enter the name of your contact.")
+            )
         email = (form.get("email") or "").strip()
         if not email:
-            errors["email"] = self.env._("Enter your contact's email address.")
-        elif not email_normalize(email):
+            errors["email"] = (
+                self.env._("Enter your email address.")
+                if visitor
+                else self.env._("Enter your contact's email address.")
+            )
+        elif "email" not in errors and not email_normalize(email):
             errors["email"] = self.env._(
                 "This email address is not valid (e.g. name@company.com)."
             )
-        if len(form.get("message") or "") > 2000:
-            errors["message"] = self.env._("Keep the message under 2,000 characters.")
         if not form.get("consent"):
             errors["consent"] = self.env._(
                 "Tick this box: we only contact people who agreed to it."
@@ -1426,38 +1870,37 @@ class ReferralReferral(models.Model):
         return errors
 
     @api.model
-    def _portal_prepare_referral_values(self, sponsor, company, form, source):
+    def _portal_prepare_referral_values(self, sponsor, company, form, source, program):
         message = (form.get("message") or "").strip()
         return {
             "sponsor_id": sponsor.id,
             "company_id": company.id,
             "source": source,
-            "referee_company_name": form["company_name"].strip(),
-            "referee_contact_name": form["contact_name"].strip(),
+            "referee_company_name": single_line(form["company_name"]),
+            "referee_contact_name": single_line(form["contact_name"]),
             "referee_email": form["email"].strip(),
-            "referee_phone": (form.get("phone") or "").strip() or False,
+            "referee_phone": single_line(form.get("phone")) or False,
             # Escaped: the message is text, never markup.
             "note": plaintext2html(message) if message else False,
+            # The consent the form asked for, with the words it used.
+            "referee_consent_date": fields.Datetime.now(),
+            "referee_consent_text": program.portal_consent_text,
         }
 
     @api.model
-    def _portal_check_refusals(self, sponsor, program, vals):
-        """The back office's refusals, said to the customer: a message, or
-        False when the referral may be created."""
+    def _portal_get_refusal(self, sponsor, program, vals):
+        """Why the back office would refuse this referral, as a key of
+        ``referral.portal.attempt``'s refusals; False when it may be created
+        (its creation still runs every rule)."""
         if not sponsor.active or not program._is_sponsor_eligible(sponsor):
-            return self.env._(
-                "Your account cannot refer companies yet: please contact your "
-                "salesperson."
-            )
+            return "ineligible"
         referee = self.sudo()._find_referee(vals).commercial_partner_id
         if not referee:
             return False
         if referee == sponsor:
-            return self.env._("You cannot refer your own company.")
+            return "own_company"
         if self._is_sponsor_cycle(sponsor, referee):
-            return self.env._(
-                "This company referred you to us: it cannot be referred back."
-            )
+            return "cycle"
         if self.sudo().search_count(
             [
                 ("referee_id", "=", referee.id),
@@ -1466,18 +1909,41 @@ class ReferralReferral(models.Model):
             ],
             limit=1,
         ):
-            return self.env._(
-                "This company has already been referred to us. Thank you all the "
-                "same!"
-            )
+            return "already_referred"
         if not program.allow_customer_referee and referee._get_company_customers(
             program.company_id
         ):
-            return self.env._(
+            return "customer"
+        return False
+
+    @api.model
+    def _portal_refusal_message(self, refusal):
+        """The refusal ``refusal`` in the words of the sponsor on its
+        portal."""
+        return {
+            "ineligible": self.env._(
+                "Your account cannot refer companies yet: please contact your "
+                "salesperson."
+            ),
+            "own_company": self.env._("You cannot refer your own company."),
+            "cycle": self.env._(
+                "This company referred you to us: it cannot be referred back."
+            ),
+            "already_referred": self.env._(
+                "This company has already been referred to us. Thank you all the "
+                "same!"
+            ),
+            "customer": self.env._(
                 "This company is already our customer: the program rewards "
                 "new customers only."
-            )
-        return False
+            ),
+        }.get(
+            refusal,
+            self.env._(
+                "We could not record this referral. Please check the details "
+                "or contact us."
+            ),
+        )
 
     def _portal_notify_received(self):
         """Queue the emails of a referral sent from the portal or a link:

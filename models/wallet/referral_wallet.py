@@ -8,6 +8,11 @@ from odoo.tools import SQL, format_amount
 
 from .referral_wallet_transaction import EXPIRY_WARNING_DAYS
 
+# The referral credit statement, printed from wallets and the portal.
+STATEMENT_REPORT = "sale_referral_lifecycle.action_report_referral_statement"
+# States of the PDF engine (wkhtmltopdf) in which Odoo prints PDF; in the
+# others (missing, broken, too few workers) reports are shown as web pages.
+PDF_ENGINE_STATES = ("ok", "upgrade")
 # Transactions that add credit, consumed oldest first.
 INFLOW_TYPES = ("credit", "adjustment", "reversal")
 
@@ -574,18 +579,43 @@ class ReferralWallet(models.Model):
             "statement_date_to": today,
         }
 
+    @api.model
+    def _portal_statement_period(self, date_from, date_to):
+        """The period of a statement asked from the portal (dates as
+        strings, by default the last twelve months): ``(date_from, date_to,
+        None)``, or ``(None, None, error)`` where ``error`` is ``"dates"``
+        (a date that cannot be read) or ``"period"`` (it ends before it
+        starts)."""
+        try:
+            date_from = fields.Date.to_date(date_from or None)
+            date_to = fields.Date.to_date(date_to or None)
+        except ValueError:
+            return None, None, "dates"
+        date_to = date_to or fields.Date.context_today(self)
+        date_from = date_from or date_to - relativedelta(months=12, days=-1)
+        if date_from > date_to:
+            return None, None, "period"
+        return date_from, date_to, None
+
     def _portal_render_statement(self, date_from, date_to):
-        """The statement PDF of this wallet for the period (dates as
-        strings, by default the last twelve months)."""
+        """The statement of this wallet for the period: ``(content,
+        "pdf")``, or ``(html, "html")`` when the server has no working PDF
+        engine (wkhtmltopdf): the statement as a web page."""
         self.ensure_one()
         data = {
-            "date_from": fields.Date.to_string(fields.Date.to_date(date_from or None)),
-            "date_to": fields.Date.to_string(fields.Date.to_date(date_to or None)),
+            "date_from": fields.Date.to_string(date_from),
+            "date_to": fields.Date.to_string(date_to),
         }
         report = self.env["ir.actions.report"].sudo().with_company(self.company_id)
-        pdf, _report_type = report._render_qweb_pdf(
-            "sale_referral_lifecycle.action_report_referral_statement",
-            self.ids,
-            data=data,
-        )
-        return pdf
+        if report.get_wkhtmltopdf_state() in PDF_ENGINE_STATES:
+            content, report_type = report._render_qweb_pdf(
+                STATEMENT_REPORT, self.ids, data=data
+            )
+        else:
+            content, report_type = report._render_qweb_html(
+                STATEMENT_REPORT, self.ids, data=data
+            )
+        # Under tests, Odoo renders PDF reports as HTML too: said by the type.
+        if report_type == "pdf":
+            return content, "pdf"
+        return (content.decode() if isinstance(content, bytes) else content), "html"

@@ -4,6 +4,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import format_date
 
 # Fields the ledger itself keeps up to date on posted transactions.
 LEDGER_FIELDS = {"remaining_amount"}
@@ -22,7 +23,19 @@ class ReferralWalletTransaction(models.Model):
     _order = "date desc, id desc"
     _check_company_auto = True
 
-    name = fields.Char(string="Description", required=True, tracking=True)
+    name = fields.Char(
+        string="Recorded Text",
+        required=True,
+        tracking=True,
+        help="The text recorded with the movement, in the language of whoever "
+        "posted it; the Description shows it in each reader's language.",
+    )
+    description = fields.Char(
+        compute="_compute_description",
+        help="What the movement is, in the reader's language: told from its "
+        "type and the referral or document it comes from; a manual "
+        "adjustment shows the reason typed.",
+    )
     transaction_type = fields.Selection(
         [
             ("credit", "Credit"),
@@ -164,6 +177,26 @@ class ReferralWalletTransaction(models.Model):
             else:
                 transaction.direction = transaction.direction or "in"
 
+    @api.depends_context("lang")
+    @api.depends(
+        "transaction_type",
+        "name",
+        "reason",
+        "referral_id",
+        "sale_order_id",
+        "invoice_id",
+        "reversed_transaction_id",
+    )
+    def _compute_description(self):
+        for transaction in self:
+            transaction.description = transaction._get_description()
+
+    @api.depends_context("lang")
+    @api.depends("description")
+    def _compute_display_name(self):
+        for transaction in self:
+            transaction.display_name = transaction.description
+
     @api.depends("amount", "direction")
     def _compute_signed_amount(self):
         for transaction in self:
@@ -251,6 +284,47 @@ class ReferralWalletTransaction(models.Model):
                 )
             )
 
+    def _get_description(self):
+        """The movement in words, in the language of the environment: from
+        its type and origin (referral, order, invoice, the transaction it
+        reverses or expires), else its stored text."""
+        self.ensure_one()
+        # sudo: whoever reads the movement reads what it comes from (the
+        # referral or order may be another salesperson's).
+        transaction = self.sudo()
+        kind = transaction.transaction_type
+        document = transaction.invoice_id or transaction.sale_order_id
+        origin = transaction.reversed_transaction_id
+        if kind == "adjustment":
+            reason = (transaction.reason or "").strip().splitlines()
+            if reason:
+                return self.env._("Adjustment: %(reason)s", reason=reason[0][:100])
+        elif kind == "credit" and transaction.referral_id:
+            return self.env._(
+                "Reward for referring %(referee)s (%(referral)s)",
+                referee=transaction.referral_id.referee_id.display_name,
+                referral=transaction.referral_id.name,
+            )
+        elif kind == "debit" and document:
+            return self.env._("Credit spent on %(document)s", document=document.name)
+        elif kind == "reversal" and document:
+            if transaction.invoice_id.move_type == "out_refund":
+                return self.env._(
+                    "Credit restored by %(document)s", document=document.name
+                )
+            return self.env._("Credit released by %(document)s", document=document.name)
+        elif kind == "reversal" and origin:
+            return self.env._(
+                "Reversal of %(name)s", name=origin.with_env(self.env).description
+            )
+        elif kind == "expiry" and origin:
+            return self.env._(
+                "Expiry of %(name)s (%(date)s)",
+                name=origin.with_env(self.env).description,
+                date=format_date(self.env, origin.expiry_date),
+            )
+        return transaction.name
+
     def _default_name(self, transaction_type):
         labels = dict(self._fields["transaction_type"]._description_selection(self.env))
         return labels.get(transaction_type) or self.env._("Transaction")
@@ -293,7 +367,7 @@ class ReferralWalletTransaction(models.Model):
         pending.sudo().write({"state": "cancelled"})
         # The approver's decision stands: the ledger does not grant the
         # reward of these referrals again.
-        pending.referral_id.sudo().write({"reward_refused": True})
+        pending.referral_id.sudo()._flow_write({"reward_refused": True})
         return True
 
     def action_reverse(self):
@@ -313,23 +387,6 @@ class ReferralWalletTransaction(models.Model):
                 )
             )
         return self.sudo()._reverse()
-
-    def _get_live_rewards(self):
-        """The rewards among these transactions that still stand: pending, or
-        posted and not revoked (a revoked reward may be earned again)."""
-        return self.filtered(
-            lambda t: t.transaction_type == "credit"
-            and (
-                t.state == "pending"
-                or (
-                    t.state == "posted"
-                    and not t.reversal_ids.filtered(
-                        lambda r: r.state == "posted"
-                        and r.transaction_type == "reversal"
-                    )
-                )
-            )
-        )
 
     def _approval_summary(self):
         return self.env._("Approve the referral reward")

@@ -20,3 +20,21 @@ publicWidget.registry.ReferralCopyLink = publicWidget.Widget.extend({
         button.textContent = _t("Copied");
     },
 });
+
+/**
+ * The statement shown as a web page (no PDF engine on the server): Print
+ * prints the statement alone, not the portal page around it.
+ */
+publicWidget.registry.ReferralStatementPrint = publicWidget.Widget.extend({
+    selector: ".o_referral_statement_no_pdf",
+    events: {
+        "click .o_referral_statement_print": "_onPrint",
+    },
+
+    _onPrint() {
+        const frame = document.querySelector(".o_referral_statement_frame");
+        if (frame && frame.contentWindow) {
+            frame.contentWindow.print();
+        }
+    },
+});
