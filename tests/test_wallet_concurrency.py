@@ -9,12 +9,14 @@ import threading
 from psycopg2 import IntegrityError
 from psycopg2.errors import SerializationFailure
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
 from .common import WalletCommon
+
+RACE_PRODUCT = "Race product"
 
 
 @tagged("post_install", "-at_install")
@@ -43,6 +45,26 @@ class TestLedgerConcurrency(TransactionCase):
                 [partner_ids],
             )
             referral_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
+            # The reward race's order and credit.
+            cr.execute(
+                "UPDATE referral_referral SET first_order_id = NULL WHERE id IN %s",
+                [referral_ids],
+            )
+            cr.execute(
+                "DELETE FROM referral_wallet_transaction WHERE wallet_id IN "
+                "(SELECT id FROM referral_wallet WHERE partner_id IN %s)",
+                [partner_ids],
+            )
+            cr.execute(
+                "DELETE FROM referral_notification WHERE res_model = "
+                "'referral.referral' AND res_id IN %s",
+                [referral_ids],
+            )
+            cr.execute("DELETE FROM sale_order WHERE partner_id IN %s", [partner_ids])
+            cr.execute(
+                "DELETE FROM product_template WHERE name->>'en_US' = %s",
+                [RACE_PRODUCT],
+            )
             cr.execute(
                 "DELETE FROM mail_activity WHERE res_model = 'referral.referral' "
                 "AND res_id IN %s",
@@ -88,7 +110,7 @@ class TestLedgerConcurrency(TransactionCase):
                     operation(env)
                     env.flush_all()
                     outcome["done"] = True
-                except IntegrityError as error:
+                except (IntegrityError, SerializationFailure) as error:
                     outcome["refused"] = error
                     env.cr.rollback()
 
@@ -119,6 +141,43 @@ class TestLedgerConcurrency(TransactionCase):
             cr.execute(
                 "SELECT COUNT(*) FROM referral_wallet WHERE partner_id = %s",
                 [self.sponsor_id],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
+
+    def test_two_jobs_post_one_reward(self):
+        """The queue's job run twice at once for the referee's first order:
+        the ledger locks the referral row, then the sponsor's wallet row,
+        before writing; the second job waits, then fails to serialize (Odoo
+        retries it, and the retry finds the reward posted): one reward."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            product = env["product.product"].create(
+                {"name": RACE_PRODUCT, "type": "service", "list_price": 100.0}
+            )
+            referral = env["referral.referral"].create(
+                {"sponsor_id": self.sponsor_id, "referee_id": self.referee_id}
+            )
+            # The wallet exists: the rows locked decide, not its creation.
+            env["referral.wallet"]._get_or_create(referral.sponsor_id, env.company)
+            env["sale.order"].create(
+                {
+                    "partner_id": self.referee_id,
+                    "order_line": [Command.create({"product_id": product.id})],
+                }
+            ).action_confirm()
+            referral_id = referral.id
+
+        def grant(env):
+            env["referral.referral"].browse(referral_id)._grant_rewards()
+
+        outcome = self._race(grant)
+        self.assertNotIn("done", outcome)
+        self.assertIsInstance(outcome["refused"], SerializationFailure)
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT COUNT(*) FROM referral_wallet_transaction "
+                "WHERE referral_id = %s AND transaction_type = 'credit'",
+                [referral_id],
             )
             self.assertEqual(cr.fetchone()[0], 1)
 

@@ -215,7 +215,7 @@ class ReferralLedger(models.AbstractModel):
                 )
             targets[ORDER_LINE, line.id] = (
                 line.referral_credit_wallet_id,
-                line.currency_id.round(amount) if line.currency_id else amount,
+                line.order_id.company_id.currency_id.round(amount),
             )
             holders[ORDER_LINE, line.id] = line
         return targets, holders
