@@ -45,6 +45,7 @@ from . import test_lifecycle_cron
 from . import test_lifecycle_first_contact
 from . import test_lifecycle_import
 from . import test_lifecycle_queue
+from . import test_lifecycle_queue_concurrency
 from . import test_lifecycle_recompute
 from . import test_lifecycle_reports
 from . import test_lifecycle_stages

@@ -5,6 +5,8 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..cron_batches import retrigger, run_in_savepoints
+
 QUEUE_CRON = "sale_referral_lifecycle.ir_cron_process_lifecycle_queue"
 
 
@@ -114,7 +116,10 @@ class PartnerLifecycleQueue(models.Model):
     def _cron_process(self, batch_size=1000):
         """Recompute the queued contacts, oldest first, a batch per call; the
         cron runner calls again while some remain. Rows taken by another
-        worker are skipped; rows queued meanwhile wait for the next call."""
+        worker are skipped; rows queued meanwhile wait for the next call.
+        A contact whose work clashes with a concurrent transaction (its
+        sponsor's wallet spent meanwhile) keeps its rows for the next call,
+        woken at once; the others' work commits."""
         rows = self.env.execute_query(
             SQL(
                 """
@@ -127,31 +132,46 @@ class PartnerLifecycleQueue(models.Model):
                 batch_size,
             )
         )
-        if rows:
-            partners = (
-                self.env["res.partner"]
-                .with_context(active_test=False)
-                .browse(sorted({row[1] for row in rows}))
-            )
-            self.env["partner.lifecycle.engine"]._recompute(partners)
-            # A renewal confirmed moved the subscription end: the follow-ups
-            # planned for the previous one go.
-            partners.invalidate_recordset(["subscription_end_date"])
-            self.env["partner.followup.engine"]._cancel_superseded_renewal_activities(
-                partners
-            )
-            self._process_order_changes(rows)
-            self.env.execute_query(
-                SQL(
-                    "DELETE FROM partner_lifecycle_queue WHERE id = ANY(%s)",
-                    [row[0] for row in rows],
-                )
-            )
+        by_partner = defaultdict(list)
+        for row in rows:
+            by_partner[row[1]].append(row)
+        left = run_in_savepoints(
+            self.env, list(by_partner.values()), self._process_contacts
+        )
+        if left:
+            retrigger(self.env, QUEUE_CRON)
         remaining = self.env.execute_query(
             SQL("SELECT count(*) FROM partner_lifecycle_queue")
         )[0][0]
-        self.env["ir.cron"]._notify_progress(done=len(rows), remaining=remaining)
+        done = len(rows) - sum(len(contact_rows) for contact_rows in left)
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return remaining
+
+    @api.model
+    def _process_contacts(self, rows_by_contact):
+        """The work of queue rows, given per contact (lists of rows as read
+        by ``_cron_process``): stages recomputed, superseded follow-ups
+        cancelled, the orders' changes processed, the rows deleted."""
+        rows = [row for contact_rows in rows_by_contact for row in contact_rows]
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .browse(sorted({row[1] for row in rows}))
+        )
+        self.env["partner.lifecycle.engine"]._recompute(partners)
+        # A renewal confirmed moved the subscription end: the follow-ups
+        # planned for the previous one go.
+        partners.invalidate_recordset(["subscription_end_date"])
+        self.env["partner.followup.engine"]._cancel_superseded_renewal_activities(
+            partners
+        )
+        self._process_order_changes(rows)
+        self.env.execute_query(
+            SQL(
+                "DELETE FROM partner_lifecycle_queue WHERE id = ANY(%s)",
+                [row[0] for row in rows],
+            )
+        )
 
     @api.model
     def _process_order_changes(self, rows):

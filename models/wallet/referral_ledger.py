@@ -612,7 +612,9 @@ class ReferralLedger(models.AbstractModel):
                     "SELECT id FROM referral_referral WHERE id IN %s "
                     "ORDER BY id FOR UPDATE",
                     tuple(referrals.ids),
-                )
+                ),
+                # A concurrent grant refuses this one: retried, not an error.
+                log_exceptions=False,
             )
             referrals.invalidate_recordset()
         qualifying = referrals._get_reward_qualifying_orders()

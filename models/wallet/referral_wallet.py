@@ -168,20 +168,27 @@ class ReferralWallet(models.Model):
         return wallets.with_env(self.env)
 
     def _lock(self):
-        """Lock the wallet rows until the end of the transaction: two
-        redemptions at the same instant are serialised here."""
+        """Lock the wallet rows until the end of the transaction, in
+        ascending id order whatever the order of ``self``: two redemptions at
+        the same instant are serialised here, and two transactions locking
+        several wallets never deadlock."""
         if not self:
             return
+        # The expected refusal (below) is not an error of the server: no
+        # ERROR line in its log; the caller retries.
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM referral_wallet WHERE id IN %s ORDER BY id FOR UPDATE",
                 tuple(self.ids),
-            )
+            ),
+            log_exceptions=False,
         )
         # Odoo's transactions are REPEATABLE READ: a concurrent one that
         # waited on the lock would read the balance of its older snapshot.
-        # Updating the rows makes it fail with a serialization error instead,
-        # and Odoo retries the request, which then reads the new balance.
+        # Updating the rows makes it fail with a serialization error instead:
+        # Odoo retries a request, which then reads the new balance; the
+        # addon's cron jobs leave the clashing part for their next call
+        # (models/cron_batches.py).
         self.env.cr.execute(
             SQL(
                 "UPDATE referral_wallet SET write_date = %s, write_uid = %s "
@@ -189,7 +196,8 @@ class ReferralWallet(models.Model):
                 fields.Datetime.now(),
                 self.env.uid,
                 tuple(self.ids),
-            )
+            ),
+            log_exceptions=False,
         )
         self.invalidate_recordset(["write_date", "write_uid"])
 
