@@ -267,3 +267,49 @@ class TestWalletConcurrency(WalletCommon):
             # the new balance and refuses cleanly.
             with self.assertRaisesRegex(UserError, "less than the"):
                 wallet._debit(80.0)
+
+    def test_expiry_cron_called_again_after_a_concurrent_spending(self):
+        """The expiry job's transaction started before a spending committed
+        on the same wallet: it cannot lock the wallet; its call is rolled
+        back, not failed, and the job woken again at once; the next call
+        expires the credit."""
+        cron_xmlid = "sale_referral_lifecycle.ir_cron_expire_referral_credit"
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            wallet = env["referral.wallet"].browse(self.wallet_id)
+            wallet._credit(20.0, name="Overdue credit", expiry_date="2020-01-01")
+            cron_id = env.ref(cron_xmlid).id
+            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
+            (last_trigger,) = cr.fetchone()
+        self.addCleanup(self._drop_triggers, cron_id, last_trigger)
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("SELECT 1")  # the job's snapshot predates the spending
+            with self.env.registry.cursor() as other_cr:
+                other_env = api.Environment(other_cr, SUPERUSER_ID, {})
+                other_env["referral.wallet"].browse(self.wallet_id)._lock()
+            result = env["referral.wallet.transaction"]._cron_expire_credits()
+            self.assertIsNone(result)
+            cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s AND id > %s",
+                [cron_id, last_trigger],
+            )
+            self.assertEqual(cr.fetchone()[0], 1, "the job is woken again")
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(
+                env["referral.wallet"].browse(self.wallet_id).balance, 120.0
+            )
+            self.assertEqual(
+                env["referral.wallet.transaction"]._cron_expire_credits(), 0
+            )
+            self.assertEqual(
+                env["referral.wallet"].browse(self.wallet_id).balance, 100.0
+            )
+
+    def _drop_triggers(self, cron_id, last_trigger):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE cron_id = %s AND id > %s",
+                [cron_id, last_trigger],
+            )

@@ -23,10 +23,12 @@ from odoo import api, fields, models
 from odoo.tools import SQL, format_date
 from odoo.tools.safe_eval import safe_eval
 
+from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import company_value_sql
 from ..working_days import WorkingDays
 from .partner_followup_rule import TRIGGER_MODELS
 
+FOLLOWUP_CRON = "sale_referral_lifecycle.ir_cron_partner_followup"
 FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
 MAX_ID = 2**31 - 1
 # A step due on a record: what the engine arbitrates, logs and executes.
@@ -54,6 +56,7 @@ class PartnerFollowupEngine(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
+    @defer_on_conflict(FOLLOWUP_CRON)
     def _cron_run_followups(self, batch_size=5000):
         """One batch of commercial entities per call, in id order from where
         the previous call stopped (kept in a system parameter); the cron
@@ -773,10 +776,7 @@ class PartnerFollowupEngine(models.AbstractModel):
     def _schedule_cron(self, rules, company, reference_date):
         """Wake the cron when the first steps of ``rules`` counted from
         ``reference_date`` fall due, rather than the next night."""
-        cron = self.env.ref(
-            "sale_referral_lifecycle.ir_cron_partner_followup",
-            raise_if_not_found=False,
-        )
+        cron = self.env.ref(FOLLOWUP_CRON, raise_if_not_found=False)
         if not cron or not rules:
             return
         days = WorkingDays(company, fields.Datetime.now())

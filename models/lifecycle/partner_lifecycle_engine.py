@@ -15,7 +15,10 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index
 from odoo.tools.mail import generate_tracking_message_id
 
+from ..cron_batches import defer_on_conflict
 from ..local_day import company_tz_sql
+
+RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
 
 # Where the nightly recompute stopped (last commercial entity id done).
 LIFECYCLE_CRON_CURSOR = "sale_referral_lifecycle.lifecycle_cron_last_partner_id"
@@ -733,6 +736,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
         Param.set_param(LIFECYCLE_CRON_LAST_RUN, False)
 
     @api.model
+    @defer_on_conflict(RECOMPUTE_CRON)
     def _cron_recompute(self, batch_size=5000):
         """Nightly: one batch per call, the cron runner calls again while
         some remain (``ir.cron._notify_progress``). Without a last run, a

@@ -7,9 +7,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
-from .partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN
+from .partner_lifecycle_engine import COMMERCIAL_ENTITY_DOMAIN, RECOMPUTE_CRON
 
-RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
 # Changing them moves contacts: the stages are recomputed at once.
 CRITERIA_FIELDS = {
     "active",

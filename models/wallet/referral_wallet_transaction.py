@@ -6,6 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date
 
+from ..cron_batches import defer_on_conflict
+
 # Fields the ledger itself keeps up to date on posted transactions.
 LEDGER_FIELDS = {"remaining_amount"}
 APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
@@ -510,6 +512,7 @@ class ReferralWalletTransaction(models.Model):
         return expired.create(vals_list)
 
     @api.model
+    @defer_on_conflict("sale_referral_lifecycle.ir_cron_expire_referral_credit")
     def _cron_expire_credits(self, batch_size=1000):
         """Daily: remove the unused part of credit past its expiry date with
         ``expiry`` transactions, one batch of credits per call."""
