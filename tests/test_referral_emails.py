@@ -6,6 +6,7 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import tagged
 
+from ..models.referral.referral_notification import NOTIFICATION_CRON
 from .common import WalletCommon
 
 
@@ -37,6 +38,38 @@ class TestReferralEmails(WalletCommon):
         self.assertEqual(
             len(self._sponsor_messages(referral, "thank you for referring")), 1
         )
+
+    def test_one_call_renders_a_bounded_batch_and_wakes_the_job(self):
+        """A call renders at most its batch, reports it to the cron runner
+        and wakes the job again for the rest, rather than holding the cron
+        thread."""
+        for name in ("Bound A Ltd", "Bound B Ltd", "Bound C Ltd"):
+            self._reward_referral(name)
+        Notification = self.env["referral.notification"]
+        cron = self.env.ref(NOTIFICATION_CRON)
+        queued = Notification.search_count([("state", "=", "queued")])
+        self.assertGreaterEqual(queued, 3)
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        progress = self.env["ir.cron.progress"].sudo().create({"cron_id": cron.id})
+        more = Notification.with_context(ir_cron_progress_id=progress.id)._cron_send(
+            batch_size=2
+        )
+        self.assertTrue(more)
+        self.assertEqual(
+            Notification.search_count([("state", "=", "queued")]), queued - 2
+        )
+        self.assertEqual(progress.done, 2)
+        self.assertEqual(progress.remaining, 0, "no immediate call in the same run")
+        self.assertEqual(
+            len(Trigger.search([("cron_id", "=", cron.id)]) - triggers),
+            1,
+            "the job is woken again for the rest",
+        )
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        self.assertFalse(Notification._cron_send(batch_size=queued))
+        self.assertFalse(Notification.search_count([("state", "=", "queued")]))
+        self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]) - triggers)
 
     def test_won_email_when_the_reward_waits_for_the_payment(self):
         self.program.reward_trigger = "invoice_paid"

@@ -1,6 +1,13 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import time
+
 from odoo import api, fields, models
+
+NOTIFICATION_CRON = "sale_referral_lifecycle.ir_cron_send_referral_notifications"
+# Seconds one call of the emails' job renders at most (then it stops, the
+# next call goes on).
+SEND_TIME_BUDGET = 2.0
 
 
 class ReferralNotification(models.Model):
@@ -65,24 +72,35 @@ class ReferralNotification(models.Model):
             ]
         )
         if notifications:
-            self.env.ref(
-                "sale_referral_lifecycle.ir_cron_send_referral_notifications"
-            ).sudo()._trigger()
+            self.env.ref(NOTIFICATION_CRON).sudo()._trigger()
         return notifications
 
     @api.model
-    def _cron_send(self, batch_size=200):
-        """Render the queued emails: posted on the record's chatter when it
-        has one (the sponsor sees it in its portal), else a plain email; the
-        mail queue sends them."""
+    def _cron_send(self, batch_size=50, time_budget=SEND_TIME_BUDGET):
+        """Render the queued emails, oldest first: posted on the record's
+        chatter when it has one (the sponsor sees it in its portal), else a
+        plain email; the mail queue sends them.
+
+        One call renders at most ``batch_size`` emails and stops after
+        ``time_budget`` seconds: the cron thread is not held while other
+        jobs wait (the lifecycle queue's rewards). When some remain, the
+        call wakes the job again rather than reporting them to the cron
+        runner, which would call again at once, up to ten times, before
+        the jobs ready meanwhile."""
+        started = time.monotonic()
         queued = self.sudo().search([("state", "=", "queued")], limit=batch_size)
+        sent = self.browse()
         for notification in queued:
             notification._send()
-        queued.write({"state": "sent"})
-        if len(queued) == batch_size:
-            self.env.ref(
-                "sale_referral_lifecycle.ir_cron_send_referral_notifications"
-            ).sudo()._trigger()
+            sent |= notification
+            if time.monotonic() - started >= time_budget:
+                break
+        sent.write({"state": "sent"})
+        more = bool(self.sudo().search_count([("state", "=", "queued")], limit=1))
+        if more:
+            self.env.ref(NOTIFICATION_CRON).sudo()._trigger()
+        self.env["ir.cron"]._notify_progress(done=len(sent), remaining=0)
+        return more
 
     def _send(self):
         self.ensure_one()
