@@ -38,6 +38,18 @@ def retrigger(env, cron_xmlid):
         cron.sudo()._trigger()
 
 
+def try_in_savepoint(env, function):
+    """Call ``function()`` in a savepoint: True when done, False when it met
+    a concurrent update (rolled back, nothing raised)."""
+    try:
+        with env.cr.savepoint():
+            function()
+    except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+        env.invalidate_all()
+        return False
+    return True
+
+
 def run_in_savepoints(env, groups, process):
     """Call ``process(some_groups)`` on ``groups`` (a list), all of them in
     one call first, each call in a savepoint of its own. A call that fails on

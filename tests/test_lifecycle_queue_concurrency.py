@@ -172,21 +172,21 @@ class TestQueueConcurrency(TransactionCase):
         )
 
     def _spending_during(self, spent):
-        """A patch of the stage recompute, the job's first step (its
-        snapshot taken): another transaction spends from A's wallet (a
-        manual adjustment) and commits, once."""
-        Engine = self.registry["partner.lifecycle.engine"]
-        recompute = Engine._recompute
+        """A patch of the job's first lock (its snapshot taken, the queue
+        rows read): another transaction spends from A's wallet (a manual
+        adjustment) and commits just before, once."""
+        Queue = self.registry["partner.lifecycle.queue"]
+        lock = Queue._lock_rewarded_rows
 
-        def recompute_while_spending(engine, partners):
+        def lock_after_spending(queue, rows):
             if not spent:
                 with self.registry.cursor() as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
                     env["referral.wallet"].browse(self.wallet_a_id)._debit(30.0)
                 spent.append(True)
-            return recompute(engine, partners)
+            return lock(queue, rows)
 
-        return patch.object(Engine, "_recompute", recompute_while_spending)
+        return patch.object(Queue, "_lock_rewarded_rows", lock_after_spending)
 
     def _queued(self):
         return self._read(

@@ -5,7 +5,7 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..cron_batches import retrigger, run_in_savepoints
+from ..cron_batches import retrigger, run_in_savepoints, try_in_savepoint
 
 QUEUE_CRON = "sale_referral_lifecycle.ir_cron_process_lifecycle_queue"
 
@@ -113,7 +113,7 @@ class PartnerLifecycleQueue(models.Model):
         self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
 
     @api.model
-    def _cron_process(self, batch_size=1000):
+    def _cron_process(self, batch_size=100):
         """Recompute the queued contacts, oldest first, a batch per call; the
         cron runner calls again while some remain. Rows taken by another
         worker are skipped; rows queued meanwhile wait for the next call.
@@ -132,6 +132,7 @@ class PartnerLifecycleQueue(models.Model):
                 batch_size,
             )
         )
+        try_in_savepoint(self.env, lambda: self._lock_rewarded_rows(rows))
         by_partner = defaultdict(list)
         for row in rows:
             by_partner[row[1]].append(row)
@@ -146,6 +147,35 @@ class PartnerLifecycleQueue(models.Model):
         done = len(rows) - sum(len(contact_rows) for contact_rows in left)
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return remaining
+
+    @api.model
+    def _lock_rewarded_rows(self, rows):
+        """Lock, first thing in the transaction, what the rewards of
+        ``rows`` will write, in the ledger's order (the referrals, then their
+        sponsors' wallets, each by ascending id): a sponsor spending
+        meanwhile waits for this call instead of making it fail later."""
+        orders = (
+            self.env["sale.order"]
+            .browse({row[2] for row in rows if row[2] and row[3] == "sale"})
+            .exists()
+        )
+        referrals = orders._get_reward_referrals()
+        if not referrals:
+            return
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM referral_referral WHERE id IN %s "
+                "ORDER BY id FOR UPDATE",
+                tuple(referrals.ids),
+            ),
+            log_exceptions=False,
+        )
+        self.env["referral.wallet"].sudo().search(
+            [
+                ("partner_id", "in", referrals.sponsor_id.ids),
+                ("company_id", "in", referrals.company_id.ids),
+            ]
+        )._lock()
 
     @api.model
     def _process_contacts(self, rows_by_contact):
