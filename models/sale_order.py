@@ -667,6 +667,7 @@ class SaleOrder(models.Model):
         vals_list = self._prepare_referral_credit_lines_values(
             program, wallet, amount, lines
         )
+        wallet._lock_referenced()
         # Built to fit the order's total: nothing to fit again.
         self.with_context(
             referral_skip_auto_apply=True, referral_ledger_fitting=True

@@ -113,7 +113,7 @@ class PartnerLifecycleQueue(models.Model):
         self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
 
     @api.model
-    def _cron_process(self, batch_size=100):
+    def _cron_process(self, batch_size=50):
         """Recompute the queued contacts, oldest first, a batch per call; the
         cron runner calls again while some remain. Rows taken by another
         worker are skipped; rows queued meanwhile wait for the next call.

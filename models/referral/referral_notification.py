@@ -1,13 +1,16 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 import time
+from datetime import timedelta
 
 from odoo import api, fields, models
 
 NOTIFICATION_CRON = "sale_referral_lifecycle.ir_cron_send_referral_notifications"
 # Seconds one call of the emails' job renders at most (then it stops, the
 # next call goes on).
-SEND_TIME_BUDGET = 2.0
+SEND_TIME_BUDGET = 1.0
+# Seconds the job waits while the lifecycle queue holds orders.
+SEND_YIELD_SECONDS = 5
 
 
 class ReferralNotification(models.Model):
@@ -86,7 +89,14 @@ class ReferralNotification(models.Model):
         jobs wait (the lifecycle queue's rewards). When some remain, the
         call wakes the job again rather than reporting them to the cron
         runner, which would call again at once, up to ten times, before
-        the jobs ready meanwhile."""
+        the jobs ready meanwhile. While the lifecycle queue holds orders
+        (sponsors' rewards to post, which send these emails), the call
+        renders nothing and comes back a few seconds later: the credit
+        first, its email next."""
+        cron = self.env.ref(NOTIFICATION_CRON).sudo()
+        if self.env["partner.lifecycle.queue"].sudo().search_count([], limit=1):
+            cron._trigger(fields.Datetime.now() + timedelta(seconds=SEND_YIELD_SECONDS))
+            return True
         started = time.monotonic()
         queued = self.sudo().search([("state", "=", "queued")], limit=batch_size)
         sent = self.browse()
@@ -98,7 +108,7 @@ class ReferralNotification(models.Model):
         sent.write({"state": "sent"})
         more = bool(self.sudo().search_count([("state", "=", "queued")], limit=1))
         if more:
-            self.env.ref(NOTIFICATION_CRON).sudo()._trigger()
+            cron._trigger()
         self.env["ir.cron"]._notify_progress(done=len(sent), remaining=0)
         return more
 

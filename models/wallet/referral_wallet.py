@@ -171,14 +171,17 @@ class ReferralWallet(models.Model):
         """Lock the wallet rows until the end of the transaction, in
         ascending id order whatever the order of ``self``: two redemptions at
         the same instant are serialised here, and two transactions locking
-        several wallets never deadlock."""
+        several wallets never deadlock. A ``NO KEY UPDATE`` lock: rows
+        referencing a wallet (a quotation's credit line) are still written
+        meanwhile (see ``_lock_referenced``)."""
         if not self:
             return
         # The expected refusal (below) is not an error of the server: no
         # ERROR line in its log; the caller retries.
         self.env.cr.execute(
             SQL(
-                "SELECT id FROM referral_wallet WHERE id IN %s ORDER BY id FOR UPDATE",
+                "SELECT id FROM referral_wallet WHERE id IN %s "
+                "ORDER BY id FOR NO KEY UPDATE",
                 tuple(self.ids),
             ),
             log_exceptions=False,
@@ -200,6 +203,23 @@ class ReferralWallet(models.Model):
             log_exceptions=False,
         )
         self.invalidate_recordset(["write_date", "write_uid"])
+
+    def _lock_referenced(self):
+        """Take the lock that a row referencing these wallets takes (its
+        foreign key check), before writing it: when a concurrent transaction
+        updated a wallet since this one started, it is refused here, quietly
+        (no ERROR line in the server's log; Odoo retries the request), not in
+        the INSERT."""
+        if not self:
+            return
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM referral_wallet WHERE id IN %s "
+                "ORDER BY id FOR KEY SHARE",
+                tuple(self.ids),
+            ),
+            log_exceptions=False,
+        )
 
     def _read_posted_balances(self):
         """Balances read from the database, not the cache (call after
