@@ -71,6 +71,26 @@ class TestReferralEmails(WalletCommon):
         self.assertFalse(Notification.search_count([("state", "=", "queued")]))
         self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]) - triggers)
 
+    def test_emails_wait_while_rewards_are_queued(self):
+        """The single cron thread posts the credit first: while the lifecycle
+        queue holds orders, a call renders nothing and comes back later."""
+        self._reward_referral("Patient Ltd")
+        Notification = self.env["referral.notification"]
+        queued = Notification.search_count([("state", "=", "queued")])
+        self.assertTrue(queued)
+        self.env["partner.lifecycle.queue"]._enqueue(self.sponsor)
+        cron = self.env.ref(NOTIFICATION_CRON)
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        self.assertTrue(Notification._cron_send())
+        self.assertEqual(Notification.search_count([("state", "=", "queued")]), queued)
+        later = Trigger.search([("cron_id", "=", cron.id)]) - triggers
+        self.assertEqual(len(later), 1)
+        self.assertGreater(later.call_at, fields.Datetime.now())
+        self._process_lifecycle_queue()
+        Notification._cron_send()
+        self.assertFalse(Notification.search_count([("state", "=", "queued")]))
+
     def test_won_email_when_the_reward_waits_for_the_payment(self):
         self.program.reward_trigger = "invoice_paid"
         referral, _order = self._reward_referral("Later Ltd")
