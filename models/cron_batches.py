@@ -59,12 +59,15 @@ def run_in_savepoints(env, groups, process):
     order: the caller leaves them for its next call."""
     given_up = []
     pending = [list(groups)] if groups else []
+    first = True
     while pending:
         chunk = pending.pop(0)
-        # What completed groups left for the commit (the ORM's tracking,
-        # cron wake-ups) runs now: rolling a savepoint back clears it.
-        env.flush_all()
-        env.cr.precommit.run()
+        if not first:
+            # What the groups done left for the commit (the ORM's tracking,
+            # cron wake-ups) runs now: rolling a savepoint back clears it.
+            env.flush_all()
+            env.cr.precommit.run()
+        first = False
         try:
             with env.cr.savepoint():
                 process(chunk)
