@@ -24,8 +24,6 @@ woken at once (``ir.cron._trigger``), in a new transaction:
 import functools
 import logging
 
-from psycopg2 import errorcodes
-
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 _logger = logging.getLogger(__name__)
@@ -76,7 +74,7 @@ def run_in_savepoints(env, groups, process):
             if len(chunk) == 1:
                 _logger.info(
                     "Concurrent update (%s): left for the next call",
-                    errorcodes.lookup(error.pgcode),
+                    type(error).__name__,
                 )
                 given_up.extend(chunk)
             else:
@@ -100,7 +98,7 @@ def defer_on_conflict(cron_xmlid):
                 self.env.invalidate_all()
                 _logger.info(
                     "Concurrent update (%s): %s called again",
-                    errorcodes.lookup(error.pgcode),
+                    type(error).__name__,
                     cron_xmlid,
                 )
                 retrigger(self.env, cron_xmlid)

@@ -6,9 +6,12 @@ woken at once; the rest commits."""
 
 from unittest.mock import patch
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import TransactionCase, tagged
 
+from ..models.cron_batches import run_in_savepoints
 from ..models.lifecycle.partner_lifecycle_queue import QUEUE_CRON
 
 RACE_PRODUCT = "Queue race product"
@@ -252,6 +255,27 @@ class TestQueueConcurrency(TransactionCase):
                 env["referral.wallet"].browse(self.wallet_a_id).balance,
                 100.0 - 30.0 + REWARD,
             )
+
+
+@tagged("post_install", "-at_install")
+class TestCronBatches(TransactionCase):
+    def test_split_down_to_the_clashing_group(self):
+        """A batch that meets a concurrent update is rolled back and split
+        in halves: only the clashing group is given up, the others' work
+        stays."""
+        calls = []
+
+        def process(groups):
+            calls.append(list(groups))
+            self.env["res.partner"].create({"name": f"Batch {groups}"})
+            if 3 in groups:
+                raise SerializationFailure("concurrent update")
+
+        given_up = run_in_savepoints(self.env, [1, 2, 3, 4, 5], process)
+        self.assertEqual(given_up, [3])
+        self.assertEqual(calls, [[1, 2, 3, 4, 5], [1, 2], [3, 4, 5], [3], [4, 5]])
+        names = self.env["res.partner"].search([("name", "=like", "Batch %")])
+        self.assertEqual(sorted(names.mapped("name")), ["Batch [1, 2]", "Batch [4, 5]"])
 
 
 PROGRAM_VALUES = [

@@ -1,11 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import logging
 from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..cron_batches import retrigger, run_in_savepoints, try_in_savepoint
+
+_logger = logging.getLogger(__name__)
 
 QUEUE_CRON = "sale_referral_lifecycle.ir_cron_process_lifecycle_queue"
 
@@ -132,12 +135,23 @@ class PartnerLifecycleQueue(models.Model):
                 batch_size,
             )
         )
-        try_in_savepoint(self.env, lambda: self._lock_rewarded_rows(rows))
+        stale = self._lock_rewarded_rows(rows)
         by_partner = defaultdict(list)
         for row in rows:
             by_partner[row[1]].append(row)
-        left = run_in_savepoints(
-            self.env, list(by_partner.values()), self._process_contacts
+        # Contacts rewarding a wallet changed since this call started: their
+        # work would fail; left as they are for the next call.
+        left = [group for partner, group in by_partner.items() if partner in stale]
+        if left:
+            _logger.info(
+                "%s contact(s) left for the next call: their sponsors' wallets "
+                "changed meanwhile",
+                len(left),
+            )
+        left += run_in_savepoints(
+            self.env,
+            [group for partner, group in by_partner.items() if partner not in stale],
+            self._process_contacts,
         )
         if left:
             retrigger(self.env, QUEUE_CRON)
@@ -153,7 +167,10 @@ class PartnerLifecycleQueue(models.Model):
         """Lock, first thing in the transaction, what the rewards of
         ``rows`` will write, in the ledger's order (the referrals, then their
         sponsors' wallets, each by ascending id): a sponsor spending
-        meanwhile waits for this call instead of making it fail later."""
+        meanwhile waits for this call instead of making it fail later.
+        Return the contacts (ids, as in ``rows``) whose rewards go to a
+        wallet that a concurrent transaction changed since this one started
+        (it cannot be locked in this transaction)."""
         orders = (
             self.env["sale.order"]
             .browse({row[2] for row in rows if row[2] and row[3] == "sale"})
@@ -161,21 +178,49 @@ class PartnerLifecycleQueue(models.Model):
         )
         referrals = orders._get_reward_referrals()
         if not referrals:
-            return
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM referral_referral WHERE id IN %s "
-                "ORDER BY id FOR UPDATE",
-                tuple(referrals.ids),
-            ),
-            log_exceptions=False,
+            return set()
+
+        def lock_referrals():
+            self.env.cr.execute(
+                SQL(
+                    "SELECT id FROM referral_referral WHERE id IN %s "
+                    "ORDER BY id FOR UPDATE",
+                    tuple(referrals.ids),
+                ),
+                log_exceptions=False,
+            )
+
+        if not try_in_savepoint(self.env, lock_referrals):
+            return set()  # the savepoints of the contacts sort it out
+        wallets = (
+            self.env["referral.wallet"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", referrals.sponsor_id.ids),
+                    ("company_id", "in", referrals.company_id.ids),
+                ],
+                order="id",
+            )
         )
-        self.env["referral.wallet"].sudo().search(
-            [
-                ("partner_id", "in", referrals.sponsor_id.ids),
-                ("company_id", "in", referrals.company_id.ids),
-            ]
-        )._lock()
+        if try_in_savepoint(self.env, wallets._lock):
+            return set()
+        # One by one: which ones changed.
+        stale = {
+            (wallet.partner_id, wallet.company_id)
+            for wallet in wallets
+            if not try_in_savepoint(self.env, wallet._lock)
+        }
+        stale_orders = {
+            order.id
+            for order in orders
+            for referral in (
+                order.sudo().referral_id
+                | referrals.filtered(lambda r, o=order: r.first_order_id == o)
+            )
+            if (referral.sponsor_id, referral.company_id) in stale
+        }
+        return {row[1] for row in rows if row[2] in stale_orders}
 
     @api.model
     def _process_contacts(self, rows_by_contact):
