@@ -572,10 +572,17 @@ class ReferralReferral(models.Model):
         without a sequence."""
         Sequence = self.env["ir.sequence"].with_company(company)
         Sequence.browse().check_access("read")
-        sequence = Sequence.search(
+        sequence = Sequence.search_fetch(
             [
                 ("code", "=", "referral.referral"),
                 ("company_id", "in", [company.id, False]),
+            ],
+            [
+                "implementation",
+                "use_date_range",
+                "prefix",
+                "suffix",
+                "padding",
             ],
             order="company_id",
             limit=1,
@@ -826,7 +833,9 @@ class ReferralReferral(models.Model):
             if order and (referral.state, referral.first_order_id) != ("won", order):
                 referral._flow_write({"state": "won", "first_order_id": order.id})
             if order and order.referral_id != referral:
-                order.referral_id = referral
+                # Not a tracked field: no snapshot of the order's tracked
+                # values to take (and read) for this write.
+                order.with_context(mail_notrack=True).referral_id = referral
         # Rewarded at confirmation (by the lifecycle queue's job): the credit
         # email tells the news, else the job queues this one.
         self.filtered(
