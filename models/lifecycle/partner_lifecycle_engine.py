@@ -5,9 +5,8 @@ company, match them against the stages, write what changed and log the
 moves; the full pass (install, criteria changed, *Recompute now*) and the
 nightly incremental pass over what changed since the last run."""
 
-import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
@@ -53,23 +52,6 @@ def company_value_sql(alias, column, company, sql_type=None):
         key,
         SQL(sql_type or LIFECYCLE_COLUMN_TYPES[column]),
     )
-
-
-def _jsonb_text(values):
-    """``values`` (``{company id as text: value}``) as the text of the jsonb
-    object PostgreSQL's ``jsonb_object_agg`` builds from the same typed
-    values: dates ``YYYY-MM-DD``, timestamps ``YYYY-MM-DDTHH:MM:SS`` (a
-    fraction without its trailing zeros), None as null."""
-    return json.dumps(values, default=_jsonb_scalar, separators=(",", ":"))
-
-
-def _jsonb_scalar(value):
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text.rstrip("0") if value.microsecond else text
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"no jsonb form for {value!r}")
 
 
 # Start of the last pass of the nightly job that went to its end: the next
@@ -438,36 +420,17 @@ class PartnerLifecycleEngine(models.AbstractModel):
         values removed as the ORM does. The columns are not tracked but the
         stage, logged by ``_move``. ``channels``: ``{(partner id, company
         id): first contact source}`` when it changed, copied to the history
-        rows of that company.
-
-        The per-company values of a contact are merged here into one jsonb
-        object per column (``_jsonb_text``), and the statement joins one row
-        per contact (parallel arrays, the array form of ``UPDATE ... FROM
-        (VALUES ...)``): no aggregate nor sort in the database, which then
-        only merges each object into the stored one (see bench/README.md)."""
+        rows of that company."""
         if not changes:
             return
-        moved, objects = {}, {}
-        for row in changes:
-            partner_id = row["id"]
-            moved[partner_id] = moved.get(partner_id, False) or row["moved"]
-            company = str(row["company_id"])
-            columns = objects.setdefault(partner_id, {c: {} for c in LIFECYCLE_COLUMNS})
-            for column in LIFECYCLE_COLUMNS:
-                columns[column][company] = row[column]
-        ids = list(objects)
         values = SQL(", ").join(
-            [
-                SQL("%s::int[]", ids),
-                SQL("%s::bool[]", [moved[partner_id] for partner_id in ids]),
-                *(
-                    SQL(
-                        "%s::jsonb[]",
-                        [_jsonb_text(objects[pid][column]) for pid in ids],
-                    )
-                    for column in LIFECYCLE_COLUMNS
-                ),
-            ]
+            SQL("%s::%s[]", [row[column] for row in changes], SQL(sql_type))
+            for column, sql_type in (
+                ("id", "int"),
+                ("company_id", "int"),
+                ("moved", "bool"),
+                *LIFECYCLE_COLUMN_TYPES.items(),
+            )
         )
         self.env.execute_query(
             SQL(
@@ -478,7 +441,10 @@ class PartnerLifecycleEngine(models.AbstractModel):
                                         ELSE p.write_uid END,
                        write_date = CASE WHEN v.moved THEN %(now)s
                                          ELSE p.write_date END
-                  FROM unnest(%(values)s) AS v(id, moved, %(columns)s)
+                  FROM (SELECT u.id, bool_or(u.moved) AS moved, %(objects)s
+                          FROM unnest(%(values)s)
+                               AS u(id, company_id, moved, %(columns)s)
+                         GROUP BY u.id) v
                  WHERE p.id = v.id
                 """,
                 assignments=SQL(", ").join(
@@ -487,6 +453,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
                         "COALESCE(p.%(column)s, '{}'::jsonb) || v.%(column)s), "
                         "'{}'::jsonb)",
                         column=SQL.identifier(column),
+                    )
+                    for column in LIFECYCLE_COLUMNS
+                ),
+                objects=SQL(", ").join(
+                    SQL(
+                        "jsonb_object_agg(u.company_id::text, u.%s) AS %s",
+                        SQL.identifier(column),
+                        SQL.identifier(column),
                     )
                     for column in LIFECYCLE_COLUMNS
                 ),
