@@ -7,7 +7,6 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 from odoo.tools import SQL, create_index
-from odoo.tools.sql import drop_index, make_index_name
 
 from .local_day import company_today
 from .referral.action_flow import action_flow, in_action_flow
@@ -18,21 +17,6 @@ from .referral.referral_code import (
     normalize_referral_code,
 )
 from .referral.referral_referral import ACTIVE_STATES, REVIEW_MANAGER_GROUP
-
-# Values the lifecycle engine writes, without the index Odoo gives a
-# company-dependent field by default (see the fields).
-UNINDEXED_LIFECYCLE_FIELDS = (
-    "lifecycle_stage_date",
-    "lifecycle_quotation_count",
-    "lifecycle_order_count",
-    "lifecycle_last_order_date",
-    "first_contact_date",
-    "first_contact_source_id",
-    "first_contact_medium_id",
-    "lifecycle_converted",
-    "lifecycle_days_to_client",
-    "subscription_end_date",
-)
 
 
 class ResPartner(models.Model):
@@ -108,11 +92,6 @@ class ResPartner(models.Model):
     # keyed by company id, read, searched and grouped in the current
     # company): a contact shared by several companies has a stage and
     # aggregates in each, from that company's orders only.
-    # The values the lifecycle engine writes carry no index but the stage's
-    # and the lock's (``index=False``: a company-dependent field gets a
-    # ``(column IS NOT NULL)`` one by default, which no search of theirs
-    # uses and which every write of a full pass updates; dropped from
-    # existing databases by ``init``, see bench/README.md).
     lifecycle_stage_id = fields.Many2one(
         "partner.lifecycle.stage",
         company_dependent=True,
@@ -132,12 +111,11 @@ class ResPartner(models.Model):
         "this company until it is unlocked.",
     )
     lifecycle_stage_date = fields.Datetime(
-        string="In Stage Since", company_dependent=True, index=False, copy=False
+        string="In Stage Since", company_dependent=True, copy=False
     )
     lifecycle_quotation_count = fields.Integer(
         string="Quotations Received",
         company_dependent=True,
-        index=False,
         readonly=True,
         copy=False,
         help="Quotations of this company sent to the contact.",
@@ -145,38 +123,31 @@ class ResPartner(models.Model):
     lifecycle_order_count = fields.Integer(
         string="Confirmed Orders",
         company_dependent=True,
-        index=False,
         readonly=True,
         copy=False,
         help="Confirmed orders of this company.",
     )
     lifecycle_last_order_date = fields.Datetime(
-        string="Last Order",
-        company_dependent=True,
-        index=False,
-        readonly=True,
-        copy=False,
+        string="Last Order", company_dependent=True, readonly=True, copy=False
     )
     lifecycle_history_ids = fields.One2many(
         "partner.lifecycle.history", "partner_id", string="Stage History"
     )
     first_contact_date = fields.Date(
         company_dependent=True,
-        index=False,
         copy=False,
         help="Set when the contact is created in this company, else from its "
         "first quotation (or referral) here.",
     )
     first_contact_source_id = fields.Many2one(
-        "utm.source", company_dependent=True, index=False, copy=False
+        "utm.source", company_dependent=True, copy=False
     )
     first_contact_medium_id = fields.Many2one(
-        "utm.medium", company_dependent=True, index=False, copy=False
+        "utm.medium", company_dependent=True, copy=False
     )
     lifecycle_converted = fields.Integer(
         string="Conversion Rate (%)",
         company_dependent=True,
-        index=False,
         readonly=True,
         copy=False,
         aggregator="avg",
@@ -186,7 +157,6 @@ class ResPartner(models.Model):
     lifecycle_days_to_client = fields.Integer(
         string="Days to Client",
         company_dependent=True,
-        index=False,
         readonly=True,
         copy=False,
         aggregator="avg",
@@ -194,7 +164,6 @@ class ResPartner(models.Model):
     )
     subscription_end_date = fields.Date(
         company_dependent=True,
-        index=False,
         readonly=True,
         copy=False,
         help="End of the subscription bought through confirmed orders of "
@@ -210,11 +179,6 @@ class ResPartner(models.Model):
     ]
 
     def init(self):
-        # Indexes of earlier versions on the values the lifecycle engine
-        # writes (see the fields): Odoo keeps an index its field no longer
-        # asks for.
-        for fname in UNINDEXED_LIFECYCLE_FIELDS:
-            drop_index(self.env.cr, make_index_name(self._table, fname), self._table)
         # The nightly lifecycle job finds the subscriptions ending with it.
         create_index(
             self.env.cr,
