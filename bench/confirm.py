@@ -14,8 +14,8 @@ registry), and timed with their SQL queries:
   created, won and rewarded at confirmation).
 
 It prints the median time and queries per confirmation and the ratios to
-Odoo alone, against the targets (plain order: at most 1.25x and 4 more
-queries; referee's first order: at most 3x and 30 more queries), then what
+Odoo alone, against the targets (plain order: at most 1.25x and 2 more
+queries; referee's first order: at most 3x and 15 more queries), then what
 the lifecycle queue's job costs per order for the work that left the
 confirmation (stages, follow-ups, the sponsor's reward). It asserts
 nothing. The databases are dropped at the end unless ``--keep``. A quick
@@ -27,7 +27,7 @@ import statistics
 import benchlib
 from benchlib import ADDON, ADMIN, ODOO_ALONE, say
 
-TARGETS = {"plain": (1.25, 4), "referee": (3.0, 30)}
+TARGETS = {"plain": (1.25, 2), "referee": (3.0, 15)}
 
 
 def parse_args():

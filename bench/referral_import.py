@@ -32,6 +32,8 @@ import benchlib
 from benchlib import ADDON, ADMIN, ODOO_ALONE, say
 
 ROWS_PER_SPONSOR = 5
+# The target: a referral row within 5x of a contact row of Odoo alone.
+TARGET_RATIO = 5
 REFERRAL_HEADERS = [
     "Sponsor Reference",
     "Referred Company",
@@ -189,6 +191,11 @@ def report(rows, results):
             f"{seconds / base_seconds:5.1f}x  {queries / base_queries:5.1f}x queries"
         )
     lines.append("  (ratios to the contact import of Odoo alone)")
+    referral_seconds = results[-1][1]
+    lines.append(
+        f"  target               referrals within {TARGET_RATIO}x of the contact "
+        f"import: {benchlib.verdict(referral_seconds / base_seconds <= TARGET_RATIO)}"
+    )
     say(*lines)
 
 

@@ -509,7 +509,8 @@ class SaleOrder(models.Model):
                 )
             )[:1]
             if referral:
-                order.referral_id = referral
+                # Not a tracked field (see referral.referral._action_won).
+                order.with_context(mail_notrack=True).referral_id = referral
         self.filtered(
             lambda o: o.referral_id and not o.source_id
         )._set_referral_source()

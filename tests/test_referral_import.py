@@ -396,6 +396,67 @@ class TestReferralImport(ReferralCommon):
             [self.joel, self.lumber, self.gemini, self.lumber],
         )
 
+    def _queries(self, call):
+        """SQL queries of ``call()``, caches emptied first."""
+        self.env.invalidate_all()
+        before = self.cr.sql_log_count
+        call()
+        return self.cr.sql_log_count - before
+
+    def test_referees_of_a_file_found_in_one_query(self):
+        """The referees of a whole file are looked up by email at once, each
+        found as a lookup of its row alone finds it."""
+        vals_list = [
+            {"referee_email": "STUDIO@hazel-architects.example.com"},
+            {"referee_email": "nobody@new-company.example.com"},
+            {"referee_email": self.lumber_buyer.email},
+            {"referee_company_name": "Someone new"},
+            {"referee_email": "studio@hazel-architects.example.com"},
+        ]
+        expected = [self.Referral._find_referee(vals) for vals in vals_list]
+        self.env.invalidate_all()
+        with self.assertQueryCount(1):
+            found = self.Referral._find_referees(vals_list)
+        self.assertEqual(found, expected)
+        self.assertEqual(
+            [partner.id for partner in found],
+            [self.hazel.id, False, self.lumber_buyer.id, False, self.hazel.id],
+        )
+
+    def test_references_of_a_file_drawn_in_one_query(self):
+        """A file's references: the sequence found once, its numbers drawn
+        in one query, in order, and the next reference follows them."""
+        with self.assertQueryCount(2):
+            names = self.Referral._next_references(self.env.company, 4)
+        following = self.env["ir.sequence"].next_by_code("referral.referral")
+        self.assertEqual(len(set(names + [following])), 5)
+        self.assertEqual(sorted(names + [following]), names + [following])
+
+    def test_file_checks_cost_the_same_for_one_row_or_many(self):
+        """The sponsors' and referees' checks of a file are read once per
+        company and program, not once per row."""
+        referrals = self.Referral.create(
+            [
+                {
+                    "sponsor_id": sponsor.id,
+                    "referee_company_name": f"Newcomer {index}",
+                }
+                for index, sponsor in enumerate(
+                    [self.gemini, self.lumber, self.joel, self.gemini]
+                )
+            ]
+        )
+
+        def check(records):
+            return lambda: (
+                records._check_referee_not_customer(),
+                records._check_sponsor_eligible(),
+            )
+
+        self.assertEqual(
+            self._queries(check(referrals[:1])), self._queries(check(referrals))
+        )
+
     def test_sponsor_ref_written_on_existing_referral(self):
         referral = self._refer()
         referral.sponsor_ref = "lumber-inv92@example.com"

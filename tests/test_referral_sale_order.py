@@ -12,7 +12,7 @@ from .common import ReferralCommon
 # referee's order reads the per-company lifecycle fields (company_dependent)
 # in their own prefetch group: + 2.
 PLAIN_CONFIRM_QUERIES = 35
-REFEREE_CONFIRM_QUERIES = 132
+REFEREE_CONFIRM_QUERIES = 131
 # The second order of a customer confirmed with warm caches: 21 measured.
 PLAIN_CONFIRM_WARM_QUERIES = 22
 

@@ -543,16 +543,21 @@ class ReferralProgram(models.Model):
 
     def _is_sponsor_eligible(self, partner):
         """Return whether the commercial entity ``partner`` may sponsor."""
+        return bool(self._filter_eligible_sponsors(partner))
+
+    def _filter_eligible_sponsors(self, partners):
+        """The commercial entities ``partners`` that may sponsor in this
+        program, whatever their archiving (one query for all)."""
         self.ensure_one()
         if self.sponsor_policy == "any":
-            return True
+            return partners
         if self.sponsor_policy == "stages":
-            # The sponsor's stage in the program's company.
-            return (
-                partner.with_company(self.company_id).lifecycle_stage_id
+            # The sponsors' stage in the program's company.
+            return partners.filtered(
+                lambda p: p.with_company(self.company_id).lifecycle_stage_id
                 in self.sponsor_stage_ids
             )
-        return bool(partner._get_company_customers(self.company_id))
+        return partners._get_company_customers(self.company_id)
 
     def _get_sponsor_refusals(self, partners):
         """``{commercial entity: why it may not sponsor in this program}``

@@ -12,7 +12,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import email_normalize, format_amount, plaintext2html
+from odoo.tools import SQL, email_normalize, format_amount, plaintext2html
 
 from ..local_day import company_day, company_today
 from ..wallet.referral_wallet_transaction import APPROVER_GROUP
@@ -344,9 +344,14 @@ class ReferralReferral(models.Model):
     @api.depends("company_id")
     def _compute_program_id(self):
         Program = self.env["referral.program"]
+        # Read once per company, not per referral (an imported file).
+        programs = {}
         for referral in self:
-            if referral.program_id.company_id != referral.company_id:
-                referral.program_id = Program._get_company_program(referral.company_id)
+            company = referral.company_id
+            if referral.program_id.company_id != company:
+                if company not in programs:
+                    programs[company] = Program._get_company_program(company)
+                referral.program_id = programs[company]
 
     @api.depends("transaction_ids.signed_amount", "transaction_ids.state")
     def _compute_reward_amount(self):
@@ -528,6 +533,7 @@ class ReferralReferral(models.Model):
             [vals.get("sponsor_ref") for vals in vals_list]
         )
         Partner = self.env["res.partner"]
+        unnamed = {}
         for vals in vals_list:
             ref = (vals.pop("sponsor_ref", None) or "").strip()
             if ref:
@@ -550,10 +556,49 @@ class ReferralReferral(models.Model):
                 company = self.env["res.company"].browse(
                     vals.get("company_id", self.env.company.id)
                 )
-                vals["name"] = self.env["ir.sequence"].with_company(
-                    company
-                ).next_by_code("referral.referral") or self.env._("New")
+                unnamed.setdefault(company, []).append(vals)
+        for company, company_vals in unnamed.items():
+            names = self._next_references(company, len(company_vals))
+            for vals, name in zip(company_vals, names, strict=True):
+                vals["name"] = name or self.env._("New")
         return vals_list
+
+    @api.model
+    def _next_references(self, company, count):
+        """``count`` references drawn from the sequence
+        ``next_by_code("referral.referral")`` draws from in ``company``: the
+        sequence found once, its numbers drawn in one query when it is a
+        plain PostgreSQL sequence (an imported file); ``[False] * count``
+        without a sequence."""
+        Sequence = self.env["ir.sequence"].with_company(company)
+        Sequence.browse().check_access("read")
+        sequence = Sequence.search_fetch(
+            [
+                ("code", "=", "referral.referral"),
+                ("company_id", "in", [company.id, False]),
+            ],
+            [
+                "implementation",
+                "use_date_range",
+                "prefix",
+                "suffix",
+                "padding",
+            ],
+            order="company_id",
+            limit=1,
+        )
+        if not sequence:
+            return [False] * count
+        if sequence.implementation != "standard" or sequence.use_date_range:
+            return [sequence._next() for _index in range(count)]
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT nextval(%s) FROM generate_series(1, %s)",
+                f"ir_sequence_{sequence.id:03d}",
+                count,
+            )
+        )
+        return [sequence.get_next_char(number) for number in sorted(r[0] for r in rows)]
 
     @api.model
     def _check_company_programs(self, vals_list):
@@ -788,7 +833,9 @@ class ReferralReferral(models.Model):
             if order and (referral.state, referral.first_order_id) != ("won", order):
                 referral._flow_write({"state": "won", "first_order_id": order.id})
             if order and order.referral_id != referral:
-                order.referral_id = referral
+                # Not a tracked field: no snapshot of the order's tracked
+                # values to take (and read) for this write.
+                order.with_context(mail_notrack=True).referral_id = referral
         # Rewarded at confirmation (by the lifecycle queue's job): the credit
         # email tells the news, else the job queues this one.
         self.filtered(
@@ -879,6 +926,13 @@ class ReferralReferral(models.Model):
 
     @api.constrains("sponsor_id", "program_id")
     def _check_sponsor_eligible(self):
+        # One query per program for all the referrals (an imported file).
+        eligible = {
+            program: program._filter_eligible_sponsors(
+                referrals.sponsor_id.commercial_partner_id
+            )
+            for program, referrals in self.grouped("program_id").items()
+        }
         for referral in self:
             sponsor = referral.sponsor_id.commercial_partner_id
             if not sponsor.active or not referral.sponsor_id.active:
@@ -888,7 +942,7 @@ class ReferralReferral(models.Model):
                         sponsor=referral.sponsor_id.display_name,
                     )
                 )
-            if not referral.program_id._is_sponsor_eligible(sponsor):
+            if sponsor not in eligible[referral.program_id]:
                 raise ValidationError(
                     self.env._(
                         "%(sponsor)s may not sponsor in the program "
@@ -901,13 +955,18 @@ class ReferralReferral(models.Model):
 
     @api.constrains("referee_id", "program_id")
     def _check_referee_not_customer(self):
-        for referral in self.filtered(
-            lambda r: not r.program_id.allow_customer_referee
-        ):
-            # Its first order, which won it, does not make it a customer.
-            if referral.referee_id._get_company_customers(
-                referral.company_id, exclude_orders=referral.first_order_id
-            ):
+        referrals = self.filtered(lambda r: not r.program_id.allow_customer_referee)
+        # Its first order, which won it, does not make it a customer. One
+        # query per company and first order (an imported file: one).
+        customers = {
+            key: group.referee_id._get_company_customers(key[0], exclude_orders=key[1])
+            for key, group in referrals.grouped(
+                lambda r: (r.company_id, r.first_order_id)
+            ).items()
+        }
+        for referral in referrals:
+            key = (referral.company_id, referral.first_order_id)
+            if referral.referee_id.commercial_partner_id in customers[key]:
                 raise ValidationError(
                     self.env._(
                         "%(referee)s is already a customer: the program "
@@ -986,10 +1045,10 @@ class ReferralReferral(models.Model):
         same new contact (and the single active referral check refuses the
         second)."""
         to_create = {}
-        for vals in vals_list:
-            if vals.get("referee_id"):
-                continue
-            referee = self._find_referee(vals)
+        unresolved = [vals for vals in vals_list if not vals.get("referee_id")]
+        for vals, referee in zip(
+            unresolved, self._find_referees(unresolved), strict=True
+        ):
             if referee:
                 vals["referee_id"] = referee.commercial_partner_id.id
             else:
@@ -1017,12 +1076,35 @@ class ReferralReferral(models.Model):
     def _find_referee(self, vals):
         """Return the existing contact the raw details designate: same
         normalised email first, then same company name and tax ID."""
+        return self._find_referees([vals])[0]
+
+    @api.model
+    def _find_referees(self, vals_list):
+        """The existing contacts the raw details of ``vals_list`` designate
+        (an empty recordset when none), in that order: the emails of all
+        looked up in one query (the first contact in the default order for
+        each, as a search limited to one finds it), then company name and
+        tax ID for those found by no email."""
         Partner = self.env["res.partner"]
-        email = email_normalize(vals.get("referee_email") or "")
-        if email:
-            partner = Partner.search([("email_normalized", "=", email)], limit=1)
-            if partner:
-                return partner
+        emails = [
+            email_normalize(vals.get("referee_email") or "") for vals in vals_list
+        ]
+        by_email = {}
+        if any(emails):
+            for partner in Partner.search_fetch(
+                [("email_normalized", "in", list({e for e in emails if e}))],
+                ["email_normalized"],
+            ):
+                by_email.setdefault(partner.email_normalized, partner)
+        return [
+            by_email.get(email) or self._find_referee_company(vals)
+            for vals, email in zip(vals_list, emails, strict=True)
+        ]
+
+    @api.model
+    def _find_referee_company(self, vals):
+        """The company of the raw details with the same name and tax ID."""
+        Partner = self.env["res.partner"]
         company_name = (vals.get("referee_company_name") or "").strip()
         vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
         if company_name and vat:
@@ -1492,7 +1574,7 @@ class ReferralReferral(models.Model):
         referrals = self.filtered("program_id.activity_plan_id")
         now = fields.Datetime.now()
         days_by_company = {}
-        vals_list = []
+        vals_list, followers = [], {}
         for referral in referrals:
             plan = referral.program_id.activity_plan_id
             company = referral.company_id
@@ -1508,11 +1590,14 @@ class ReferralReferral(models.Model):
             )
             # Followed first: creating several activities of one user on one
             # record in a batch would subscribe that user twice.
-            responsibles = self.env["res.users"].browse(
-                {vals["user_id"] for vals in plan_vals}
-            )
-            referral.message_subscribe(partner_ids=responsibles.partner_id.ids)
+            users = frozenset(vals["user_id"] for vals in plan_vals)
+            followers[users] = followers.get(users, referral.browse()) | referral
             vals_list += plan_vals
+        # One subscription per set of responsibles (an imported file).
+        for user_ids, followed in followers.items():
+            followed.message_subscribe(
+                partner_ids=self.env["res.users"].browse(user_ids).partner_id.ids
+            )
         activities = self.env["mail.activity"].create(vals_list)
         if self:
             self.env["partner.followup.engine"].sudo()._log_referral_plans(
