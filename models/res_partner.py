@@ -263,6 +263,14 @@ class ResPartner(models.Model):
             ["subscription_end_date"],
             where="subscription_end_date IS NOT NULL",
         )
+        # And the contacts waiting to move down (a handful).
+        create_index(
+            self.env.cr,
+            "res_partner_lifecycle_down_since_index",
+            "res_partner",
+            ["id"],
+            where="lifecycle_down_since IS NOT NULL",
+        )
         return super().init()
 
     def _init_column(self, column_name):

@@ -852,10 +852,10 @@ class PartnerLifecycleEngine(models.AbstractModel):
             self.env["partner.lifecycle.stage"].sudo().with_context(active_test=False)
         )
         missing = {m.from_stage_id for m in moves} - set(stage_names)
-        stage_names = dict(
-            stage_names,
+        stage_names = {
+            **stage_names,
             **{stage.id: stage.display_name for stage in Stage.browse(missing)},
-        )
+        }
         author_id, email_from = self.env["res.partner"]._message_compute_author(
             raise_on_email=False
         )
@@ -965,14 +965,6 @@ class PartnerLifecycleEngine(models.AbstractModel):
             "account_move_write_date_index",
             "account_move",
             ["write_date"],
-        )
-        # The contacts waiting to move down are read by every nightly pass.
-        create_index(
-            self.env.cr,
-            "res_partner_lifecycle_down_since_index",
-            "res_partner",
-            ["id"],
-            where="lifecycle_down_since IS NOT NULL",
         )
         return super().init()
 
