@@ -40,6 +40,26 @@ CRITERIA_RESET = {
 }
 
 
+def legacy_stages(env):
+    """The stages as the first versions seeded them: a Fan by its orders
+    alone (3 in 12 months), an Addict by 5 orders in 24 months and a
+    subscription, every stage moving contacts down at once."""
+    ref = env.ref
+    stages = env["partner.lifecycle.stage"].search([])  # pylint: disable=no-search-all
+    stages.min_days_before_down = 0
+    ref("sale_referral_lifecycle.stage_fan").min_referral_count = 0
+    ref("sale_referral_lifecycle.stage_addict").write(
+        {
+            "min_renewal_count": 0,
+            "min_tenure_months": 0,
+            "min_recent_order_count": 5,
+            "recent_order_months": 24,
+            "require_active_subscription": True,
+        }
+    )
+    env.company.lifecycle_move_back = "automatic"
+
+
 class LifecycleCommon(ReferralCommon):
     """The seeds' stages (Suspect to Addict) with their criteria as a new
     install has them, a subscription product and helpers to order."""

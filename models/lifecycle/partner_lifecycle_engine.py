@@ -1113,8 +1113,22 @@ class PartnerLifecycleEngine(models.AbstractModel):
         ``until`` (see ``_lifecycle_candidate_ids``): referrals written,
         customer invoices written or falling due (when a stage reads them),
         moves down waiting (a handful, on a partial index)."""
+        # Waits ending between since and until (from a day earlier: a lapse
+        # is stamped by the pass that saw it), per stage's days.
         parts = [
-            SQL("SELECT id FROM res_partner WHERE lifecycle_down_since IS NOT NULL")
+            SQL(
+                "SELECT p.id FROM res_partner p, %s AS e(company_id, since) "
+                "WHERE p.lifecycle_down_since IS NOT NULL AND (%s)",
+                self._lifecycle_company_values_sql("p", "lifecycle_down_since"),
+                SQL(" OR ").join(
+                    SQL(
+                        "(e.since::timestamp >= %s AND e.since::timestamp < %s)",
+                        since - timedelta(days=days + 1),
+                        until - timedelta(days=days),
+                    )
+                    for days in sorted({s.min_days_before_down for s in stages}) or [0]
+                ),
+            )
         ]
         if any(s.min_referral_count or s.min_referral_won_count for s in stages):
             parts.append(
