@@ -256,8 +256,11 @@ class PartnerLifecycleEngine(models.AbstractModel):
     def _window_figures_json(self, stats):
         """The orders and revenue of the stages' time windows of a contact,
         as the JSON text stored for *Why this stage*: ``{"orders": {months:
-        count}, "revenue": {months: amount}}``, or None without windows."""
-        if not stats["orders_in"] and not stats["revenue_in"]:
+        count}, "revenue": {months: amount}}``, or None when they are all
+        zero (most contacts of a full pass: nothing to write for them)."""
+        if not any(stats["orders_in"].values()) and not any(
+            stats["revenue_in"].values()
+        ):
             return None
         return json.dumps(
             {
