@@ -263,3 +263,10 @@ class TestLifecycleWhy(LifecycleCommon):
                 ": 0 contacts enter this stage, 2 leave it.", form.dry_run_summary
             )
             form.min_order_count = 3
+
+    def test_dry_run_only_for_stage_managers(self):
+        self._orders(self.customer, 3)
+        for user, expected in ((self.salesman, False), (self.sale_manager, True)):
+            stage = self.fan.with_user(user)
+            edited = stage.new({"min_referral_count": 0}, origin=stage)
+            self.assertEqual(bool(edited.dry_run_summary), expected)

@@ -243,9 +243,11 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 else None
             ),
             "lifecycle_first_order_date": first_order,
-            "lifecycle_renewal_count": stats["renewal_count"],
-            "lifecycle_referral_count": stats["referral_count"],
-            "lifecycle_referral_won_count": stats["referral_won_count"],
+            # Zero counts are not stored (read as 0): nothing to write for
+            # most contacts.
+            "lifecycle_renewal_count": stats["renewal_count"] or None,
+            "lifecycle_referral_count": stats["referral_count"] or None,
+            "lifecycle_referral_won_count": stats["referral_won_count"] or None,
             "lifecycle_paid_on_time_rate": stats["paid_on_time_rate"],
             "lifecycle_window_figures": self._window_figures_json(stats),
             # Set by _decide_stage while a move down waits.

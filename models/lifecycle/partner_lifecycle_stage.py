@@ -334,9 +334,12 @@ class PartnerLifecycleStage(models.Model):
         enter and leave the stage once saved. Nothing when the criteria are
         those saved."""
         Engine = self.env["partner.lifecycle.engine"]
+        # Counts over every contact of the company: for those who edit the
+        # stages only.
+        manager = self.env.user.has_group("sales_team.group_sale_manager")
         for stage in self:
             summary = False
-            if stage._criteria_edited():
+            if manager and stage._criteria_edited():
                 entering, leaving = Engine._dry_run(stage)
                 summary = self.env._(
                     "Once saved, in %(company)s: %(entering)s contacts enter this "
