@@ -267,6 +267,8 @@ class TestLifecycleWhy(LifecycleCommon):
     def test_dry_run_only_for_stage_managers(self):
         self._orders(self.customer, 3)
         for user, expected in ((self.salesman, False), (self.sale_manager, True)):
+            # New records of the same origin share their cache.
+            self.env.invalidate_all()
             stage = self.fan.with_user(user)
             edited = stage.new({"min_referral_count": 0}, origin=stage)
             self.assertEqual(bool(edited.dry_run_summary), expected)
