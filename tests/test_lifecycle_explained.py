@@ -272,3 +272,22 @@ class TestLifecycleWhy(LifecycleCommon):
             stage = self.fan.with_user(user)
             edited = stage.new({"min_referral_count": 0}, origin=stage)
             self.assertEqual(bool(edited.dry_run_summary), expected)
+
+    def test_contacts_leaving_their_stage_found_by_the_filter(self):
+        with freeze_time("2026-03-01 10:00:00"):
+            orders = self._orders(self.customer, 2)
+            self._orders(self.sponsor, 1)
+        with freeze_time("2026-03-02 10:00:00"):
+            orders[1]._action_cancel()
+            self._process_lifecycle_queue()
+        leaving = self.env["res.partner"].search(
+            [("lifecycle_down_since", "!=", False)]
+        )
+        self.assertIn(self.customer, leaving)
+        self.assertNotIn(self.sponsor, leaving)
+        self.assertNotIn(
+            self.customer,
+            self.env["res.partner"]
+            .with_company(self.other_company)
+            .search([("lifecycle_down_since", "!=", False)]),
+        )
