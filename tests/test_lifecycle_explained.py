@@ -211,7 +211,7 @@ class TestLifecycleWhy(LifecycleCommon):
         self._orders(self.customer, 1, company=self.other_company)
         other = self.customer.with_company(self.other_company)
         self.assertEqual(other.lifecycle_stage_id, self.client)
-        self.assertEqual(other.lifecycle_criteria_met, "1 confirmed orders")
+        self.assertEqual(other.lifecycle_criteria_met, "1 confirmed order")
         self.assertEqual(other.lifecycle_next_stage_id, self.loyal)
         self.assertEqual(other.lifecycle_next_stage_missing, "1 more confirmed order")
         self.assertEqual(self.customer.lifecycle_next_stage_id, self.fan)
@@ -291,3 +291,24 @@ class TestLifecycleWhy(LifecycleCommon):
             .with_company(self.other_company)
             .search([("lifecycle_down_since", "!=", False)]),
         )
+
+    def test_fan_explained_and_what_addict_needs(self):
+        with freeze_time("2026-03-01 10:00:00"):
+            self._orders(self.customer, 3)
+            self._refer(sponsor=self.customer)
+            self.customer._lifecycle_recompute()
+            self.assertEqual(self.customer.lifecycle_stage_id, self.fan)
+            self.customer.invalidate_recordset()
+            self.assertEqual(
+                self.customer.lifecycle_criteria_met.split("\n"),
+                ["3 orders in the last 12 months", "1 referral brought"],
+            )
+            self.assertEqual(self.customer.lifecycle_next_stage_id, self.addict)
+            self.assertEqual(
+                self.customer.lifecycle_next_stage_missing.split("\n"),
+                [
+                    "a running subscription",
+                    "24 more months as a customer",
+                    "a renewal confirmed",
+                ],
+            )

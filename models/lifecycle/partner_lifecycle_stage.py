@@ -458,11 +458,17 @@ class PartnerLifecycleStage(models.Model):
         return getattr(self, f"_lifecycle_text_{check.key}")(check, more, currency)
 
     def _lifecycle_text_quotations(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._("1 quotation received")
         if check.met:
             return self.env._("%(count)s quotations received", count=check.value)
+        if more == 1:
+            return self.env._("1 more quotation received")
         return self.env._("%(count)s more quotations received", count=more)
 
     def _lifecycle_text_orders(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._("1 confirmed order")
         if check.met:
             return self.env._("%(count)s confirmed orders", count=check.value)
         if more == 1:
@@ -470,6 +476,10 @@ class PartnerLifecycleStage(models.Model):
         return self.env._("%(count)s more confirmed orders", count=more)
 
     def _lifecycle_text_recent_orders(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._(
+                "1 order in the last %(months)s months", months=check.months
+            )
         if check.met:
             return self.env._(
                 "%(count)s orders in the last %(months)s months",
@@ -513,6 +523,8 @@ class PartnerLifecycleStage(models.Model):
         return self.env._("a running subscription")
 
     def _lifecycle_text_referrals(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._("1 referral brought")
         if check.met:
             return self.env._("%(count)s referrals brought", count=check.value)
         if not check.value and check.required == 1:
@@ -520,6 +532,8 @@ class PartnerLifecycleStage(models.Model):
         return self.env._("%(count)s more referrals brought", count=more)
 
     def _lifecycle_text_referrals_won(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._("1 referral won")
         if check.met:
             return self.env._("%(count)s referrals won", count=check.value)
         if not check.value and check.required == 1:
@@ -550,6 +564,8 @@ class PartnerLifecycleStage(models.Model):
         return self.env._("%(months)s more months as a customer", months=more)
 
     def _lifecycle_text_renewals(self, check, more, currency):
+        if check.met and check.value == 1:
+            return self.env._("1 renewal confirmed")
         if check.met:
             return self.env._("%(count)s renewals confirmed", count=check.value)
         if not check.value and check.required == 1:
