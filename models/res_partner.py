@@ -274,6 +274,10 @@ class ResPartner(models.Model):
         return super().init()
 
     def _init_column(self, column_name):
+        if column_name == "lifecycle_window_figures":
+            # Upgraded from a version without the figures Why this stage
+            # reads: every contact is placed again in the background.
+            self.env["partner.lifecycle.stage"]._schedule_lifecycle_recompute()
         # The default would give every existing contact the same code.
         if column_name != "referral_code":
             return super()._init_column(column_name)

@@ -312,3 +312,9 @@ class TestLifecycleWhy(LifecycleCommon):
                     "a renewal confirmed",
                 ],
             )
+
+    def test_upgrade_adding_the_figures_schedules_a_full_pass(self):
+        Param = self.env["ir.config_parameter"]
+        Param.set_param(LIFECYCLE_CRON_LAST_RUN, "2026-01-01 00:00:00")
+        self.env["res.partner"]._init_column("lifecycle_window_figures")
+        self.assertFalse(Param.get_param(LIFECYCLE_CRON_LAST_RUN))
