@@ -13,11 +13,31 @@ class ResCompany(models.Model):
         "working days: lower priority steps wait, they are not lost. 0: no gap.",
     )
 
+    lifecycle_move_back = fields.Selection(
+        [
+            ("automatic", "Move back automatically"),
+            ("forward_only", "Only forward"),
+        ],
+        string="Lifecycle Stages Move Back",
+        default="automatic",
+        required=True,
+        help="Move back automatically: a contact whose criteria lapse moves "
+        "down once the stage's days before moving down have passed. Only "
+        "forward: contacts move up by themselves and down only by hand.",
+    )
+
     @api.model_create_multi
     def create(self, vals_list):
         companies = super().create(vals_list)
         companies._create_default_referral_program()
         return companies
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "lifecycle_move_back" in vals:
+            # Moves down wait, happen or stop: every contact is placed again.
+            self.env["partner.lifecycle.stage"]._schedule_lifecycle_recompute()
+        return res
 
     def _prepare_default_referral_program_values(self):
         self.ensure_one()

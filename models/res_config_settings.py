@@ -9,6 +9,9 @@ class ResConfigSettings(models.TransientModel):
     followup_min_gap_days = fields.Integer(
         related="company_id.followup_min_gap_days", readonly=False
     )
+    lifecycle_move_back = fields.Selection(
+        related="company_id.lifecycle_move_back", readonly=False
+    )
 
     def action_open_referral_program(self):
         """The referral program of the company being set (a new one when it

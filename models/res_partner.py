@@ -3,10 +3,12 @@
 sponsoring, its wallet balance, its lifecycle stage per company (moved by
 ``partner.lifecycle.engine``), its first contact and its follow-ups."""
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import SQL, create_index
+from odoo.tools import SQL, create_index, format_date
 
 from .local_day import company_today
 from .referral.action_flow import action_flow, in_action_flow
@@ -169,6 +171,80 @@ class ResPartner(models.Model):
         help="End of the subscription bought through confirmed orders of "
         "subscription products of this company.",
     )
+    lifecycle_first_order_date = fields.Date(
+        string="Customer Since",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Day of the first confirmed order of this company.",
+    )
+    lifecycle_renewal_count = fields.Integer(
+        string="Renewals",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Confirmed renewal orders of this company.",
+    )
+    lifecycle_referral_count = fields.Integer(
+        string="Referrals Brought",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Accepted referrals the contact brought to this company (counted "
+        "when a stage reads them).",
+    )
+    lifecycle_referral_won_count = fields.Integer(
+        string="Referrals Won",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Referrals the contact brought whose referee ordered (counted "
+        "when a stage reads them).",
+    )
+    lifecycle_paid_on_time_rate = fields.Integer(
+        string="Invoices Paid on Time (%)",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="Share of the invoices of this company paid by their due date, "
+        "among those paid or overdue (counted when a stage reads it).",
+    )
+    # Orders and revenue in the stages' time windows, as JSON text: read by
+    # the Why this stage section.
+    lifecycle_window_figures = fields.Char(
+        company_dependent=True, readonly=True, copy=False
+    )
+    lifecycle_down_since = fields.Datetime(
+        string="Criteria Lapsed Since",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        help="The criteria of the contact's stage stopped holding then: it "
+        "moves down once the stage's days before moving down have passed.",
+    )
+    lifecycle_criteria_met = fields.Text(
+        string="Criteria Met",
+        compute="_compute_lifecycle_why",
+        help="The criteria of the contact's stage it meets, with its figures.",
+    )
+    lifecycle_next_stage_id = fields.Many2one(
+        "partner.lifecycle.stage",
+        string="Next Stage",
+        compute="_compute_lifecycle_why",
+    )
+    lifecycle_next_stage_missing = fields.Text(
+        string="Missing for Next Stage",
+        compute="_compute_lifecycle_why",
+    )
+    lifecycle_down_date = fields.Date(
+        string="Leaves Stage On",
+        compute="_compute_lifecycle_why",
+        help="The criteria of the stage no longer hold: the contact moves "
+        "down that day unless they hold again.",
+    )
+    lifecycle_down_warning = fields.Char(
+        string="Waiting Move Down", compute="_compute_lifecycle_why"
+    )
 
     _sql_constraints = [
         (
@@ -187,9 +263,21 @@ class ResPartner(models.Model):
             ["subscription_end_date"],
             where="subscription_end_date IS NOT NULL",
         )
+        # And the contacts waiting to move down (a handful).
+        create_index(
+            self.env.cr,
+            "res_partner_lifecycle_down_since_index",
+            "res_partner",
+            ["id"],
+            where="lifecycle_down_since IS NOT NULL",
+        )
         return super().init()
 
     def _init_column(self, column_name):
+        if column_name == "lifecycle_window_figures":
+            # Upgraded from a version without the figures Why this stage
+            # reads: every contact is placed again in the background.
+            self.env["partner.lifecycle.stage"]._schedule_lifecycle_recompute()
         # The default would give every existing contact the same code.
         if column_name != "referral_code":
             return super()._init_column(column_name)
@@ -328,7 +416,12 @@ class ResPartner(models.Model):
         if "lifecycle_stage_id" in vals and not self.env.context.get(
             "lifecycle_automatic"
         ):
-            vals = dict(vals, lifecycle_stage_date=fields.Datetime.now())
+            vals = dict(
+                vals,
+                lifecycle_stage_date=fields.Datetime.now(),
+                # A manual move ends a move down that waited.
+                lifecycle_down_since=False,
+            )
             vals.setdefault("lifecycle_stage_locked", True)
             moved = self.filtered(
                 lambda p: p.lifecycle_stage_id.id != vals["lifecycle_stage_id"]
@@ -383,8 +476,11 @@ class ResPartner(models.Model):
         return action
 
     def action_unlock_lifecycle_stage(self):
+        """Unlocked, the contact takes the stage of its criteria at once,
+        even a lower one: the days before moving down count lapses, not a
+        manual move undone."""
         self.write({"lifecycle_stage_locked": False})
-        self._lifecycle_recompute()
+        self.with_context(lifecycle_move_down_now=True)._lifecycle_recompute()
 
     def action_view_followups(self):
         self.ensure_one()
@@ -699,6 +795,149 @@ class ResPartner(models.Model):
             }
             for partner in self
         ]
+
+    @api.depends(
+        "lifecycle_stage_id",
+        "lifecycle_stage_locked",
+        "lifecycle_quotation_count",
+        "lifecycle_order_count",
+        "lifecycle_last_order_date",
+        "subscription_end_date",
+        "lifecycle_first_order_date",
+        "lifecycle_renewal_count",
+        "lifecycle_referral_count",
+        "lifecycle_referral_won_count",
+        "lifecycle_paid_on_time_rate",
+        "lifecycle_window_figures",
+        "lifecycle_down_since",
+    )
+    @api.depends_context("company")
+    def _compute_lifecycle_why(self):
+        """Why a contact sits in its stage, in the current company: the
+        criteria of its stage it meets with its figures, the next stage and
+        what it lacks, and a move down that waits. Read from the figures the
+        engine stores and the stages' criteria: the same queries for a page
+        of contacts as for one (the stages, and a search per stage with
+        extra conditions)."""
+        Stage = self.env["partner.lifecycle.stage"]
+        # sudo: as the engine, the criteria apply whoever reads them.
+        stages = Stage.sudo().search([])._get_lifecycle_criteria()  # pylint: disable=no-search-all
+        by_id = {stage.id: rank for rank, stage in enumerate(stages)}
+        company = self.env.company
+        today = company_today(company)
+        now = fields.Datetime.now()
+        in_domain = self._lifecycle_in_stage_domains(stages)
+        for partner in self:
+            partner.update(
+                partner._prepare_lifecycle_why(
+                    stages, by_id, company, today, now, in_domain
+                )
+            )
+
+    def _lifecycle_in_stage_domains(self, stages):
+        """``{stage id: ids of these contacts matching its extra
+        conditions}``, for the stages that have some: a search each."""
+        ids = [pid for pid in self.ids if pid]
+        if not ids:
+            return {}
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        return {
+            stage.id: set(
+                Partner.search(stage.partner_domain + [("id", "in", ids)]).ids
+            )
+            for stage in stages
+            if stage.partner_domain
+        }
+
+    def _lifecycle_stats(self, company, today):
+        """The stored figures of this contact in the current company, shaped
+        as the engine's stats (``partner.lifecycle.engine._read_stats``)."""
+        self.ensure_one()
+        orders_in, revenue_in = self.env["partner.lifecycle.engine"]._window_figures(
+            self.lifecycle_window_figures
+        )
+        return {
+            "id": self.id,
+            "company_id": company.id,
+            "today": today,
+            "quotation_count": self.lifecycle_quotation_count,
+            "order_count": self.lifecycle_order_count,
+            "last_order_date": self.lifecycle_last_order_date,
+            "subscription_end_date": self.subscription_end_date,
+            "first_order_day": self.lifecycle_first_order_date,
+            "renewal_count": self.lifecycle_renewal_count,
+            "referral_count": self.lifecycle_referral_count,
+            "referral_won_count": self.lifecycle_referral_won_count,
+            "paid_on_time_rate": self.lifecycle_paid_on_time_rate,
+            "orders_in": orders_in,
+            "revenue_in": revenue_in,
+        }
+
+    def _prepare_lifecycle_why(self, stages, ranks, company, today, now, in_domain):
+        """Values of the *Why this stage* fields of this contact (see
+        ``_compute_lifecycle_why``)."""
+        self.ensure_one()
+        Stage = self.env["partner.lifecycle.stage"]
+        values = {
+            "lifecycle_criteria_met": False,
+            "lifecycle_next_stage_id": False,
+            "lifecycle_next_stage_missing": False,
+            "lifecycle_down_date": False,
+            "lifecycle_down_warning": False,
+        }
+        rank = ranks.get(self.lifecycle_stage_id.id)
+        if rank is None:
+            return values
+        stats = self._lifecycle_stats(company, today)
+        currency = company.currency_id
+        current = stages[rank]
+        checks = list(current.checks(stats, now))
+        values["lifecycle_criteria_met"] = (
+            "\n".join(
+                Stage._lifecycle_check_text(check, currency)
+                for check in checks
+                if check.met
+            )
+            or False
+        )
+        following = next(
+            (
+                stage
+                for stage in reversed(stages[:rank])
+                if stage.applies_to(company.id)
+            ),
+            None,
+        )
+        if following:
+            missing = [
+                Stage._lifecycle_check_text(check, currency)
+                for check in following.checks(stats, now)
+                if not check.met
+            ]
+            if following.partner_domain and self.id not in in_domain.get(
+                following.id, ()
+            ):
+                missing.append(self.env._("matches the extra conditions"))
+            values["lifecycle_next_stage_id"] = following.id
+            values["lifecycle_next_stage_missing"] = "\n".join(missing) or False
+        if self.lifecycle_down_since and not self.lifecycle_stage_locked:
+            down_date = (
+                self.lifecycle_down_since
+                + relativedelta(days=current.min_days_before_down)
+            ).date()
+            lapsed = [
+                Stage._lifecycle_check_text(check, currency)
+                for check in checks
+                if not check.met
+            ]
+            values["lifecycle_down_date"] = down_date
+            values["lifecycle_down_warning"] = self.env._(
+                "Leaves %(stage)s on %(date)s unless: %(missing)s",
+                stage=current.name,
+                date=format_date(self.env, down_date),
+                missing="; ".join(lapsed) or self.env._("its criteria hold again"),
+            )
+        return values
 
     def _lifecycle_recompute(self):
         """Move the commercial entities of these contacts to the stage their

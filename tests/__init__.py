@@ -41,6 +41,8 @@ from . import test_wallet_sale_order
 from . import test_wallet_statement
 from . import test_wallet_welcome_discount
 from . import test_lifecycle_company
+from . import test_lifecycle_criteria
+from . import test_lifecycle_explained
 from . import test_lifecycle_cron
 from . import test_lifecycle_first_contact
 from . import test_lifecycle_import

@@ -15,6 +15,7 @@ from ..models.lifecycle.partner_lifecycle_engine import (
     LIFECYCLE_CRON_LAST_RUN,
 )
 from .common import ReferralCommon
+from .lifecycle_common import legacy_stages
 
 # Later than anything the database holds: rows written while installing or
 # setting up the test are older than every run here.
@@ -35,6 +36,11 @@ class TestPartnerLifecycleCron(ReferralCommon):
         cls.loyal = ref("sale_referral_lifecycle.stage_loyal")
         cls.fan = ref("sale_referral_lifecycle.stage_fan")
         cls.Engine = cls.env["partner.lifecycle.engine"]
+        # Written against stages that move down at once, a Fan by its orders
+        # alone and an Addict by 5 orders in 24 months and a subscription
+        # (the waits, referrals, renewals and tenure: test_lifecycle_explained
+        # and test_lifecycle_criteria).
+        legacy_stages(cls.env)
         cls.Param = cls.env["ir.config_parameter"].sudo()
         with cls._at(START):
             cls.customer = cls._create_customer("Window Ltd")
@@ -142,6 +148,7 @@ class TestPartnerLifecycleCron(ReferralCommon):
                 "sequence": 35,
                 "min_order_count": 1,
                 "max_days_since_last_order": 30,
+                "min_days_before_down": 0,
             }
         )
         self._run(datetime(2031, 1, 16, 2, 0))
@@ -154,7 +161,12 @@ class TestPartnerLifecycleCron(ReferralCommon):
 
     def test_subscription_ending(self):
         subscriber = self.env["partner.lifecycle.stage"].create(
-            {"name": "Subscriber", "sequence": 70, "require_active_subscription": True}
+            {
+                "name": "Subscriber",
+                "sequence": 70,
+                "require_active_subscription": True,
+                "min_days_before_down": 0,
+            }
         )
         product = self.env["product.product"].create(
             {"name": "Half year", "type": "service", "subscription_months": 6}

@@ -12,6 +12,7 @@ from ..models.lifecycle.partner_lifecycle_engine import (
     LIFECYCLE_CRON_CURSOR,
 )
 from .common import ReferralCommon
+from .lifecycle_common import legacy_stages
 
 # Queries of one recompute that moves its contacts (with chatter lines).
 QUERIES = 9
@@ -38,6 +39,11 @@ class TestPartnerLifecycle(ReferralCommon):
             }
         )
         cls.customer = cls._create_customer("Lifecycle Ltd")
+        # Written against stages that move down at once, a Fan by its orders
+        # alone and an Addict by 5 orders in 24 months and a subscription
+        # (the waits, referrals, renewals and tenure: test_lifecycle_explained
+        # and test_lifecycle_criteria).
+        legacy_stages(cls.env)
 
     def _orders(self, partner, count, date=None, product=None):
         orders = self.env["sale.order"]

@@ -5,6 +5,7 @@ company, match them against the stages, write what changed and log the
 moves; the full pass (install, criteria changed, *Recompute now*) and the
 nightly incremental pass over what changed since the last run."""
 
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -17,6 +18,15 @@ from odoo.tools.mail import generate_tracking_message_id
 
 from ..cron_batches import defer_on_conflict
 from ..local_day import company_tz_sql
+from ..referral.referral_referral import ACCEPTED_STATES
+
+# Referrals a sponsor brought that its referee's order won.
+WON_STATES = ("won", "rewarded")
+# Columns of the aggregate query before the current lifecycle values: the
+# entity, the company, whether its stage is locked there, the company's
+# today, whether the company moves contacts back, the referrals brought and
+# won, the share of invoices paid on time.
+HEAD_COLUMNS = 8
 
 RECOMPUTE_CRON = "sale_referral_lifecycle.ir_cron_recompute_lifecycle_stages"
 
@@ -35,6 +45,13 @@ LIFECYCLE_COLUMN_TYPES = {
     "first_contact_medium_id": "int",
     "lifecycle_converted": "int",
     "lifecycle_days_to_client": "int",
+    "lifecycle_first_order_date": "date",
+    "lifecycle_renewal_count": "int",
+    "lifecycle_referral_count": "int",
+    "lifecycle_referral_won_count": "int",
+    "lifecycle_paid_on_time_rate": "int",
+    "lifecycle_window_figures": "varchar",
+    "lifecycle_down_since": "timestamp",
 }
 LIFECYCLE_COLUMNS = tuple(LIFECYCLE_COLUMN_TYPES)
 # The commercial entities: contacts without a parent and companies, also
@@ -113,15 +130,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
         )
         stats = self._read_stats(partners.ids, stages, now)
         in_domain = self._match_domains(stages, stats)
+        ranks = {stage.id: rank for rank, stage in enumerate(stages)}
         changes, moves, channels = [], [], {}
         for partner_stats in stats.values():
             current = partner_stats["current"]
             stage_id = current["lifecycle_stage_id"]
             if not partner_stats["locked"]:
-                # No stage fits (every stage has criteria): keep the current one.
-                stage_id = (
-                    self._target_stage(stages, partner_stats, now, in_domain)
-                    or stage_id
+                stage_id = self._decide_stage(
+                    stages, ranks, partner_stats, now, in_domain
                 )
             values = self._prepare_values(partner_stats, stage_id, now)
             key = (partner_stats["id"], partner_stats["company_id"])
@@ -165,6 +181,39 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return None
 
     @api.model
+    def _decide_stage(self, stages, ranks, stats, now, in_domain):
+        """Id of the stage an unlocked contact with these ``stats`` sits in
+        after this pass: the stage its criteria meet (``_target_stage``),
+        unless that is a move down that waits. A move down waits while the
+        criteria of the current stage have lapsed for less than its
+        minimum days (the lapse's start is kept in ``stats["down_since"]``,
+        stored by ``_prepare_values``), and forever in a company that moves
+        contacts only forward. A current stage archived, deleted or of
+        another company holds nobody back. ``ranks``: ``{stage id: its
+        position in stages}``, highest first. No stage fits (every stage
+        has criteria): the current one stays. Context
+        ``lifecycle_move_down_now``: a move down happens at once (a contact
+        just unlocked takes the stage of its criteria)."""
+        current_id = stats["current"]["lifecycle_stage_id"]
+        target_id = self._target_stage(stages, stats, now, in_domain) or current_id
+        current_rank = ranks.get(current_id)
+        if (
+            current_rank is None
+            or ranks.get(target_id, -1) <= current_rank
+            or not stages[current_rank].applies_to(stats["company_id"])
+        ):
+            return target_id
+        if stats["move_back"] == "forward_only":
+            return current_id
+        if self.env.context.get("lifecycle_move_down_now"):
+            return target_id
+        down_since = stats["current"]["lifecycle_down_since"] or now
+        if now - down_since < timedelta(days=stages[current_rank].min_days_before_down):
+            stats["down_since"] = down_since
+            return current_id
+        return target_id
+
+    @api.model
     def _prepare_values(self, stats, stage_id, now):
         """Values of the ``LIFECYCLE_COLUMNS`` of a commercial entity from its
         ``stats`` (see ``_read_stats``) and its stage: the first contact is
@@ -196,7 +245,47 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 if first_order and first_contact
                 else None
             ),
+            "lifecycle_first_order_date": first_order,
+            # Zero counts are not stored (read as 0): nothing to write for
+            # most contacts.
+            "lifecycle_renewal_count": stats["renewal_count"] or None,
+            "lifecycle_referral_count": stats["referral_count"] or None,
+            "lifecycle_referral_won_count": stats["referral_won_count"] or None,
+            "lifecycle_paid_on_time_rate": stats["paid_on_time_rate"],
+            "lifecycle_window_figures": self._window_figures_json(stats),
+            # Set by _decide_stage while a move down waits.
+            "lifecycle_down_since": stats.get("down_since"),
         }
+
+    @api.model
+    def _window_figures_json(self, stats):
+        """The orders and revenue of the stages' time windows of a contact,
+        as the JSON text stored for *Why this stage*: ``{"orders": {months:
+        count}, "revenue": {months: amount}}``, or None when they are all
+        zero (most contacts of a full pass: nothing to write for them)."""
+        if not any(stats["orders_in"].values()) and not any(
+            stats["revenue_in"].values()
+        ):
+            return None
+        return json.dumps(
+            {
+                "orders": {str(m): int(v) for m, v in stats["orders_in"].items()},
+                "revenue": {
+                    str(m): round(float(v), 2) for m, v in stats["revenue_in"].items()
+                },
+            },
+            sort_keys=True,
+        )
+
+    @api.model
+    def _window_figures(self, value):
+        """The ``(orders, revenue)`` dicts ``{months: figure}`` of a stored
+        ``lifecycle_window_figures`` (see ``_window_figures_json``)."""
+        figures = json.loads(value) if value else {}
+        return (
+            {int(m): v for m, v in figures.get("orders", {}).items()},
+            {int(m): v for m, v in figures.get("revenue", {}).items()},
+        )
 
     @api.model
     def _match_domains(self, stages, stats):
@@ -296,13 +385,22 @@ class PartnerLifecycleEngine(models.AbstractModel):
                            array_agg(so.order_day ORDER BY so.date_order, so.id)
                                FILTER (WHERE so.state = 'sale' AND s.months > 0),
                            array_agg(s.months ORDER BY so.date_order, so.id)
-                               FILTER (WHERE so.state = 'sale' AND s.months > 0)
+                               FILTER (WHERE so.state = 'sale' AND s.months > 0),
+                           count(so.id) FILTER (
+                               WHERE so.state = 'sale' AND so.is_renewal)
                            %(windows)s
                       FROM local_order so
                       JOIN res_partner p ON p.id = so.partner_id
                       LEFT JOIN subscription s ON s.order_id = so.id
                      WHERE p.commercial_partner_id IN (SELECT id FROM entity)
                      GROUP BY p.commercial_partner_id, so.company_id
+                ), referrals AS (
+                    -- Referrals brought, per sponsor entity and company.
+                    %(referrals)s
+                ), invoices AS (
+                    -- Share of the invoices paid or due paid by their due
+                    -- date, per customer entity and company.
+                    %(invoices)s
                 ), known AS (
                     -- The companies where the entity has lifecycle values
                     -- already (its first contact, its stage) or its own.
@@ -332,13 +430,20 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 SELECT c.id, pc.company_id, %(locked)s,
                        (%(now)s::timestamp AT TIME ZONE 'UTC'
                            AT TIME ZONE ctz.tz)::date,
+                       rc.lifecycle_move_back,
+                       r.referral_count, r.won_count, i.on_time_rate,
                        %(current)s, o.*
                   FROM placed pc
                   JOIN res_partner c ON c.id = pc.id
                   -- Companies deleted since a value was stored are skipped.
                   JOIN company_tz ctz ON ctz.id = pc.company_id
+                  JOIN res_company rc ON rc.id = pc.company_id
                   LEFT JOIN orders o
                          ON o.id = pc.id AND o.company_id = pc.company_id
+                  LEFT JOIN referrals r
+                         ON r.id = pc.id AND r.company_id = pc.company_id
+                  LEFT JOIN invoices i
+                         ON i.id = pc.id AND i.company_id = pc.company_id
                  ORDER BY c.id, pc.company_id
                 """,
                 ids=partner_ids,
@@ -350,6 +455,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 .search([("subscription_months", ">", 0)])
                 .ids,
                 windows=SQL("").join(SQL(", %s", column) for column in columns),
+                referrals=self._referrals_sql(
+                    any(
+                        s.min_referral_count or s.min_referral_won_count for s in stages
+                    )
+                ),
+                invoices=self._paid_on_time_sql(
+                    now, any(s.min_paid_on_time_rate for s in stages)
+                ),
                 locked=company_value_sql(
                     "c", "lifecycle_stage_locked", SQL("pc.company_id"), "bool"
                 ),
@@ -362,16 +475,22 @@ class PartnerLifecycleEngine(models.AbstractModel):
         stats = {}
         for row in rows:
             partner_id, company_id = row[0], row[1]
-            current = dict(zip(LIFECYCLE_COLUMNS, row[4:], strict=False))
+            current = dict(zip(LIFECYCLE_COLUMNS, row[HEAD_COLUMNS:], strict=False))
             # After the order aggregates' entity and company.
-            aggregates = row[4 + len(LIFECYCLE_COLUMNS) + 2 :]
-            windows = aggregates[9:]
+            aggregates = row[HEAD_COLUMNS + len(LIFECYCLE_COLUMNS) + 2 :]
+            windows = aggregates[10:]
             stats[partner_id, company_id] = {
                 "id": partner_id,
                 "company_id": company_id,
                 "locked": bool(row[2]),
                 # Today in the time zone of the company.
                 "today": row[3],
+                "move_back": row[4] or "automatic",
+                "referral_count": row[5] or 0,
+                "referral_won_count": row[6] or 0,
+                # None: no invoice paid or due yet.
+                "paid_on_time_rate": row[7],
+                "renewal_count": aggregates[9] or 0,
                 "current": current,
                 "quotation_count": aggregates[0] or 0,
                 "order_count": aggregates[1] or 0,
@@ -398,6 +517,73 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 or current["subscription_end_date"],
             }
         return stats
+
+    @api.model
+    def _referrals_sql(self, used):
+        """SQL of the rows ``(id, company_id, referral_count, won_count)``:
+        the referrals brought by the entities of the aggregate query
+        (``entity``) in each company, accepted and won. None when no stage
+        reads them (``used``): the query skips the table."""
+        if not used:
+            return SQL(
+                "SELECT NULL::int AS id, NULL::int AS company_id, "
+                "NULL::int AS referral_count, NULL::int AS won_count WHERE false"
+            )
+        return SQL(
+            """
+            SELECT sp.commercial_partner_id AS id, r.company_id,
+                   count(r.id) FILTER (WHERE r.state IN %s) AS referral_count,
+                   count(r.id) FILTER (WHERE r.state IN %s) AS won_count
+              FROM referral_referral r
+              JOIN res_partner sp ON sp.id = r.sponsor_id
+             WHERE sp.commercial_partner_id IN (SELECT id FROM entity)
+             GROUP BY sp.commercial_partner_id, r.company_id
+            """,
+            ACCEPTED_STATES,
+            WON_STATES,
+        )
+
+    @api.model
+    def _paid_on_time_sql(self, now, used):
+        """SQL of the rows ``(id, company_id, on_time_rate)``: per customer
+        entity of the aggregate query and company, the percentage of its
+        posted customer invoices paid by their due date (the day of the last
+        reconciliation of their receivable lines), among those paid or
+        overdue in the company's today. Invoices not yet due are not known
+        yet; reversed ones (a credit note cancelled them) are left out.
+        None when no stage reads it (``used``)."""
+        if not used:
+            return SQL(
+                "SELECT NULL::int AS id, NULL::int AS company_id, "
+                "NULL::int AS on_time_rate WHERE false"
+            )
+        return SQL(
+            """
+            SELECT m.commercial_partner_id AS id, m.company_id,
+                   round(100.0 * count(m.id) FILTER (
+                       WHERE paid.day <= m.invoice_date_due) / count(m.id)
+                   )::int AS on_time_rate
+              FROM account_move m
+              JOIN company_tz tz ON tz.id = m.company_id
+              LEFT JOIN LATERAL (
+                  SELECT max(apr.max_date) AS day
+                    FROM account_move_line aml
+                    JOIN account_partial_reconcile apr
+                      ON apr.debit_move_id = aml.id
+                   WHERE aml.move_id = m.id
+                     AND aml.display_type = 'payment_term'
+              ) paid ON m.payment_state IN ('paid', 'in_payment')
+             WHERE m.commercial_partner_id IN (SELECT id FROM entity)
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               AND m.payment_state NOT IN ('reversed', 'invoicing_legacy')
+               AND (m.payment_state IN ('paid', 'in_payment')
+                    OR m.invoice_date_due < (%s::timestamp AT TIME ZONE 'UTC'
+                                             AT TIME ZONE tz.tz)::date)
+             GROUP BY m.commercial_partner_id, m.company_id
+            """,
+            now,
+        )
 
     @api.model
     def _subscription_end(self, order_dates, months):
@@ -535,6 +721,65 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return remaining
 
     # ------------------------------------------------------------------
+    # Dry run: what saving a stage's criteria would move
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _dry_run(self, stage, batch_size=5000):
+        """``(entering, leaving)``: how many contacts of the current company
+        would enter and leave ``stage`` (a stage being edited in a form, its
+        criteria not saved) if it were saved, by the same decision as the
+        recompute (``_decide_stage``; locked contacts stay, a company moving
+        contacts only forward moves nobody down, a move down that would wait
+        counts as leaving). A query per batch of contacts, nothing
+        written."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        company_id = self.env.company.id
+        Stage = self.env["partner.lifecycle.stage"].sudo()
+        # sudo: as _recompute, the criteria apply whoever previews them.
+        saved = Stage.search([])  # pylint: disable=no-search-all
+        edited = stage._get_lifecycle_criteria()[0]._replace(id=stage._origin.id or -1)
+        order = {s.id: (s.sequence, s.id) for s in saved}
+        # An unsaved stage comes after the saved ones of its sequence.
+        order[edited.id] = (stage.sequence, stage._origin.id or float("inf"))
+        stages = sorted(
+            [c for c in saved._get_lifecycle_criteria() if c.id != edited.id]
+            + ([edited] if stage.active else []),
+            key=lambda c: order[c.id],
+            reverse=True,
+        )
+        ranks = {c.id: rank for rank, c in enumerate(stages)}
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT id FROM res_partner WHERE lifecycle_stage_id ? %s "
+                "ORDER BY id",
+                str(company_id),
+            )
+        )
+        partner_ids = [row[0] for row in rows]
+        entering = leaving = 0
+        engine = self.with_context(lifecycle_move_down_now=True)
+        for start in range(0, len(partner_ids), batch_size):
+            stats = self._read_stats(
+                partner_ids[start : start + batch_size], stages, now
+            )
+            stats = {key: value for key, value in stats.items() if key[1] == company_id}
+            in_domain = self._match_domains(stages, stats)
+            for partner_stats in stats.values():
+                current = partner_stats["current"]["lifecycle_stage_id"]
+                if partner_stats["locked"]:
+                    continue
+                target = engine._decide_stage(
+                    stages, ranks, partner_stats, now, in_domain
+                )
+                if target == edited.id and current != edited.id:
+                    entering += 1
+                elif current == edited.id and target != edited.id:
+                    leaving += 1
+        return entering, leaving
+
+    # ------------------------------------------------------------------
     # Logging the moves: history rows and chatter tracking
     # ------------------------------------------------------------------
 
@@ -615,10 +860,10 @@ class PartnerLifecycleEngine(models.AbstractModel):
             self.env["partner.lifecycle.stage"].sudo().with_context(active_test=False)
         )
         missing = {m.from_stage_id for m in moves} - set(stage_names)
-        stage_names = dict(
-            stage_names,
+        stage_names = {
+            **stage_names,
             **{stage.id: stage.display_name for stage in Stage.browse(missing)},
-        )
+        }
         author_id, email_from = self.env["res.partner"]._message_compute_author(
             raise_on_email=False
         )
@@ -717,6 +962,18 @@ class PartnerLifecycleEngine(models.AbstractModel):
         create_index(
             self.env.cr, "res_partner_write_date_index", "res_partner", ["write_date"]
         )
+        create_index(
+            self.env.cr,
+            "referral_referral_write_date_index",
+            "referral_referral",
+            ["write_date"],
+        )
+        create_index(
+            self.env.cr,
+            "account_move_write_date_index",
+            "account_move",
+            ["write_date"],
+        )
         return super().init()
 
     @api.model
@@ -811,13 +1068,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return len(rest)
 
     @api.model
-    def _lifecycle_time_windows(self, since, until):
+    def _lifecycle_time_windows(self, since, until, stages=None):
         """``[(from, to)]``: a confirmed order dated in one of these moved
         its customer across a time window of a stage between ``since`` and
         ``until`` (orders leaving an N-month window, last orders getting
         older than a maximum of days)."""
-        # sudo: as _recompute, the criteria apply whoever runs the job.
-        stages = self.env["partner.lifecycle.stage"].sudo().search([])  # pylint: disable=no-search-all
+        if stages is None:
+            # sudo: as _recompute, the criteria apply whoever runs the job.
+            stages = self.env["partner.lifecycle.stage"].sudo().search([])  # pylint: disable=no-search-all
         spans = {
             relativedelta(months=stage.recent_order_months)
             for stage in stages
@@ -832,6 +1090,13 @@ class PartnerLifecycleEngine(models.AbstractModel):
             relativedelta(days=stage.max_days_since_last_order)
             for stage in stages
             if stage.max_days_since_last_order
+        }
+        # A first order crossing a tenure: every confirmed order at that
+        # distance (a superset).
+        spans |= {
+            relativedelta(months=stage.min_tenure_months)
+            for stage in stages
+            if stage.min_tenure_months
         }
         windows = {(since - span, until - span) for span in spans}
         return sorted(window for window in windows if window[0] < window[1])
@@ -851,13 +1116,66 @@ class PartnerLifecycleEngine(models.AbstractModel):
         )
 
     @api.model
+    def _lifecycle_candidate_parts(self, since, until, written, stages):
+        """SQL row sources of contact ids whose referrals, invoices or waiting
+        move down may have changed their stage between ``since`` and
+        ``until`` (see ``_lifecycle_candidate_ids``): referrals written,
+        customer invoices written or falling due (when a stage reads them),
+        moves down waiting (a handful, on a partial index)."""
+        # Waits ending between since and until (from a day earlier: a lapse
+        # is stamped by the pass that saw it), per stage's days.
+        parts = [
+            SQL(
+                "SELECT p.id FROM res_partner p, %s AS e(company_id, since) "
+                "WHERE p.lifecycle_down_since IS NOT NULL AND (%s)",
+                self._lifecycle_company_values_sql("p", "lifecycle_down_since"),
+                SQL(" OR ").join(
+                    SQL(
+                        "(e.since::timestamp >= %s AND e.since::timestamp < %s)",
+                        since - timedelta(days=days + 1),
+                        until - timedelta(days=days),
+                    )
+                    for days in sorted({s.min_days_before_down for s in stages}) or [0]
+                ),
+            )
+        ]
+        if any(s.min_referral_count or s.min_referral_won_count for s in stages):
+            parts.append(
+                SQL(
+                    "SELECT sponsor_id FROM referral_referral WHERE write_date > %s",
+                    written,
+                )
+            )
+        if any(stage.min_paid_on_time_rate for stage in stages):
+            parts += [
+                SQL(
+                    "SELECT partner_id FROM account_move WHERE write_date > %s "
+                    "AND move_type = 'out_invoice'",
+                    written,
+                ),
+                # Unpaid invoices falling due count as late from then (a day
+                # on each side: the days are the companies' days).
+                SQL(
+                    "SELECT partner_id FROM account_move "
+                    "WHERE move_type = 'out_invoice' AND state = 'posted' "
+                    "AND payment_state NOT IN ('paid', 'in_payment', 'reversed') "
+                    "AND invoice_date_due >= %s AND invoice_date_due < %s",
+                    since.date() - timedelta(days=1),
+                    until.date() + timedelta(days=1),
+                ),
+            ]
+        return parts
+
+    @api.model
     def _lifecycle_candidate_ids(self, since, until, stamps, cursor=0):
         """Ids of the commercial entities (after ``cursor``) whose stage may
         have changed between ``since`` and ``until``, in id order: one query,
         each part on an index."""
         self.env.flush_all()
         written = since - WRITE_MARGIN
-        windows = self._lifecycle_time_windows(since, until)
+        # sudo: as _recompute, the criteria apply whoever runs the job.
+        stages = self.env["partner.lifecycle.stage"].sudo().search([])  # pylint: disable=no-search-all
+        windows = self._lifecycle_time_windows(since, until, stages)
         parts = [
             # Orders written (amounts, dates, customers...).
             SQL("SELECT partner_id FROM sale_order WHERE write_date > %s", written),
@@ -892,6 +1210,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
             )
             for start, stop in windows
         ]
+        parts += self._lifecycle_candidate_parts(since, until, written, stages)
         rows = self.env.execute_query(
             SQL(
                 """
