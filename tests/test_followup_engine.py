@@ -161,7 +161,7 @@ class TestFollowupEngine(FollowupCommon):
             [
                 {
                     "outcome": "postponed",
-                    "reason": "lower priority than 'Renewal call'",
+                    "reason": "lower priority than 'Renewal call' of rule 'Renewal'",
                     "due_date": date(2026, 11, 30),
                     "scheduled_date": date(2026, 12, 3),
                     "postpone_count": 1,

@@ -70,6 +70,12 @@ class PartnerFollowupRule(models.Model):
         help="Event rules only: fire even when the contact had a follow-up "
         "within the company's minimum gap.",
     )
+    restart_on_resend = fields.Boolean(
+        string="Each Sending Starts Again",
+        help="Quotation sent: a quotation sent again is chased again, counted "
+        "from its last sending. Unchecked: counted from its first sending, "
+        "chased once.",
+    )
     stop_on_reply = fields.Boolean(
         string="Stop When the Contact Replies",
         default=True,
