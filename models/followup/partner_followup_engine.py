@@ -1231,7 +1231,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             .with_context(active_test=False)
             .browse({decision.due.partner_id for decision, _id in fired})
         )
-        partners.fetch(["user_id", "team_id"])
+        partners.fetch(["user_id"])
         activity_vals, notes = [], defaultdict(list)
         mails = defaultdict(list)
         responsibles = {}  # log id: (user, reason)
@@ -1330,7 +1330,6 @@ class PartnerFollowupEngine(models.AbstractModel):
         users without access to the company and OdooBot are skipped at each
         level. Nobody: (empty, 'none')."""
         company = self.env.company
-        root = self.env.ref("base.user_root", raise_if_not_found=False)
 
         def usable(user):
             user = user.sudo()
@@ -1338,8 +1337,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                 user
                 and user.active
                 and not user.share
+                # OdooBot (base.user_root)
                 and user.id != api.SUPERUSER_ID
-                and user != root
                 and company in user.company_ids
             )
 
@@ -1357,7 +1356,9 @@ class PartnerFollowupEngine(models.AbstractModel):
             teams = self.env["crm.team"]
             if "team_id" in record._fields:
                 teams |= record.team_id
-            teams |= partner.team_id | partner.user_id.sudo().sale_team_id
+            if "team_id" in partner._fields:
+                teams |= partner.team_id
+            teams |= partner.user_id.sudo().sale_team_id
             teams |= teams.search([("company_id", "in", (False, company.id))], limit=1)
             return teams.user_id
 
