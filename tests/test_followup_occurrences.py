@@ -489,3 +489,44 @@ class TestFollowupPreviewAndCycles(FollowupCommon):
             self._logs(self.renewal).mapped("outcome"), ["done", "rearmed", "done"]
         )
         self.assertEqual(len(self._followup_activities(self.customer)), 2)
+
+    # Shared contacts -----------------------------------------------------------------
+
+    def test_shared_contact_followed_in_each_company_with_its_documents(self):
+        self.renewal.active = self.chase.active = False
+        self.other_company.followup_min_gap_days = 2
+        olga = new_test_user(
+            self.env,
+            login="olga_other",
+            name="Olga Other",
+            groups="sales_team.group_sale_salesman",
+            company_id=self.other_company.id,
+            company_ids=[(6, 0, self.other_company.ids)],
+        )
+        self.dormant.user_id = olga
+        there, both, nowhere = (
+            self._create_customer(name, user_id=self.salesman_2.id)
+            for name in ("There Ltd", "Both Ltd", "Nowhere Ltd")
+        )
+        for partner in (there, both):
+            order = self._create_order(partner)
+            order.write({"company_id": self.other_company.id})
+        self._create_order(both)
+        self._set_create_date(there | both | nowhere, datetime(2026, 9, 1, 10))
+        with freeze_time("2026-11-30 10:00:00"):
+            self._run()
+        logs = self._logs(self.dormant).filtered(
+            lambda log: log.partner_id in there | both | nowhere
+        )
+        self.assertEqual(
+            sorted((log.partner_id.name, log.company_id.name) for log in logs),
+            [
+                ("Both Ltd", "Other Co"),
+                ("Both Ltd", self.company.name),
+                ("Nowhere Ltd", self.company.name),
+                ("There Ltd", "Other Co"),
+            ],
+        )
+        for log in logs:
+            expected = olga if log.company_id == self.other_company else self.salesman_2
+            self.assertEqual(log.responsible_id, expected, log.partner_id.name)

@@ -339,7 +339,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                                AND r.step_id = v.step_id
                                AND r.res_model = v.res_model
                                AND r.res_id = v.res_id
-                               AND r.occurrence = v.occurrence AND r.released),
+                               AND r.occurrence = v.occurrence
+                               AND r.company_id = %(company)s AND r.released),
                            false,
                            %(uid)s, %(now)s, %(uid)s, %(now)s
                       FROM unnest(%(rule)s::int[], %(step)s::int[],
@@ -353,7 +354,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                              partner_id, user_id, due_date, scheduled_date,
                              outcome, reason, postpone_count, occurrence_date)
                     ON CONFLICT (rule_id, step_id, res_model, res_id,
-                                 occurrence, cycle)
+                                 occurrence, company_id, cycle)
                     DO NOTHING
                     RETURNING id, rule_id, step_id, res_model, res_id, occurrence
                     """,
@@ -477,8 +478,10 @@ class PartnerFollowupEngine(models.AbstractModel):
                     SELECT 1 FROM partner_followup_log l
                      WHERE l.rule_id = %(rule)s AND l.step_id = %(step)s
                        AND l.res_model = %(model)s AND l.res_id = src.res_id
-                       AND l.occurrence = src.occurrence AND NOT l.released)
+                       AND l.occurrence = src.occurrence
+                       AND l.company_id = %(company)s AND NOT l.released)
             """,
+            company=self.env.company.id,
             source=source,
             low=partner_range[0],
             high=partner_range[1],
@@ -517,19 +520,47 @@ class PartnerFollowupEngine(models.AbstractModel):
 
     def _conditions_sql(self, rule):
         """The rule's conditions on the commercial entity ``p``."""
-        if TRIGGER_MODELS[rule.trigger] == "res.partner":
-            # A contact followed up for itself belongs to one company: its
-            # own, or for a shared contact its salesperson's, or the first.
+        if rule.trigger in ("dormant", "campaign"):
+            # A contact followed up for itself: in its own company; a shared
+            # contact in each company where it has documents, and without
+            # any, in its salesperson's company (else the first).
             conditions = [
                 SQL(
-                    """COALESCE(p.company_id,
-                                (SELECT u.company_id FROM res_users u
-                                  WHERE u.id = p.user_id),
-                                (SELECT min(id) FROM res_company)) = %s""",
-                    self.env.company.id,
+                    """(p.company_id = %(company)s
+                        OR (p.company_id IS NULL AND (
+                            EXISTS (SELECT 1 FROM sale_order so
+                                      JOIN res_partner sp ON sp.id = so.partner_id
+                                     WHERE sp.commercial_partner_id = p.id
+                                       AND so.company_id = %(company)s)
+                            OR EXISTS (SELECT 1 FROM account_move am
+                                        WHERE am.commercial_partner_id = p.id
+                                          AND am.company_id = %(company)s
+                                          AND am.move_type != 'entry')
+                            OR EXISTS (SELECT 1 FROM referral_referral rr
+                                        WHERE p.id IN (rr.referee_id, rr.sponsor_id)
+                                          AND rr.company_id = %(company)s)
+                            OR (NOT EXISTS (
+                                    SELECT 1 FROM sale_order so
+                                      JOIN res_partner sp ON sp.id = so.partner_id
+                                     WHERE sp.commercial_partner_id = p.id)
+                                AND NOT EXISTS (
+                                    SELECT 1 FROM account_move am
+                                     WHERE am.commercial_partner_id = p.id
+                                       AND am.move_type != 'entry')
+                                AND NOT EXISTS (
+                                    SELECT 1 FROM referral_referral rr
+                                     WHERE p.id IN (rr.referee_id, rr.sponsor_id))
+                                AND COALESCE(
+                                    (SELECT u.company_id FROM res_users u
+                                      WHERE u.id = p.user_id),
+                                    (SELECT min(id) FROM res_company))
+                                    = %(company)s))))""",
+                    company=self.env.company.id,
                 )
             ]
         else:
+            # The documents, the subscription and the stages are the
+            # company's own: a shared contact is followed up in each.
             conditions = [
                 SQL("(p.company_id IS NULL OR p.company_id = %s)", self.env.company.id)
             ]
@@ -1196,6 +1227,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                               AND l.res_model = due.res_model
                               AND l.res_id = due.res_id
                               AND l.occurrence = due.occurrence
+                              AND l.company_id = %(company)s
                               AND l.outcome = 'done' AND NOT l.released)) AS moment
                       FROM due)
                 SELECT mo.rule_id, mo.res_model, mo.res_id, mo.occurrence,
@@ -1215,6 +1247,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                 partners=[d.partner_id for d in due],
                 since=[d.since for d in due],
                 events=events,
+                company=self.env.company.id,
             )
         )
         return {tuple(row[:4]): row[4].date() for row in self.env.cr.fetchall()}

@@ -123,8 +123,9 @@ class PartnerFollowupLog(models.Model):
     _sql_constraints = [
         (
             "occurrence_unique",
-            "UNIQUE(rule_id, step_id, res_model, res_id, occurrence, cycle)",
-            "A follow-up step acts once per record and occurrence.",
+            "UNIQUE(rule_id, step_id, res_model, res_id, occurrence, company_id,"
+            " cycle)",
+            "A follow-up step acts once per record, occurrence and company.",
         ),
     ]
 
