@@ -382,7 +382,16 @@ class SaleOrder(models.Model):
             if again:
                 # sudo: who may send the quotation may date its sending.
                 again.sudo().quotation_last_sent_date = fields.Datetime.now()
-        return super().message_post(**kwargs)
+        message = super().message_post(**kwargs)
+        if kwargs.get("subtype_xmlid") == "sale.mt_order_viewed":
+            # The portal's "Quotation viewed": a signal for the follow-ups.
+            # sudo: the portal user may not read the follow-ups.
+            Signal = self.env["partner.followup.signal"].sudo()
+            for order in self:
+                Signal._record(
+                    "quote_viewed", order.partner_id, order.company_id, order
+                )
+        return message
 
     def _get_copiable_order_lines(self):
         """A copy never carries referral credit nor the welcome discount (as

@@ -25,7 +25,6 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..lifecycle.partner_lifecycle_engine import company_value_sql
 from ..working_days import WorkingDays
-from .partner_followup_rule import TRIGGER_MODELS
 
 FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
 MAX_ID = 2**31 - 1
@@ -490,7 +489,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             conditions=self._conditions_sql(rule),
             rule=rule.id,
             step=step.id,
-            model=TRIGGER_MODELS[rule.trigger],
+            model=rule.res_model,
         )
         self.env.cr.execute(query)
         limit = (
@@ -507,7 +506,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                 DueStep(
                     rule,
                     step,
-                    TRIGGER_MODELS[rule.trigger],
+                    rule.res_model,
                     res_id,
                     occurrence,
                     partner_id,
@@ -864,6 +863,75 @@ class PartnerFollowupEngine(models.AbstractModel):
             **scope._asdict(),
         )
 
+    def _detect_sql_signal(self, rule, step, days, scope):
+        """One occurrence per signal (``partner.followup.signal``) of the
+        rule's kind: the quotation viewed while still sent, the referral page
+        opened, a portal page visited after the rule's days away, the
+        sponsor's link visited."""
+        kinds = {
+            "quote_viewed": SQL(
+                """s.signal_type = 'quote_viewed' AND s.res_model = 'sale.order'
+                   AND EXISTS (SELECT 1 FROM sale_order so
+                                WHERE so.id = s.res_id AND so.state = 'sent')"""
+            ),
+            "referral_page": SQL("s.signal_type = 'visit' AND s.page = 'referrals'"),
+            "came_back": SQL(
+                "s.signal_type = 'visit' AND s.days_away >= %s",
+                max(rule.signal_days, 1),
+            ),
+            "link_visit": SQL("s.signal_type = 'link_visit'"),
+        }
+        res_id = SQL("s.res_id" if rule.res_model == "sale.order" else "s.partner_id")
+        return SQL(
+            """
+            SELECT %(res_id)s AS res_id, s.id::text AS occurrence,
+                   s.partner_id, %(ref)s AS ref_date, s.date AS since
+              FROM partner_followup_signal s
+             WHERE s.company_id = %(company)s AND %(kind)s
+               AND s.partner_id BETWEEN %(low)s AND %(high)s
+               AND s.date >= %(start)s AND s.date < %(stop)s
+            """,
+            res_id=res_id,
+            ref=self._local_date_sql(SQL("s.date"), days),
+            company=self.env.company.id,
+            kind=kinds.get(rule.signal_type) or SQL("FALSE"),
+            **scope._asdict(),
+        )
+
+    @api.model
+    def _schedule_signal_cron(self):
+        """A signal recorded: the signal rules run within the hour, once
+        for all the signals of the transaction."""
+        data = self.env.cr.precommit.data
+        if data.get("partner_followup_signal"):
+            return
+        data["partner_followup_signal"] = True
+
+        def trigger():
+            data.pop("partner_followup_signal", None)
+            cron = self.env.ref(
+                "sale_referral_lifecycle.ir_cron_partner_followup_signal",
+                raise_if_not_found=False,
+            )
+            if cron:
+                cron.sudo()._trigger()
+
+        self.env.cr.precommit.add(trigger)
+
+    @api.model
+    def _cron_run_signals(self):
+        """The signal rules, for every contact: their detection reads the
+        recent signals only."""
+        # sudo: the cron acts for every salesperson of every company.
+        rules = (
+            self.env["partner.followup.rule"]
+            .sudo()
+            .search([("trigger", "=", "signal")])
+        )
+        if rules:
+            return self.sudo()._run(rules=rules)
+        return None
+
     def _detect_postponed(self, rules, days, partner_range):
         """Postponed rows of ``rules`` in this company whose new date came."""
         if not rules:
@@ -1193,6 +1261,12 @@ class PartnerFollowupEngine(models.AbstractModel):
             return self.env._("source closed: the order was cancelled")
         if trigger == "referral_new" and record.state not in OPEN_REFERRAL_STATES:
             return self.env._("source closed: the referral is closed")
+        if (
+            trigger == "signal"
+            and record._name == "sale.order"
+            and record.state != "sent"
+        ):
+            return self.env._("source closed: the quotation was answered")
         if trigger == "subscription_end" and (
             str(record.subscription_end_date) != due.occurrence
         ):

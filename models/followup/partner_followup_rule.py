@@ -10,6 +10,13 @@ TRIGGERS = [
     ("referral_new", "New referral"),
     ("dormant", "Dormant contact"),
     ("campaign", "Campaign"),
+    ("signal", "Signal"),
+]
+SIGNALS = [
+    ("quote_viewed", "The customer viewed the quotation online"),
+    ("referral_page", "The sponsor opened its referral page"),
+    ("came_back", "Came back to My referrals or My wallet"),
+    ("link_visit", "Somebody visited the sponsor's referral link"),
 ]
 # The record a step of each trigger is scheduled on.
 TRIGGER_MODELS = {
@@ -20,6 +27,8 @@ TRIGGER_MODELS = {
     "referral_new": "referral.referral",
     "dormant": "res.partner",
     "campaign": "res.partner",
+    # The quotation for the quotation viewed online: see ``_compute_res_model``.
+    "signal": "res.partner",
 }
 
 
@@ -49,6 +58,19 @@ class PartnerFollowupRule(models.Model):
     )
     color = fields.Integer(compute="_compute_color")
     trigger = fields.Selection(TRIGGERS, required=True, default="quote_sent")
+    signal_type = fields.Selection(
+        SIGNALS,
+        string="Signal",
+        default="quote_viewed",
+        help="Signal: what the customer did that calls for a follow-up, "
+        "within the hour (steps of delay 0) or a few days later.",
+    )
+    signal_days = fields.Integer(
+        string="Days Away",
+        default=30,
+        help="Came back: only after this many days without a visit of My "
+        "referrals or My wallet.",
+    )
     res_model = fields.Char(
         string="Applies To",
         compute="_compute_res_model",
@@ -130,10 +152,13 @@ class PartnerFollowupRule(models.Model):
         for rule in self:
             rule.color = colors.get(rule.kind, 0)
 
-    @api.depends("trigger")
+    @api.depends("trigger", "signal_type")
     def _compute_res_model(self):
         for rule in self:
-            rule.res_model = TRIGGER_MODELS.get(rule.trigger)
+            if rule.trigger == "signal" and rule.signal_type == "quote_viewed":
+                rule.res_model = "sale.order"
+            else:
+                rule.res_model = TRIGGER_MODELS.get(rule.trigger)
 
     def _compute_log_count(self):
         counts = dict(
