@@ -63,17 +63,17 @@ class PartnerFollowupSignal(models.Model):
         now = fields.Datetime.now()
         days_away = 0
         if signal_type == "visit":
-            latest = self.search(
-                [
-                    ("signal_type", "=", "visit"),
-                    ("partner_id", "=", partner.id),
-                    ("company_id", "=", company.id),
-                ],
-                order="date desc, id desc",
-                limit=1,
-            )
-            if latest and latest.page == page and latest.date.date() == now.date():
+            visits = [
+                ("signal_type", "=", "visit"),
+                ("partner_id", "=", partner.id),
+                ("company_id", "=", company.id),
+            ]
+            today = fields.Datetime.to_datetime(now.date())
+            if self.search_count(
+                [*visits, ("page", "=", page), ("date", ">=", today)], limit=1
+            ):
                 return self.browse()
+            latest = self.search(visits, order="date desc, id desc", limit=1)
             if latest:
                 days_away = (now - latest.date).days
         record = record or partner
