@@ -101,8 +101,10 @@ class PartnerFollowupRule(models.Model):
     stop_on_reply = fields.Boolean(
         string="Stop When the Contact Replies",
         default=True,
-        help="Skip the next steps once the contact sent an email on the "
-        "contact or on the document after the first step.",
+        help="Skip the steps once the customer answered: an email or a "
+        "message (the portal's comments included) of any of its contacts or "
+        "portal users, on the document or on the contact, after the moment "
+        "the occurrence counts from (the quotation sent...).",
     )
     max_late_days = fields.Integer(
         string="Catch-up Window (days)",
@@ -121,8 +123,12 @@ class PartnerFollowupRule(models.Model):
         "res.users",
         string="Fixed Responsible",
         domain="[('share', '=', False)]",
-        help="Assigned the activities of 'Ask at launch' templates, and those "
-        "of contacts without salesperson nor team leader.",
+        help="Who gets the activities, in this order: the plan's own "
+        "responsible (a fixed user, the sponsor's salesperson), else the "
+        "document's salesperson (quotation, order, referral), else the "
+        "contact's salesperson, else this fixed responsible, else the sales "
+        "team leader. Archived users, users without access to the company "
+        "and OdooBot are skipped at each level.",
     )
     stage_ids = fields.Many2many(
         "partner.lifecycle.stage",
