@@ -180,6 +180,41 @@ class TestFollowupOccurrences(FollowupCommon):
             self._run()
         self.assertEqual(self._logs(self.chase).mapped("outcome"), ["done"])
 
+    def test_dormant_reads_the_signs_of_life_on_the_documents(self):
+        rule = self._rule(
+            "dormant",
+            [("Dormant 180", 180, self.partner_plan, None)],
+            delay_type="calendar",
+        )
+        quiet, answered, busy = (
+            self._create_customer(name, user_id=self.salesman.id)
+            for name in ("Quiet Ltd", "Answered Ltd", "Busy Ltd")
+        )
+        self._set_create_date(quiet | answered | busy, datetime(2026, 1, 5, 10))
+        with freeze_time("2026-05-01 10:00:00"):
+            orders = {
+                partner: self._create_order(partner)
+                for partner in (quiet, answered, busy)
+            }
+            for order in orders.values():
+                # The salesperson's own note is no sign of life.
+                order.message_post(
+                    body="Any news?",
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_note",
+                    author_id=self.salesman.partner_id.id,
+                )
+            orders[answered].sudo().message_post(
+                body="We will come back to you.",
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+                author_id=answered.id,
+            )
+            orders[busy].activity_schedule("mail.mail_activity_data_call").action_done()
+        with freeze_time("2026-07-04 10:00:00"):
+            self._run()
+        self.assertEqual(self._logs(rule).partner_id & (quiet | answered | busy), quiet)
+
     # Who gets the activity ----------------------------------------------------
 
     @freeze_time("2026-11-30 10:00:00")

@@ -728,48 +728,55 @@ class PartnerFollowupEngine(models.AbstractModel):
         )
 
     def _detect_sql_dormant(self, rule, step, days, scope):
-        """Last sign of life: the contact's creation, or the last of what
-        happened with it (``_contact_events_sql``: its confirmed orders, done
-        activities and messages of its side, on the contact or on any of its
-        documents in the company)."""
-        events = self._contact_events_sql(
-            lambda column: SQL("%s BETWEEN %s AND %s", column, scope.low, scope.high)
+        """Last sign of life: the contact's creation, its last confirmed
+        order in the company (the lifecycle's stored value), or the last of
+        what happened with it (``_contact_events_sql``: done activities and
+        messages of its side, on the contact or on any of its documents in
+        the company). The events are read for the candidates only: the
+        contacts of the rule's conditions whose creation and last order are
+        old enough."""
+        created = self._local_date_sql(SQL("p.create_date"), days)
+        ordered = self._local_date_sql(
+            company_value_sql("p", "lifecycle_last_order_date", self.env.company.id),
+            days,
         )
-        last = SQL(
-            """GREATEST(
-                %(created)s,
-                COALESCE(%(ordered)s, '1900-01-01'::date),
-                COALESCE(%(happened)s, '1900-01-01'::date))""",
-            created=self._local_date_sql(SQL("dp.create_date"), days),
-            ordered=self._local_date_sql(
-                company_value_sql(
-                    "dp", "lifecycle_last_order_date", self.env.company.id
-                ),
-                days,
-            ),
-            happened=self._local_date_sql(SQL("ev.last"), days),
+        base = SQL("GREATEST(%s, COALESCE(%s, '1900-01-01'::date))", created, ordered)
+        events = self._contact_events_sql(
+            lambda column: SQL("%s IN (SELECT id FROM dormant_candidates)", column),
+            orders=False,
         )
         return SQL(
             """
+            WITH dormant_candidates AS MATERIALIZED (
+                SELECT p.id, %(base)s AS base
+                  FROM res_partner p
+                 WHERE p.id = p.commercial_partner_id
+                   AND p.id BETWEEN %(low)s AND %(high)s
+                   AND p.create_date < %(stop)s
+                   AND %(base)s <= %(latest)s
+                   AND %(conditions)s)
             SELECT dl.res_id, dl.ref_date::text AS occurrence,
                    dl.res_id AS partner_id, dl.ref_date,
                    NULL::timestamp AS since
-              FROM (SELECT dp.id AS res_id, %(last)s AS ref_date
-                      FROM res_partner dp
+              FROM (SELECT c.id AS res_id,
+                           GREATEST(c.base, COALESCE(%(happened)s,
+                                                     '1900-01-01'::date))
+                               AS ref_date
+                      FROM dormant_candidates c
                       LEFT JOIN (
                            SELECT e.partner_id, max(e.date) AS last
                              FROM (%(events)s) e
-                            GROUP BY e.partner_id) ev ON ev.partner_id = dp.id
-                     WHERE dp.id = dp.commercial_partner_id
-                       AND dp.id BETWEEN %(low)s AND %(high)s
-                       AND dp.create_date < %(stop)s) dl
+                            GROUP BY e.partner_id) ev ON ev.partner_id = c.id
+                   ) dl
             """,
-            last=last,
+            base=base,
+            conditions=self._conditions_sql(rule),
+            happened=self._local_date_sql(SQL("ev.last"), days),
             events=events,
             **scope._asdict(),
         )
 
-    def _contact_events_sql(self, partners):
+    def _contact_events_sql(self, partners, orders=True):
         """What happened with contacts, in the current company: one row per
         event (partner_id: the commercial entity, res_model and res_id: where,
         date: naive UTC, kind), for the commercial entities whose id the SQL
@@ -780,7 +787,8 @@ class PartnerFollowupEngine(models.AbstractModel):
           of its contacts or on one of its documents (quotations and orders,
           invoices, referrals as referee or sponsor) of the company;
         - ``activity``: an activity marked done there;
-        - ``order``: an order confirmed in the company.
+        - ``order``: an order confirmed in the company (unless ``orders`` is
+          false: for the readers of the lifecycle's last order date).
 
         The one answer to "what happened with this contact since then": the
         stop conditions read the answers after an occurrence, the dormant
@@ -818,7 +826,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             rr=partners(SQL("rr.referee_id")),
             rs=partners(SQL("rs.sponsor_id")),
         )
-        return SQL(
+        messages = SQL(
             """
             SELECT d.partner_id, d.model AS res_model, d.res_id, m.date,
                    CASE WHEN m.mail_activity_type_id IS NOT NULL
@@ -829,6 +837,14 @@ class PartnerFollowupEngine(models.AbstractModel):
              WHERE m.mail_activity_type_id IS NOT NULL
                 OR (m.message_type IN ('email', 'comment')
                     AND author.commercial_partner_id = d.partner_id)
+            """,
+            docs=docs,
+        )
+        if not orders:
+            return messages
+        return SQL(
+            """
+            %(messages)s
             UNION ALL
             SELECT op.commercial_partner_id, 'sale.order', so.id,
                    so.date_order, 'order'
@@ -837,7 +853,7 @@ class PartnerFollowupEngine(models.AbstractModel):
              WHERE so.state = 'sale' AND so.company_id = %(company)s
                AND %(op)s
             """,
-            docs=docs,
+            messages=messages,
             company=company,
             op=partners(SQL("op.commercial_partner_id")),
         )
