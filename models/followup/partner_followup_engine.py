@@ -523,38 +523,44 @@ class PartnerFollowupEngine(models.AbstractModel):
             # A contact followed up for itself: in its own company; a shared
             # contact in each company where it has documents, and without
             # any, in its salesperson's company (else the first).
+            # Sets read once per query (hashed), not per contact.
+            def documented(company):
+                where = SQL("AND so.company_id = %s", company) if company else SQL()
+                where_am = SQL("AND am.company_id = %s", company) if company else SQL()
+                where_rr = SQL("AND rr.company_id = %s", company) if company else SQL()
+                return SQL(
+                    """(SELECT sp.commercial_partner_id
+                          FROM sale_order so
+                          JOIN res_partner sp ON sp.id = so.partner_id
+                         WHERE sp.commercial_partner_id IS NOT NULL %(so)s
+                        UNION
+                        SELECT am.commercial_partner_id FROM account_move am
+                         WHERE am.commercial_partner_id IS NOT NULL
+                           AND am.move_type != 'entry' %(am)s
+                        UNION
+                        SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
+                          FROM referral_referral rr
+                         WHERE TRUE %(rr)s)""",
+                    so=where,
+                    am=where_am,
+                    rr=where_rr,
+                )
+
             conditions = [
                 SQL(
                     """(p.company_id = %(company)s
                         OR (p.company_id IS NULL AND (
-                            EXISTS (SELECT 1 FROM sale_order so
-                                      JOIN res_partner sp ON sp.id = so.partner_id
-                                     WHERE sp.commercial_partner_id = p.id
-                                       AND so.company_id = %(company)s)
-                            OR EXISTS (SELECT 1 FROM account_move am
-                                        WHERE am.commercial_partner_id = p.id
-                                          AND am.company_id = %(company)s
-                                          AND am.move_type != 'entry')
-                            OR EXISTS (SELECT 1 FROM referral_referral rr
-                                        WHERE p.id IN (rr.referee_id, rr.sponsor_id)
-                                          AND rr.company_id = %(company)s)
-                            OR (NOT EXISTS (
-                                    SELECT 1 FROM sale_order so
-                                      JOIN res_partner sp ON sp.id = so.partner_id
-                                     WHERE sp.commercial_partner_id = p.id)
-                                AND NOT EXISTS (
-                                    SELECT 1 FROM account_move am
-                                     WHERE am.commercial_partner_id = p.id
-                                       AND am.move_type != 'entry')
-                                AND NOT EXISTS (
-                                    SELECT 1 FROM referral_referral rr
-                                     WHERE p.id IN (rr.referee_id, rr.sponsor_id))
+                            p.id IN %(here)s
+                            OR (p.id NOT IN (SELECT d.id FROM %(anywhere)s d(id)
+                                              WHERE d.id IS NOT NULL)
                                 AND COALESCE(
                                     (SELECT u.company_id FROM res_users u
                                       WHERE u.id = p.user_id),
                                     (SELECT min(id) FROM res_company))
                                     = %(company)s))))""",
                     company=self.env.company.id,
+                    here=documented(self.env.company.id),
+                    anywhere=documented(None),
                 )
             ]
         else:
