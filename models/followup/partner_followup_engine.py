@@ -486,7 +486,10 @@ class PartnerFollowupEngine(models.AbstractModel):
             high=partner_range[1],
             latest=latest,
             earliest=earliest,
-            conditions=self._conditions_sql(rule),
+            # The dormant source applies them to its candidates already.
+            conditions=SQL("TRUE")
+            if rule.trigger == "dormant"
+            else self._conditions_sql(rule),
             rule=rule.id,
             step=step.id,
             model=rule.res_model,
