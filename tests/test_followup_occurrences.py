@@ -187,7 +187,11 @@ class TestFollowupOccurrences(FollowupCommon):
             delay_type="calendar",
         )
         quiet, answered, busy = (
-            self._create_customer(name, user_id=self.salesman.id)
+            self._create_customer(
+                name,
+                user_id=self.salesman.id,
+                email=f"{name.split()[0].lower()}@dormant.example.com",
+            )
             for name in ("Quiet Ltd", "Answered Ltd", "Busy Ltd")
         )
         self._set_create_date(quiet | answered | busy, datetime(2026, 1, 5, 10))
