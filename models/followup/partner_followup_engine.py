@@ -489,7 +489,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             # The dormant source applies them to its candidates already.
             conditions=SQL("TRUE")
             if rule.trigger == "dormant"
-            else self._conditions_sql(rule),
+            else self._conditions_sql(rule, partner_range),
             rule=rule.id,
             step=step.id,
             model=rule.res_model,
@@ -520,13 +520,16 @@ class PartnerFollowupEngine(models.AbstractModel):
             )
         return due
 
-    def _conditions_sql(self, rule):
+    def _conditions_sql(self, rule, partner_range=(0, MAX_ID)):
         """The rule's conditions on the commercial entity ``p``."""
         if rule.trigger in ("dormant", "campaign"):
             # A contact followed up for itself: in its own company; a shared
             # contact in each company where it has documents, and without
             # any, in its salesperson's company (else the first).
-            # Sets read once per query (hashed), not per contact.
+            # Sets read once per query (hashed), not per contact, within the
+            # batch's commercial entities.
+            low, high = partner_range
+
             def documented(company):
                 where = SQL("AND so.company_id = %s", company) if company else SQL()
                 where_am = SQL("AND am.company_id = %s", company) if company else SQL()
@@ -535,10 +538,11 @@ class PartnerFollowupEngine(models.AbstractModel):
                     """(SELECT sp.commercial_partner_id
                           FROM sale_order so
                           JOIN res_partner sp ON sp.id = so.partner_id
-                         WHERE sp.commercial_partner_id IS NOT NULL %(so)s
+                         WHERE sp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                           %(so)s
                         UNION
                         SELECT am.commercial_partner_id FROM account_move am
-                         WHERE am.commercial_partner_id IS NOT NULL
+                         WHERE am.commercial_partner_id BETWEEN %(low)s AND %(high)s
                            AND am.move_type != 'entry' %(am)s
                         UNION
                         SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
@@ -547,6 +551,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                     so=where,
                     am=where_am,
                     rr=where_rr,
+                    low=low,
+                    high=high,
                 )
 
             conditions = [
@@ -779,7 +785,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                    ) dl
             """,
             base=base,
-            conditions=self._conditions_sql(rule),
+            conditions=self._conditions_sql(rule, (scope.low, scope.high)),
             happened=self._local_date_sql(SQL("ev.last"), days),
             events=events,
             **scope._asdict(),
