@@ -53,6 +53,7 @@
         "views/portal_templates.xml",
         "views/partner_followup_rule_views.xml",
         "views/partner_followup_log_views.xml",
+        "views/partner_followup_signal_views.xml",
         "views/res_partner_followup_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/referral_create_wizard_views.xml",

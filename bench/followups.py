@@ -31,9 +31,11 @@ from datetime import timedelta
 import benchlib
 from benchlib import ADDON, say
 
-TARGET_SECONDS = 30
+TARGET_SECONDS = 15
+# Detection (the engine's, first run) against the raw SQL pass.
 TARGET_RATIO = 10
-TARGET_SECOND_RUN = 5
+# A run with nothing due.
+TARGET_SECOND_RUN = 1
 # Engine methods timed one by one, with the due steps detected; the detection
 # is timed per trigger too.
 PHASES = {
@@ -333,7 +335,7 @@ def benchmark(args):
     second = run_pass(registry, "Second run (the same cron loop again):", args)
     verdicts = [
         first["seconds"] < TARGET_SECONDS,
-        first["seconds"] / raw < TARGET_RATIO,
+        first["detection"] / raw < TARGET_RATIO,
         second["seconds"] < TARGET_SECOND_RUN and not any(second["created"].values()),
     ]
     say(
@@ -345,11 +347,13 @@ def benchmark(args):
         f"    execution          {first['execution']:10.2f} s",
         f"  raw SQL pass         {raw:10.3f} s   {raw_count:,} due records",
         f"  ratio first / raw    {first['seconds'] / raw:10.1f} x",
+        f"  detection / raw      {first['detection'] / raw:10.1f} x",
         f"  second run           {second['seconds']:10.2f} s   "
         f"{second['queries']:,} queries   created "
         f"{sum(second['created'].values())} records",
         f"  targets              under {TARGET_SECONDS} s: "
-        f"{benchlib.verdict(verdicts[0])}; within {TARGET_RATIO}x of raw: "
+        f"{benchlib.verdict(verdicts[0])}; detection within {TARGET_RATIO}x "
+        f"of raw: "
         f"{benchlib.verdict(verdicts[1])}; second run under "
         f"{TARGET_SECOND_RUN} s creating nothing: "
         f"{benchlib.verdict(verdicts[2])} ({os.cpu_count()} CPUs here)",

@@ -252,6 +252,8 @@ class ReferralPortal(CustomerPortal):
             )
             if referral:
                 return request.redirect(f"/my/referrals/{referral.id}?sent=1")
+        else:
+            self._record_followup_visit("referrals")
         values = self._prepare_referrals_values(page, sortby, form, errors)
         return request.render("sale_referral_lifecycle.portal_my_referrals", values)
 
@@ -301,6 +303,7 @@ class ReferralPortal(CustomerPortal):
         if not self._referral_program():
             return request.redirect("/my")
         wallet = self._referral_wallet()
+        self._record_followup_visit("wallet")
         values = self._prepare_portal_layout_values()
         values.update(wallet._portal_wallet_values(page, self._items_per_page))
         values.update(
@@ -377,6 +380,8 @@ class ReferralPortal(CustomerPortal):
         ):
             raise request.not_found()
         form, errors, done = {}, {}, False
+        if request.httprequest.method == "GET":
+            self._record_followup_link_visit(sponsor)
         if request.httprequest.method == "POST":
             form = self._referral_form_values(post)
             if post.get("website_url"):
@@ -394,6 +399,27 @@ class ReferralPortal(CustomerPortal):
                 )
                 done = not errors
         return self._render_referral_link(sponsor, code, form, errors, done)
+
+    def _record_followup_visit(self, page):
+        """A visit of a referral or wallet page: a signal for the follow-ups
+        (at most one a day per page)."""
+        # sudo: signals are written for the follow-ups, never read here.
+        request.env["partner.followup.signal"].sudo()._record(
+            "visit", request.env.user.partner_id, request.env.company, page=page
+        )
+
+    def _record_followup_link_visit(self, sponsor):
+        """A visit of the sponsor's public link: a signal for the sponsor's
+        follow-ups, once a day per visitor's session."""
+        key = f"referral_link_visit_{sponsor.id}"
+        today = fields.Date.today().isoformat()
+        if request.session.get(key) == today:
+            return
+        request.session[key] = today
+        # sudo: the visitor is public; the signal is the sponsor's.
+        request.env["partner.followup.signal"].sudo()._record(
+            "link_visit", sponsor, sponsor.company_id or request.env.company
+        )
 
     def _render_referral_link(self, sponsor, code, form, errors, done):
         return request.render(

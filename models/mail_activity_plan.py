@@ -18,7 +18,7 @@ class MailActivityPlan(models.Model):
     name = fields.Char(translate=True)
 
     def _prepare_scheduled_activities_values(
-        self, record, days, on_demand=None, fallback=None
+        self, record, days, on_demand=None, fallback=None, resolve=None
     ):
         """Values of the activities this plan schedules on ``record`` (one per
         template), due on the working days of ``days`` (a ``WorkingDays`` of
@@ -26,15 +26,22 @@ class MailActivityPlan(models.Model):
 
         Who gets each activity: the user the template designates
         (``on_demand`` for the templates left to whoever launches the plan),
-        else ``fallback()`` (called once, only when needed)."""
+        else ``fallback()`` (called once, only when needed); or, when given,
+        ``resolve(template)``, the responsible for every template (no
+        activity for a template it gives nobody to)."""
         self.ensure_one()
         model_id = self.env["ir.model"]._get_id(record._name)
         fallback_user = None
         vals_list = []
         for template in self.template_ids:
-            responsible = template._determine_responsible(on_demand, record)[
-                "responsible"
-            ]
+            if resolve:
+                responsible = resolve(template)
+                if not responsible:
+                    continue
+            else:
+                responsible = template._determine_responsible(on_demand, record)[
+                    "responsible"
+                ]
             if not responsible:
                 if fallback_user is None:
                     fallback_user = (fallback() if fallback else None) or self.env[

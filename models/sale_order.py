@@ -51,6 +51,20 @@ class SaleOrder(models.Model):
         help="The program's automatic credit or welcome discount was applied "
         "once: removing those lines by hand is respected.",
     )
+    quotation_sent_date = fields.Datetime(
+        string="First Sent On",
+        copy=False,
+        readonly=True,
+        help="When the quotation was first sent (or marked as sent): the "
+        "moment the quotation follow-ups count from.",
+    )
+    quotation_last_sent_date = fields.Datetime(
+        string="Last Sent On",
+        copy=False,
+        readonly=True,
+        help="When the quotation was last sent: the follow-up rules that "
+        "start again on each sending count from it.",
+    )
     referral_code = fields.Char(
         copy=False,
         help="Referral code of the customer who referred this one. On "
@@ -268,9 +282,15 @@ class SaleOrder(models.Model):
         change syncs what the credit lines spend and queues the customers'
         lifecycle, new lines get the program's automatic lines."""
         self._normalize_referral_code(vals)
+        if vals.get("state") == "sent":
+            # The moment the quotation follow-ups count from.
+            vals = dict(vals, quotation_last_sent_date=fields.Datetime.now())
+            first = self.filtered(lambda o: not o.quotation_sent_date)
         moved = self._referral_lines_leaving_customer(vals, ("sale",))
         # Line changes fit the credit once, after all of them.
         res = super(SaleOrder, self.with_context(referral_fit_later=True)).write(vals)
+        if vals.get("state") == "sent" and first:
+            first.write({"quotation_sent_date": vals["quotation_last_sent_date"]})
         if "partner_id" in vals:
             self._drop_foreign_referral_links()
         if moved:
@@ -353,6 +373,25 @@ class SaleOrder(models.Model):
             self._grant_referral_rewards()
         self._followup_on_state_change(state, moments)
         return True
+
+    def message_post(self, **kwargs):
+        """A quotation sent again by email: its last sending moves (the
+        first sending of a draft is its state change)."""
+        if self.env.context.get("mark_so_as_sent"):
+            again = self.filtered(lambda o: o.state == "sent")
+            if again:
+                # sudo: who may send the quotation may date its sending.
+                again.sudo().quotation_last_sent_date = fields.Datetime.now()
+        message = super().message_post(**kwargs)
+        if kwargs.get("subtype_xmlid") == "sale.mt_order_viewed":
+            # The portal's "Quotation viewed": a signal for the follow-ups.
+            # sudo: the portal user may not read the follow-ups.
+            Signal = self.env["partner.followup.signal"].sudo()
+            for order in self:
+                Signal._record(
+                    "quote_viewed", order.partner_id, order.company_id, order
+                )
+        return message
 
     def _get_copiable_order_lines(self):
         """A copy never carries referral credit nor the welcome discount (as

@@ -1,5 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from freezegun import freeze_time
+
 from ..models.followup.partner_followup_engine import MAX_ID
 from .common import ReferralCommon
 
@@ -106,9 +108,12 @@ class FollowupCommon(ReferralCommon):
     def _followup_activities(self, record):
         return record.activity_ids.filtered("followup_log_id")
 
-    def _send_quotation(self, partner, date):
+    def _send_quotation(self, partner, date, sent=None):
+        """A quotation dated ``date``, sent at ``sent`` (the same moment by
+        default)."""
         order = self._create_order(partner, date_order=date)
-        order.write({"state": "sent"})
+        with freeze_time(sent or date):
+            order.write({"state": "sent"})
         return order
 
     def _set_create_date(self, records, when):

@@ -161,7 +161,7 @@ class TestFollowupEngine(FollowupCommon):
             [
                 {
                     "outcome": "postponed",
-                    "reason": "lower priority than 'Renewal call'",
+                    "reason": "lower priority than 'Renewal call' of rule 'Renewal'",
                     "due_date": date(2026, 11, 30),
                     "scheduled_date": date(2026, 12, 3),
                     "postpone_count": 1,
@@ -424,11 +424,12 @@ class TestFollowupEngine(FollowupCommon):
         )
         self.assertNotIn(here.id, self._logs(chase).mapped("res_id"))
 
-    def test_shared_contact_followed_in_its_salesperson_company(self):
+    def test_shared_contact_followed_where_its_subscription_ends(self):
         self.second.active = False
         self.salesman.company_id = self.other_company
         self.other_company.followup_min_gap_days = 0
-        # The subscription is per company: the one bought there.
+        # The subscription is per company: the one bought there only.
+        self.customer.subscription_end_date = False
         self.customer.with_company(self.other_company).subscription_end_date = date(
             2026, 12, 10
         )

@@ -26,6 +26,17 @@ class PartnerFollowupPreview(models.TransientModel):
             wizard.due_count = len(decisions or [])
             wizard.preview_html = wizard._render_preview(decisions or [])
 
+    def _describe(self, decision, outcomes):
+        """Done; postponed to which day and why; skipped and why."""
+        if decision.outcome == "postponed":
+            return self.env._(
+                "Postponed to %(date)s: %(reason)s",
+                date=format_date(self.env, decision.scheduled_date),
+                reason=decision.reason,
+            )
+        label = outcomes[decision.outcome]
+        return f"{label}: {decision.reason}" if decision.reason else label
+
     def _render_preview(self, decisions):
         if not decisions:
             return Markup("<p>%s</p>") % self.env._("Nobody is due today.")
@@ -45,7 +56,7 @@ class PartnerFollowupPreview(models.TransientModel):
                 .browse(d.due.res_id)
                 .display_name,
                 format_date(self.env, d.due.due_date),
-                outcomes[d.outcome] + (f": {d.reason}" if d.reason else ""),
+                self._describe(d, outcomes),
             )
             for d in decisions[:PREVIEW_LIMIT]
         )

@@ -26,16 +26,17 @@ from odoo.tools.safe_eval import safe_eval
 from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import company_value_sql
 from ..working_days import WorkingDays
-from .partner_followup_rule import TRIGGER_MODELS
 
 FOLLOWUP_CRON = "sale_referral_lifecycle.ir_cron_partner_followup"
 FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
 MAX_ID = 2**31 - 1
 # A step due on a record: what the engine arbitrates, logs and executes.
-# ``log_id`` is the postponed log row it comes back from, if any.
+# ``log_id`` is the postponed log row it comes back from, if any; ``since``
+# the moment the occurrence happened (naive UTC), if known.
 DueStep = namedtuple(
     "DueStep",
-    "rule step res_model res_id occurrence partner_id due_date log_id",
+    "rule step res_model res_id occurrence partner_id due_date log_id since",
+    defaults=(None,),
 )
 # What the engine decided for a due step.
 Decision = namedtuple("Decision", "due outcome reason scheduled_date")
@@ -101,14 +102,20 @@ class PartnerFollowupEngine(models.AbstractModel):
 
     @api.model
     def _preview(self, rules, companies):
-        """What a run would decide today, nothing written."""
+        """What a run would decide today for ``rules``, nothing written: the
+        run's own detection and arbitration, over every active rule (a step
+        of ``rules`` may wait for a step of another rule due the same day)."""
         self.env.flush_all()
+        every = self.env["partner.followup.rule"].search([]) | rules
         decisions = []
-        for company, company_rules, days in self._iter_companies(rules, companies):
+        for company, company_rules, days in self._iter_companies(every, companies):
             engine = self.with_company(company)
             due = engine._detect_due_steps(company_rules, days, (0, MAX_ID))
-            due = [d for d in due if d.rule in rules]
-            decisions += engine._arbitrate(due, days)
+            decisions += [
+                decision
+                for decision in engine._arbitrate(due, days)
+                if decision.due.rule in rules
+            ]
         return decisions
 
     def _iter_companies(self, rules, companies):
@@ -187,7 +194,7 @@ class PartnerFollowupEngine(models.AbstractModel):
         email_today = recent.get("email_today", False)
         last = recent.get("last")  # (date, label) of the last gap-counting one
         allowed_from = days.shift(last[0], gap) if last and gap else today
-        fired_label = None
+        fired = None  # the step that fires today, and counts for the gap
         decisions = []
         for step in steps:
             has_email = bool(step.step.mail_template_id)
@@ -202,12 +209,16 @@ class PartnerFollowupEngine(models.AbstractModel):
                     )
                 )
                 continue
-            if not bypass and fired_label and gap:
+            if not bypass and fired and gap:
                 decisions.append(
                     Decision(
                         step,
                         "postponed",
-                        self.env._("lower priority than '%(step)s'", step=fired_label),
+                        self.env._(
+                            "lower priority than '%(step)s' of rule '%(rule)s'",
+                            step=fired.step.name,
+                            rule=fired.rule.name,
+                        ),
                         days.shift(today, gap),
                     )
                 )
@@ -229,7 +240,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             decisions.append(Decision(step, "done", False, today))
             email_today = email_today or has_email
             if not bypass:
-                fired_label = step.step.name
+                fired = step
         return decisions
 
     def _read_recent_followups(self, partners, days):
@@ -306,6 +317,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                             d.outcome,
                             d.reason or None,
                             int(d.outcome == "postponed"),
+                            d.due.since,
                         )
                         for d in new
                     ),
@@ -318,21 +330,33 @@ class PartnerFollowupEngine(models.AbstractModel):
                     INSERT INTO partner_followup_log (
                         rule_id, step_id, res_model, res_id, occurrence,
                         partner_id, user_id, due_date, scheduled_date, outcome,
-                        reason, postpone_count, company_id, date_done,
+                        reason, postpone_count, occurrence_date, company_id,
+                        date_done, cycle, released,
                         create_uid, create_date, write_uid, write_date)
                     SELECT v.*, %(company)s,
                            CASE WHEN v.outcome = 'done' THEN %(now)s END,
+                           -- After the releases of the occurrence, if any.
+                           (SELECT count(*) FROM partner_followup_log r
+                             WHERE r.rule_id = v.rule_id
+                               AND r.step_id = v.step_id
+                               AND r.res_model = v.res_model
+                               AND r.res_id = v.res_id
+                               AND r.occurrence = v.occurrence
+                               AND r.company_id = %(company)s AND r.released),
+                           false,
                            %(uid)s, %(now)s, %(uid)s, %(now)s
                       FROM unnest(%(rule)s::int[], %(step)s::int[],
                                   %(model)s::varchar[], %(res)s::int[],
                                   %(occurrence)s::varchar[], %(partner)s::int[],
                                   %(user)s::int[], %(due)s::date[],
                                   %(scheduled)s::date[], %(outcome)s::varchar[],
-                                  %(reason)s::varchar[], %(count)s::int[])
+                                  %(reason)s::varchar[], %(count)s::int[],
+                                  %(since)s::timestamp[])
                         AS v(rule_id, step_id, res_model, res_id, occurrence,
                              partner_id, user_id, due_date, scheduled_date,
-                             outcome, reason, postpone_count)
-                    ON CONFLICT (rule_id, step_id, res_model, res_id, occurrence)
+                             outcome, reason, postpone_count, occurrence_date)
+                    ON CONFLICT (rule_id, step_id, res_model, res_id,
+                                 occurrence, company_id, cycle)
                     DO NOTHING
                     RETURNING id, rule_id, step_id, res_model, res_id, occurrence
                     """,
@@ -351,6 +375,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                     outcome=list(columns[9]),
                     reason=list(columns[10]),
                     count=list(columns[11]),
+                    since=list(columns[12]),
                 )
             )
             by_key = {
@@ -443,7 +468,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         source = getattr(self, f"_detect_sql_{rule.trigger}")(rule, step, days, scope)
         query = SQL(
             """
-            SELECT src.res_id, src.occurrence, src.partner_id, src.ref_date
+            SELECT src.res_id, src.occurrence, src.partner_id, src.ref_date,
+                   src.since
               FROM (%(source)s) src
               JOIN res_partner p ON p.id = src.partner_id
              WHERE src.partner_id BETWEEN %(low)s AND %(high)s
@@ -454,17 +480,22 @@ class PartnerFollowupEngine(models.AbstractModel):
                     SELECT 1 FROM partner_followup_log l
                      WHERE l.rule_id = %(rule)s AND l.step_id = %(step)s
                        AND l.res_model = %(model)s AND l.res_id = src.res_id
-                       AND l.occurrence = src.occurrence)
+                       AND l.occurrence = src.occurrence
+                       AND l.company_id = %(company)s AND NOT l.released)
             """,
+            company=self.env.company.id,
             source=source,
             low=partner_range[0],
             high=partner_range[1],
             latest=latest,
             earliest=earliest,
-            conditions=self._conditions_sql(rule),
+            # The dormant source applies them to its candidates already.
+            conditions=SQL("TRUE")
+            if rule.trigger == "dormant"
+            else self._conditions_sql(rule, partner_range),
             rule=rule.id,
             step=step.id,
-            model=TRIGGER_MODELS[rule.trigger],
+            model=rule.res_model,
         )
         self.env.cr.execute(query)
         limit = (
@@ -473,7 +504,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             else None
         )
         due = []
-        for res_id, occurrence, partner_id, ref_date in self.env.cr.fetchall():
+        for res_id, occurrence, partner_id, ref_date, since in self.env.cr.fetchall():
             due_date = days.shift(ref_date, step.delay, working)
             if limit and due_date < limit:
                 continue
@@ -481,31 +512,72 @@ class PartnerFollowupEngine(models.AbstractModel):
                 DueStep(
                     rule,
                     step,
-                    TRIGGER_MODELS[rule.trigger],
+                    rule.res_model,
                     res_id,
                     occurrence,
                     partner_id,
                     due_date,
                     None,
+                    since,
                 )
             )
         return due
 
-    def _conditions_sql(self, rule):
+    def _conditions_sql(self, rule, partner_range=(0, MAX_ID)):
         """The rule's conditions on the commercial entity ``p``."""
-        if TRIGGER_MODELS[rule.trigger] == "res.partner":
-            # A contact followed up for itself belongs to one company: its
-            # own, or for a shared contact its salesperson's, or the first.
+        if rule.trigger in ("dormant", "campaign"):
+            # A contact followed up for itself: in its own company; a shared
+            # contact in each company where it has documents, and without
+            # any, in its salesperson's company (else the first).
+            # Sets read once per query (hashed), not per contact, within the
+            # batch's commercial entities.
+            low, high = partner_range
+
+            def documented(company):
+                where = SQL("AND so.company_id = %s", company) if company else SQL()
+                where_am = SQL("AND am.company_id = %s", company) if company else SQL()
+                where_rr = SQL("AND rr.company_id = %s", company) if company else SQL()
+                return SQL(
+                    """(SELECT sp.commercial_partner_id
+                          FROM sale_order so
+                          JOIN res_partner sp ON sp.id = so.partner_id
+                         WHERE sp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                           %(so)s
+                        UNION
+                        SELECT am.commercial_partner_id FROM account_move am
+                         WHERE am.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                           AND am.move_type != 'entry' %(am)s
+                        UNION
+                        SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
+                          FROM referral_referral rr
+                         WHERE TRUE %(rr)s)""",
+                    so=where,
+                    am=where_am,
+                    rr=where_rr,
+                    low=low,
+                    high=high,
+                )
+
             conditions = [
                 SQL(
-                    """COALESCE(p.company_id,
-                                (SELECT u.company_id FROM res_users u
-                                  WHERE u.id = p.user_id),
-                                (SELECT min(id) FROM res_company)) = %s""",
-                    self.env.company.id,
+                    """(p.company_id = %(company)s
+                        OR (p.company_id IS NULL AND (
+                            p.id IN %(here)s
+                            OR (p.id NOT IN (SELECT d.id FROM %(anywhere)s d(id)
+                                              WHERE d.id IS NOT NULL)
+                                AND COALESCE(
+                                    (SELECT u.company_id FROM res_users u
+                                      WHERE u.id = p.user_id),
+                                    (SELECT min(id) FROM res_company))
+                                    = %(company)s))))""",
+                    company=self.env.company.id,
+                    here=documented(self.env.company.id),
+                    anywhere=documented(None),
                 )
             ]
         else:
+            # The documents, the subscription and the stages are the
+            # company's own: a shared contact is followed up in each.
             conditions = [
                 SQL("(p.company_id IS NULL OR p.company_id = %s)", self.env.company.id)
             ]
@@ -544,19 +616,37 @@ class PartnerFollowupEngine(models.AbstractModel):
             "(%s AT TIME ZONE 'UTC' AT TIME ZONE %s)::date", column, days.tz_name
         )
 
+    def _quote_sent_moment_sql(self, rule, alias="so"):
+        """The moment a quotation chase counts from: the day it was sent
+        (its last sending for the rules that start again on each one), the
+        order date for quotations sent before that moment was recorded."""
+        column = (
+            "quotation_last_sent_date"
+            if rule.restart_on_resend
+            else "quotation_sent_date"
+        )
+        return SQL(
+            "COALESCE(%s, %s)",
+            SQL.identifier(alias, column),
+            SQL.identifier(alias, "date_order"),
+        )
+
     def _detect_sql_quote_sent(self, rule, step, days, scope):
-        ref = self._local_date_sql(SQL("so.date_order"), days)
+        moment = self._quote_sent_moment_sql(rule)
+        ref = self._local_date_sql(moment, days)
         return SQL(
             """
             SELECT so.id AS res_id, %(ref)s::text AS occurrence,
-                   cp.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+                   cp.commercial_partner_id AS partner_id, %(ref)s AS ref_date,
+                   %(moment)s AS since
               FROM sale_order so
               JOIN res_partner cp ON cp.id = so.partner_id
              WHERE so.state = 'sent' AND so.company_id = %(company)s
-               AND so.date_order >= %(start)s AND so.date_order < %(stop)s
+               AND %(moment)s >= %(start)s AND %(moment)s < %(stop)s
                AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
             """,
             ref=ref,
+            moment=moment,
             company=self.env.company.id,
             **scope._asdict(),
         )
@@ -587,7 +677,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         return SQL(
             """
             SELECT fo.id AS res_id, %(ref)s::text AS occurrence,
-                   fo.commercial_partner_id AS partner_id, %(ref)s AS ref_date
+                   fo.commercial_partner_id AS partner_id, %(ref)s AS ref_date,
+                   fo.date_order AS since
               FROM (%(orders)s) fo
              WHERE fo.date_order >= %(start)s AND fo.date_order < %(stop)s
             """,
@@ -604,7 +695,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         return SQL(
             """
             SELECT sp.id AS res_id, %(end)s::text AS occurrence,
-                   sp.id AS partner_id, %(end)s AS ref_date
+                   sp.id AS partner_id, %(end)s AS ref_date,
+                   NULL::timestamp AS since
               FROM res_partner sp
              WHERE %(end)s BETWEEN %(earliest)s AND %(latest)s
                AND sp.id = sp.commercial_partner_id
@@ -618,7 +710,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         return SQL(
             """
             SELECT h.partner_id AS res_id, h.id::text AS occurrence,
-                   h.partner_id AS partner_id, %(ref)s AS ref_date
+                   h.partner_id AS partner_id, %(ref)s AS ref_date,
+                   h.date AS since
               FROM partner_lifecycle_history h
               JOIN res_partner hp ON hp.id = h.partner_id
              WHERE h.to_stage_id = %(stage)s
@@ -639,7 +732,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         return SQL(
             """
             SELECT r.id AS res_id, 'new' AS occurrence,
-                   r.referee_id AS partner_id, %(ref)s AS ref_date
+                   r.referee_id AS partner_id, %(ref)s AS ref_date,
+                   r.date_referral AS since
               FROM referral_referral r
              WHERE r.state IN %(states)s AND r.company_id = %(company)s
                AND r.referee_id BETWEEN %(low)s AND %(high)s
@@ -652,42 +746,134 @@ class PartnerFollowupEngine(models.AbstractModel):
         )
 
     def _detect_sql_dormant(self, rule, step, days, scope):
-        """Last sign of life: the contact's creation, its last confirmed order
-        or its last done activity (a message of an activity type), read with
-        one pass over the batch's messages."""
-        last = SQL(
-            """GREATEST(
-                %(created)s,
-                COALESCE(%(ordered)s, '1900-01-01'::date),
-                COALESCE(%(done)s, '1900-01-01'::date))""",
-            created=self._local_date_sql(SQL("dp.create_date"), days),
-            ordered=self._local_date_sql(
-                company_value_sql(
-                    "dp", "lifecycle_last_order_date", self.env.company.id
-                ),
-                days,
-            ),
-            done=self._local_date_sql(SQL("dm.last"), days),
+        """Last sign of life: the contact's creation, its last confirmed
+        order in the company (the lifecycle's stored value), or the last of
+        what happened with it (``_contact_events_sql``: done activities and
+        messages of its side, on the contact or on any of its documents in
+        the company). The events are read for the candidates only: the
+        contacts of the rule's conditions whose creation and last order are
+        old enough."""
+        created = self._local_date_sql(SQL("p.create_date"), days)
+        ordered = self._local_date_sql(
+            company_value_sql("p", "lifecycle_last_order_date", self.env.company.id),
+            days,
+        )
+        base = SQL("GREATEST(%s, COALESCE(%s, '1900-01-01'::date))", created, ordered)
+        events = self._contact_events_sql(
+            lambda column: SQL("%s IN (SELECT id FROM dormant_candidates)", column),
+            orders=False,
         )
         return SQL(
             """
+            WITH dormant_candidates AS MATERIALIZED (
+                SELECT p.id, %(base)s AS base
+                  FROM res_partner p
+                 WHERE p.id = p.commercial_partner_id
+                   AND p.id BETWEEN %(low)s AND %(high)s
+                   AND p.create_date < %(stop)s
+                   AND %(base)s <= %(latest)s
+                   AND %(conditions)s)
             SELECT dl.res_id, dl.ref_date::text AS occurrence,
-                   dl.res_id AS partner_id, dl.ref_date
-              FROM (SELECT dp.id AS res_id, %(last)s AS ref_date
-                      FROM res_partner dp
+                   dl.res_id AS partner_id, dl.ref_date,
+                   NULL::timestamp AS since
+              FROM (SELECT c.id AS res_id,
+                           GREATEST(c.base, COALESCE(%(happened)s,
+                                                     '1900-01-01'::date))
+                               AS ref_date
+                      FROM dormant_candidates c
                       LEFT JOIN (
-                           SELECT m.res_id, max(m.date) AS last
-                             FROM mail_message m
-                            WHERE m.model = 'res.partner'
-                              AND m.res_id BETWEEN %(low)s AND %(high)s
-                              AND m.mail_activity_type_id IS NOT NULL
-                            GROUP BY m.res_id) dm ON dm.res_id = dp.id
-                     WHERE dp.id = dp.commercial_partner_id
-                       AND dp.id BETWEEN %(low)s AND %(high)s
-                       AND dp.create_date < %(stop)s) dl
+                           SELECT e.partner_id, max(e.date) AS last
+                             FROM (%(events)s) e
+                            GROUP BY e.partner_id) ev ON ev.partner_id = c.id
+                   ) dl
             """,
-            last=last,
+            base=base,
+            conditions=self._conditions_sql(rule, (scope.low, scope.high)),
+            happened=self._local_date_sql(SQL("ev.last"), days),
+            events=events,
             **scope._asdict(),
+        )
+
+    def _contact_events_sql(self, partners, orders=True):
+        """What happened with contacts, in the current company: one row per
+        event (partner_id: the commercial entity, res_model and res_id: where,
+        date: naive UTC, kind), for the commercial entities whose id the SQL
+        condition ``partners(column)`` accepts. Kinds:
+
+        - ``answer``: an email or a comment (the portal's chatter) written by
+          the customer's side (any of its contacts or portal users), on one
+          of its contacts or on one of its documents (quotations and orders,
+          invoices, referrals as referee or sponsor) of the company;
+        - ``activity``: an activity marked done there;
+        - ``order``: an order confirmed in the company (unless ``orders`` is
+          false: for the readers of the lifecycle's last order date).
+
+        The one answer to "what happened with this contact since then": the
+        stop conditions read the answers after an occurrence, the dormant
+        trigger the last of all events."""
+        company = self.env.company.id
+        docs = SQL(
+            """
+            SELECT 'res.partner' AS model, dp.id AS res_id,
+                   dp.commercial_partner_id AS partner_id
+              FROM res_partner dp
+             WHERE %(dp)s
+            UNION ALL
+            SELECT 'sale.order', so.id, sp.commercial_partner_id
+              FROM sale_order so
+              JOIN res_partner sp ON sp.id = so.partner_id
+             WHERE so.company_id = %(company)s AND %(sp)s
+            UNION ALL
+            SELECT 'account.move', am.id, am.commercial_partner_id
+              FROM account_move am
+             WHERE am.company_id = %(company)s AND am.move_type != 'entry'
+               AND %(am)s
+            UNION ALL
+            SELECT 'referral.referral', rr.id, rr.referee_id
+              FROM referral_referral rr
+             WHERE rr.company_id = %(company)s AND %(rr)s
+            UNION ALL
+            SELECT 'referral.referral', rs.id, rs.sponsor_id
+              FROM referral_referral rs
+             WHERE rs.company_id = %(company)s AND %(rs)s
+            """,
+            company=company,
+            dp=partners(SQL("dp.commercial_partner_id")),
+            sp=partners(SQL("sp.commercial_partner_id")),
+            am=partners(SQL("am.commercial_partner_id")),
+            rr=partners(SQL("rr.referee_id")),
+            rs=partners(SQL("rs.sponsor_id")),
+        )
+        messages = SQL(
+            """
+            SELECT d.partner_id, d.model AS res_model, d.res_id, m.date,
+                   CASE WHEN m.mail_activity_type_id IS NOT NULL
+                        THEN 'activity' ELSE 'answer' END AS kind
+              FROM (%(docs)s) d
+              JOIN mail_message m ON m.model = d.model AND m.res_id = d.res_id
+              LEFT JOIN res_partner author ON author.id = m.author_id
+             WHERE m.mail_activity_type_id IS NOT NULL
+                OR (m.message_type IN ('email', 'comment')
+                    AND author.commercial_partner_id = d.partner_id)
+            """,
+            docs=docs,
+        )
+        if not orders:
+            return messages
+        return SQL(
+            """
+            %(messages)s
+            UNION ALL
+            SELECT op.commercial_partner_id, 'sale.order', so.id,
+                   so.date_order, 'order'
+              FROM sale_order so
+              JOIN res_partner op ON op.id = so.partner_id
+             WHERE so.state = 'sale' AND so.company_id = %(company)s
+               AND %(op)s
+            """,
+            messages=messages,
+            company=company,
+            op=partners(SQL("op.commercial_partner_id")),
         )
 
     def _detect_sql_campaign(self, rule, step, days, scope):
@@ -696,10 +882,11 @@ class PartnerFollowupEngine(models.AbstractModel):
         return SQL(
             """
             SELECT cl.res_id, cl.occurrence, cl.partner_id,
-                   %(ref)s AS ref_date
+                   %(ref)s AS ref_date, cl.date_done AS since
               FROM partner_followup_log cl
              WHERE cl.rule_id = %(rule)s AND cl.step_id = %(first)s
-               AND cl.outcome = 'done' AND cl.company_id = %(company)s
+               AND cl.outcome = 'done' AND NOT cl.released
+               AND cl.company_id = %(company)s
                AND cl.partner_id BETWEEN %(low)s AND %(high)s
                AND cl.date_done >= %(start)s AND cl.date_done < %(stop)s
             """,
@@ -710,6 +897,75 @@ class PartnerFollowupEngine(models.AbstractModel):
             **scope._asdict(),
         )
 
+    def _detect_sql_signal(self, rule, step, days, scope):
+        """One occurrence per signal (``partner.followup.signal``) of the
+        rule's kind: the quotation viewed while still sent, the referral page
+        opened, a portal page visited after the rule's days away, the
+        sponsor's link visited."""
+        kinds = {
+            "quote_viewed": SQL(
+                """s.signal_type = 'quote_viewed' AND s.res_model = 'sale.order'
+                   AND EXISTS (SELECT 1 FROM sale_order so
+                                WHERE so.id = s.res_id AND so.state = 'sent')"""
+            ),
+            "referral_page": SQL("s.signal_type = 'visit' AND s.page = 'referrals'"),
+            "came_back": SQL(
+                "s.signal_type = 'visit' AND s.days_away >= %s",
+                max(rule.signal_days, 1),
+            ),
+            "link_visit": SQL("s.signal_type = 'link_visit'"),
+        }
+        res_id = SQL("s.res_id" if rule.res_model == "sale.order" else "s.partner_id")
+        return SQL(
+            """
+            SELECT %(res_id)s AS res_id, s.id::text AS occurrence,
+                   s.partner_id, %(ref)s AS ref_date, s.date AS since
+              FROM partner_followup_signal s
+             WHERE s.company_id = %(company)s AND %(kind)s
+               AND s.partner_id BETWEEN %(low)s AND %(high)s
+               AND s.date >= %(start)s AND s.date < %(stop)s
+            """,
+            res_id=res_id,
+            ref=self._local_date_sql(SQL("s.date"), days),
+            company=self.env.company.id,
+            kind=kinds.get(rule.signal_type) or SQL("FALSE"),
+            **scope._asdict(),
+        )
+
+    @api.model
+    def _schedule_signal_cron(self):
+        """A signal recorded: the signal rules run within the hour, once
+        for all the signals of the transaction."""
+        data = self.env.cr.precommit.data
+        if data.get("partner_followup_signal"):
+            return
+        data["partner_followup_signal"] = True
+
+        def trigger():
+            data.pop("partner_followup_signal", None)
+            cron = self.env.ref(
+                "sale_referral_lifecycle.ir_cron_partner_followup_signal",
+                raise_if_not_found=False,
+            )
+            if cron:
+                cron.sudo()._trigger()
+
+        self.env.cr.precommit.add(trigger)
+
+    @api.model
+    def _cron_run_signals(self):
+        """The signal rules, for every contact: their detection reads the
+        recent signals only."""
+        # sudo: the cron acts for every salesperson of every company.
+        rules = (
+            self.env["partner.followup.rule"]
+            .sudo()
+            .search([("trigger", "=", "signal")])
+        )
+        if rules:
+            return self.sudo()._run(rules=rules)
+        return None
+
     def _detect_postponed(self, rules, days, partner_range):
         """Postponed rows of ``rules`` in this company whose new date came."""
         if not rules:
@@ -718,7 +974,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             SQL(
                 """
                 SELECT id, rule_id, step_id, res_model, res_id, occurrence,
-                       partner_id, due_date
+                       partner_id, due_date, occurrence_date
                   FROM partner_followup_log
                  WHERE outcome = 'postponed' AND scheduled_date <= %(today)s
                    AND company_id = %(company)s AND rule_id IN %(rules)s
@@ -735,7 +991,13 @@ class PartnerFollowupEngine(models.AbstractModel):
         Rule = self.env["partner.followup.rule"]
         Step = self.env["partner.followup.step"]
         return [
-            DueStep(Rule.browse(row[1]), Step.browse(row[2]), *row[3:], log_id=row[0])
+            DueStep(
+                Rule.browse(row[1]),
+                Step.browse(row[2]),
+                *row[3:8],
+                log_id=row[0],
+                since=row[8],
+            )
             for row in rows
         ]
 
@@ -915,7 +1177,7 @@ class PartnerFollowupEngine(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 """
-                SELECT a.id, l.res_model, l.res_id, r.trigger
+                SELECT a.id, l.res_model, l.res_id, r.trigger, l.id
                   FROM mail_activity a
                   JOIN partner_followup_log l ON l.id = a.followup_log_id
                   JOIN partner_followup_rule r ON r.id = l.rule_id
@@ -948,8 +1210,28 @@ class PartnerFollowupEngine(models.AbstractModel):
         }
         # sudo: the activities belong to whoever they were assigned to.
         self.env["mail.activity"].sudo().browse([row[0] for row in rows]).unlink()
+        # The situation the occurrences were about ended: marked so, they may
+        # act again if it comes back (a renewal cancelled, a quotation sent
+        # again).
+        released = defaultdict(list)
+        for row in rows:
+            released[row[3]].append(row[4])
+        for trigger, log_ids in released.items():
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE partner_followup_log
+                          SET released = true,
+                              reason = %(reason)s
+                        WHERE id IN %(ids)s""",
+                    reason=self.env._(
+                        "activities removed: %(reason)s", reason=reasons[trigger]
+                    ),
+                    ids=tuple(log_ids),
+                )
+            )
+        self.env["partner.followup.log"].invalidate_model(["released", "reason"])
         bodies = defaultdict(dict)
-        for _id, model, res_id, trigger in rows:
+        for _id, model, res_id, trigger, _log_id in rows:
             bodies[model][res_id] = self.env._(
                 "Follow-up activities cancelled: %(reason)s", reason=reasons[trigger]
             )
@@ -1010,6 +1292,12 @@ class PartnerFollowupEngine(models.AbstractModel):
             return self.env._("source closed: the order was cancelled")
         if trigger == "referral_new" and record.state not in OPEN_REFERRAL_STATES:
             return self.env._("source closed: the referral is closed")
+        if (
+            trigger == "signal"
+            and record._name == "sale.order"
+            and record.state != "sent"
+        ):
+            return self.env._("source closed: the quotation was answered")
         if trigger == "subscription_end" and (
             str(record.subscription_end_date) != due.occurrence
         ):
@@ -1017,30 +1305,54 @@ class PartnerFollowupEngine(models.AbstractModel):
         return False
 
     def _read_replies(self, due):
-        """{(rule, model, record, occurrence): date} of the first email the
-        contact sent on the contact or on the document after an earlier step
-        of the same sequence."""
+        """{(rule, model, record, occurrence): date} of the first answer of
+        the contact's side (``_contact_events_sql``) on the contact or on the
+        document after the moment the occurrence counts from (for the
+        occurrences without one, the subscription ends: after the first
+        step done)."""
         if not due:
             return {}
+        partner_ids = tuple({d.partner_id for d in due})
+        events = self._contact_events_sql(
+            lambda column: SQL("%s IN %s", column, partner_ids)
+        )
         self.env.cr.execute(
             SQL(
                 """
-                SELECT l.rule_id, l.res_model, l.res_id, l.occurrence,
-                       min(m.date)
-                  FROM partner_followup_log l
-                  JOIN mail_message m
-                    ON m.message_type = 'email' AND m.date > l.date_done
-                   AND ((m.model = l.res_model AND m.res_id = l.res_id)
-                        OR (m.model = 'res.partner' AND m.res_id = l.partner_id))
-                  JOIN res_partner author ON author.id = m.author_id
-                   AND author.commercial_partner_id = l.partner_id
-                 WHERE l.outcome = 'done'
-                   AND (l.rule_id, l.res_id) IN (
-                        SELECT * FROM unnest(%(rules)s::int[], %(res)s::int[]))
-                 GROUP BY l.rule_id, l.res_model, l.res_id, l.occurrence
+                WITH due AS (
+                    SELECT * FROM unnest(%(rules)s::int[], %(models)s::varchar[],
+                                         %(res)s::int[], %(occurrences)s::varchar[],
+                                         %(partners)s::int[], %(since)s::timestamp[])
+                        AS v(rule_id, res_model, res_id, occurrence, partner_id,
+                             since)),
+                moments AS (
+                    SELECT due.*, COALESCE(due.since, (
+                           SELECT min(l.date_done) FROM partner_followup_log l
+                            WHERE l.rule_id = due.rule_id
+                              AND l.res_model = due.res_model
+                              AND l.res_id = due.res_id
+                              AND l.occurrence = due.occurrence
+                              AND l.company_id = %(company)s
+                              AND l.outcome = 'done' AND NOT l.released)) AS moment
+                      FROM due)
+                SELECT mo.rule_id, mo.res_model, mo.res_id, mo.occurrence,
+                       min(e.date)
+                  FROM moments mo
+                  JOIN (%(events)s) e
+                    ON e.partner_id = mo.partner_id AND e.kind = 'answer'
+                   AND e.date > mo.moment
+                   AND ((e.res_model = mo.res_model AND e.res_id = mo.res_id)
+                        OR e.res_model = 'res.partner')
+                 GROUP BY mo.rule_id, mo.res_model, mo.res_id, mo.occurrence
                 """,
                 rules=[d.rule.id for d in due],
+                models=[d.res_model for d in due],
                 res=[d.res_id for d in due],
+                occurrences=[d.occurrence for d in due],
+                partners=[d.partner_id for d in due],
+                since=[d.since for d in due],
+                events=events,
+                company=self.env.company.id,
             )
         )
         return {tuple(row[:4]): row[4].date() for row in self.env.cr.fetchall()}
@@ -1052,33 +1364,31 @@ class PartnerFollowupEngine(models.AbstractModel):
     def _execute(self, fired, days):
         """``fired``: (decision, log id) pairs whose step fires now."""
         records = self._browse_sources([decision.due for decision, _id in fired])
-        # Read once for the batch: the contacts' salespeople (fallbacks).
         partners = (
             self.env["res.partner"]
             .with_context(active_test=False)
             .browse({decision.due.partner_id for decision, _id in fired})
         )
         partners.fetch(["user_id"])
-        fallbacks = {}
         activity_vals, notes = [], defaultdict(list)
         mails = defaultdict(list)
+        responsibles = {}  # log id: (user, reason)
         Users = self.env["res.users"]
         for decision, log_id in fired:
             due = decision.due
             record = records[due.res_model, due.res_id]
             partner = partners.browse(due.partner_id).with_prefetch(partners._ids)
-            key = (partner.user_id, due.rule)
 
-            def fallback(partner=partner, rule=due.rule, key=key):
-                if key not in fallbacks:
-                    fallbacks[key] = self._get_fallback_responsible(partner, rule)
-                return fallbacks[key]
+            def resolve(template, due=due, record=record, partner=partner, log=log_id):
+                user, reason = self._resolve_responsible(
+                    template, record, partner, due.rule
+                )
+                responsibles.setdefault(log, (user, reason))
+                return user
 
             plan = due.step.activity_plan_id
             for vals in (
-                plan._prepare_scheduled_activities_values(
-                    record, days, on_demand=due.rule.user_id, fallback=fallback
-                )
+                plan._prepare_scheduled_activities_values(record, days, resolve=resolve)
                 if plan
                 else []
             ):
@@ -1095,6 +1405,10 @@ class PartnerFollowupEngine(models.AbstractModel):
                         date=format_date(self.env, vals["date_deadline"]),
                     )
                 )
+            if plan and responsibles.get(log_id, (None, None))[1] == "none":
+                notes[due].append(
+                    self.env._("no activity: nobody available to assign it to")
+                )
             if due.step.mail_template_id:
                 mails[due.step.mail_template_id].append(record.id)
                 notes[due].append(
@@ -1109,9 +1423,95 @@ class PartnerFollowupEngine(models.AbstractModel):
             ).create(activity_vals)
             for model in {model for model, _res_id in records}:
                 self.env[model].invalidate_model(["activity_ids"])
+        if responsibles:
+            self._write_responsibles(responsibles)
         for template, res_ids in mails.items():
             self._send_template(template, res_ids)
         self._log_in_chatter(notes, records)
+
+    def _write_responsibles(self, responsibles):
+        """Who got the activities of each log row, and why."""
+        ids, users, reasons = zip(
+            *(
+                (log_id, user.id or None, reason)
+                for log_id, (user, reason) in responsibles.items()
+            ),
+            strict=True,
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE partner_followup_log l
+                   SET responsible_id = v.user_id,
+                       responsible_reason = v.reason
+                  FROM unnest(%(ids)s::int[], %(users)s::int[],
+                              %(reasons)s::varchar[]) AS v(id, user_id, reason)
+                 WHERE l.id = v.id
+                """,
+                ids=list(ids),
+                users=list(users),
+                reasons=list(reasons),
+            )
+        )
+        self.env["partner.followup.log"].invalidate_model(
+            ["responsible_id", "responsible_reason"]
+        )
+
+    def _resolve_responsible(self, template, record, partner, rule):
+        """(user, reason) of an activity of ``template`` on ``record`` for the
+        commercial entity ``partner``, in the one resolution order of the
+        follow-ups: the plan's own responsible (a fixed user, the sponsor's
+        salesperson), the document's salesperson (quotation, order,
+        referral), the contact's salesperson, the rule's fixed responsible,
+        the sales team leader (the document's team, the contact's, its
+        salesperson's, the company's first). Archived users, portal users,
+        users without access to the company and OdooBot are skipped at each
+        level. Nobody: (empty, 'none')."""
+        company = self.env.company
+
+        def usable(user):
+            user = user.sudo()
+            return (
+                user
+                and user.active
+                and not user.share
+                # OdooBot (base.user_root)
+                and user.id != api.SUPERUSER_ID
+                and company in user.company_ids
+            )
+
+        def plan_user():
+            if template.responsible_type in ("other", "sponsor_salesperson"):
+                return template._determine_responsible(False, record)["responsible"]
+            return None
+
+        def document_user():
+            if record._name != "res.partner" and "user_id" in record._fields:
+                return record.user_id
+            return None
+
+        def team_leaders():
+            teams = self.env["crm.team"]
+            if "team_id" in record._fields:
+                teams |= record.team_id
+            if "team_id" in partner._fields:
+                teams |= partner.team_id
+            teams |= partner.user_id.sudo().sale_team_id
+            teams |= teams.search([("company_id", "in", (False, company.id))], limit=1)
+            return teams.user_id
+
+        levels = (
+            ("plan", plan_user),
+            ("document", document_user),
+            ("contact", lambda: partner.user_id),
+            ("rule", lambda: rule.user_id),
+            ("team", team_leaders),
+        )
+        for reason, candidates in levels:
+            for user in candidates() or ():
+                if usable(user):
+                    return user, reason
+        return self.env["res.users"], "none"
 
     def _browse_sources(self, due_steps):
         ids = defaultdict(set)
@@ -1124,19 +1524,6 @@ class PartnerFollowupEngine(models.AbstractModel):
             .with_context(active_test=False)
             .browse(res_ids)
         }
-
-    def _get_fallback_responsible(self, partner, rule):
-        """Nobody designated by the template: the leader of the contact's
-        salesperson's team, the rule's fixed responsible, the leader of the
-        company's first sales team, the rule's author."""
-        return (
-            partner.user_id.sale_team_id.user_id
-            or rule.user_id
-            or self.env["crm.team"]
-            .search([("company_id", "in", (False, self.env.company.id))], limit=1)
-            .user_id
-            or rule.create_uid
-        )
 
     def _send_template(self, template, res_ids):
         """One mass-mail composer per template: rendered and queued in

@@ -10,6 +10,13 @@ TRIGGERS = [
     ("referral_new", "New referral"),
     ("dormant", "Dormant contact"),
     ("campaign", "Campaign"),
+    ("signal", "Signal"),
+]
+SIGNALS = [
+    ("quote_viewed", "The customer viewed the quotation online"),
+    ("referral_page", "The sponsor opened its referral page"),
+    ("came_back", "Came back to My referrals or My wallet"),
+    ("link_visit", "Somebody visited the sponsor's referral link"),
 ]
 # The record a step of each trigger is scheduled on.
 TRIGGER_MODELS = {
@@ -20,6 +27,8 @@ TRIGGER_MODELS = {
     "referral_new": "referral.referral",
     "dormant": "res.partner",
     "campaign": "res.partner",
+    # The quotation for the quotation viewed online: see ``_compute_res_model``.
+    "signal": "res.partner",
 }
 
 
@@ -49,6 +58,19 @@ class PartnerFollowupRule(models.Model):
     )
     color = fields.Integer(compute="_compute_color")
     trigger = fields.Selection(TRIGGERS, required=True, default="quote_sent")
+    signal_type = fields.Selection(
+        SIGNALS,
+        string="Signal",
+        default="quote_viewed",
+        help="Signal: what the customer did that calls for a follow-up, "
+        "within the hour (steps of delay 0) or a few days later.",
+    )
+    signal_days = fields.Integer(
+        string="Days Away",
+        default=30,
+        help="Came back: only after this many days without a visit of My "
+        "referrals or My wallet.",
+    )
     res_model = fields.Char(
         string="Applies To",
         compute="_compute_res_model",
@@ -70,11 +92,19 @@ class PartnerFollowupRule(models.Model):
         help="Event rules only: fire even when the contact had a follow-up "
         "within the company's minimum gap.",
     )
+    restart_on_resend = fields.Boolean(
+        string="Each Sending Starts Again",
+        help="Quotation sent: a quotation sent again is chased again, counted "
+        "from its last sending. Unchecked: counted from its first sending, "
+        "chased once.",
+    )
     stop_on_reply = fields.Boolean(
         string="Stop When the Contact Replies",
         default=True,
-        help="Skip the next steps once the contact sent an email on the "
-        "contact or on the document after the first step.",
+        help="Skip the steps once the customer answered: an email or a "
+        "message (the portal's comments included) of any of its contacts or "
+        "portal users, on the document or on the contact, after the moment "
+        "the occurrence counts from (the quotation sent...).",
     )
     max_late_days = fields.Integer(
         string="Catch-up Window (days)",
@@ -93,8 +123,12 @@ class PartnerFollowupRule(models.Model):
         "res.users",
         string="Fixed Responsible",
         domain="[('share', '=', False)]",
-        help="Assigned the activities of 'Ask at launch' templates, and those "
-        "of contacts without salesperson nor team leader.",
+        help="Who gets the activities, in this order: the plan's own "
+        "responsible (a fixed user, the sponsor's salesperson), else the "
+        "document's salesperson (quotation, order, referral), else the "
+        "contact's salesperson, else this fixed responsible, else the sales "
+        "team leader. Archived users, users without access to the company "
+        "and OdooBot are skipped at each level.",
     )
     stage_ids = fields.Many2many(
         "partner.lifecycle.stage",
@@ -124,10 +158,13 @@ class PartnerFollowupRule(models.Model):
         for rule in self:
             rule.color = colors.get(rule.kind, 0)
 
-    @api.depends("trigger")
+    @api.depends("trigger", "signal_type")
     def _compute_res_model(self):
         for rule in self:
-            rule.res_model = TRIGGER_MODELS.get(rule.trigger)
+            if rule.trigger == "signal" and rule.signal_type == "quote_viewed":
+                rule.res_model = "sale.order"
+            else:
+                rule.res_model = TRIGGER_MODELS.get(rule.trigger)
 
     def _compute_log_count(self):
         counts = dict(
