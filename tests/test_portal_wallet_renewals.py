@@ -145,7 +145,10 @@ class TestPortalWalletRenewals(PortalCommon):
         )
         self.authenticate("portal_walletless", "portal_walletless")
         count = self.env["referral.wallet"].search_count([])
-        response = self._post(max_amount="5")
+        page = self.url_open("/my/wallet")
+        self.assertNotIn("o_referral_renewals", page.text)
+        # A token of the session, from another page.
+        response = self._post(token=self._csrf("/my/referrals"), max_amount="5")
         self.assertTrue(response.url.endswith("/my/wallet"))
         self.assertEqual(self.env["referral.wallet"].search_count([]), count)
         self.assertEqual(self._choices(self.other_wallet), (True, 0.0))

@@ -55,6 +55,9 @@ class TestWalletRenewalAmounts(WalletCommon):
     def _fund(self, amount, partner=None, company=None):
         return self._wallet(partner, company)._credit(amount, name="Test credit")
 
+    def _other_program(self):
+        return self.env["referral.program"]._get_company_program(self.other_company)
+
     def _credit_lines(self, order):
         return order.order_line.filtered("referral_credit_wallet_id")
 
@@ -84,10 +87,8 @@ class TestWalletRenewalAmounts(WalletCommon):
             {"renewal_credit_limit": "fixed", "renewal_credit_max_amount": -10.0},
             {"renewal_credit_limit": "all", "renewal_credit_max_amount": -1.0},
             {"renewal_credit_limit": "all", "renewal_credit_percent": -1.0},
-            {
-                "renewal_credit_limit": "fixed",
-                "renewal_credit_max_amount": float("inf"),
-            },
+            {"renewal_credit_limit": "percent", "renewal_credit_percent": float("nan")},
+            {"renewal_credit_limit": "all", "renewal_credit_percent": float("inf")},
         ):
             with self.subTest(vals=vals), self.assertRaises(ValidationError):
                 with self.env.cr.savepoint():
@@ -197,10 +198,14 @@ class TestWalletRenewalAmounts(WalletCommon):
         """The sponsor's choice is stored on its wallet of one company: its
         wallet of another company keeps its own."""
         self.env.user.company_ids |= self.other_company
-        other_program = self.program.copy(
-            {"company_id": self.other_company.id, "name": "Other program"}
+        # A company gets its program when it is created.
+        self._other_program().write(
+            {
+                "credit_tax_mode": "payment",
+                "redeem_scope": "renewal",
+                "auto_apply_on_renewal": True,
+            }
         )
-        self.assertTrue(other_program.auto_apply_on_renewal)
         self._plan_order(self.sponsor, company=self.other_company).action_confirm()
         self._fund(300.0)
         self._fund(300.0, company=self.other_company)
@@ -252,7 +257,6 @@ class TestWalletRenewalAmounts(WalletCommon):
             (100.01, "apply at most"),
             (0.0, "positive amount"),
             (-50.0, "positive amount"),
-            (float("nan"), "positive amount"),
         ):
             with self.subTest(amount=amount):
                 wizard = self._wizard(order)
@@ -321,10 +325,9 @@ class TestWalletRenewalAmounts(WalletCommon):
 
     def test_wizard_in_another_company_uses_that_companys_wallet(self):
         self.env.user.company_ids |= self.other_company
-        self.program.copy(
+        self._other_program().write(
             {
-                "company_id": self.other_company.id,
-                "name": "Other program",
+                "credit_tax_mode": "payment",
                 "auto_apply_on_renewal": False,
                 "renewal_credit_limit": "fixed",
                 "renewal_credit_max_amount": 30.0,
@@ -373,7 +376,7 @@ class TestWalletRenewalAmounts(WalletCommon):
         wizard = self._wizard(order, amount=60.0)
         self.env.flush_all()
         self.env.invalidate_all()
-        with self.assertQueryCount(__system__=45):
+        with self.assertQueryCount(__system__=37):
             wizard.action_apply()
             self.env.flush_all()
 
