@@ -336,7 +336,7 @@ class ReferralPortal(CustomerPortal):
         type="http",
         auth="user",
         website=True,
-        methods=["POST"],
+        methods=["GET", "POST"],
     )
     @checked_route(form="_render_wallet_renewals_error")
     def portal_my_wallet_renewals(self, auto_apply=None, max_amount=None, **post):
@@ -347,7 +347,8 @@ class ReferralPortal(CustomerPortal):
         if not self._referral_program():
             return request.redirect("/my")
         wallet = self._referral_wallet()
-        if not wallet:
+        if not wallet or request.httprequest.method != "POST":
+            # A link followed (GET) changes nothing.
             return request.redirect("/my/wallet")
         # sudo: the user's own wallet (found from its commercial entity);
         # portal users have no write access on wallets.

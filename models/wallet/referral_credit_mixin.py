@@ -132,12 +132,10 @@ class ReferralCreditMixin(models.AbstractModel):
         ``amount`` (document currency, taxes included) of ``wallet``."""
         raise NotImplementedError()
 
-    def _referral_credit_limits(self, wallet, program):
-        """What bounds the credit this document takes, in its currency:
-        ``{"balance", "goods"}`` (hard bounds), ``"program"`` (the program's
-        credit per renewal, less the credit the document keeps) and
-        ``"sponsor"`` (the sponsor's own limit per renewal); None for no
-        limit."""
+    def _referral_credit_bounds(self, wallet):
+        """What the credit applied on this document may never exceed, in its
+        currency: ``{"balance", "goods"}``, the wallet's spendable balance
+        and the goods."""
         self.ensure_one()
         currency = self.currency_id
         balance = (
@@ -145,23 +143,33 @@ class ReferralCreditMixin(models.AbstractModel):
             if wallet
             else 0.0
         )
-        kept = self._referral_credit_kept_amount()
-        program_cap = program._get_renewal_credit_cap(self) if program else None
-        sponsor_cap = (
-            self._referral_from_company_currency(wallet.renewal_max_amount)
-            if wallet and wallet.renewal_max_amount
-            else None
-        )
         return {
             "balance": currency.round(max(balance, 0.0)),
             "goods": currency.round(max(self._referral_credit_goods_amount(), 0.0)),
-            "program": None
-            if program_cap is None
-            else currency.round(max(program_cap - kept, 0.0)),
-            "sponsor": None
-            if sponsor_cap is None
-            else currency.round(max(sponsor_cap - kept, 0.0)),
         }
+
+    def _referral_credit_limits(self, wallet, program):
+        """What bounds the credit this document takes, in its currency: the
+        bounds (balance, goods), ``"program"`` (the program's credit per
+        renewal, less the credit the document keeps) and ``"sponsor"`` (the
+        sponsor's own limit per renewal, less the same); None for no
+        limit."""
+        self.ensure_one()
+        currency = self.currency_id
+        kept = self._referral_credit_kept_amount()
+        caps = {
+            "program": program._get_renewal_credit_cap(self) if program else None,
+            "sponsor": self._referral_from_company_currency(wallet.renewal_max_amount)
+            if wallet and wallet.renewal_max_amount
+            else None,
+        }
+        return dict(
+            self._referral_credit_bounds(wallet),
+            **{
+                name: None if cap is None else currency.round(max(cap - kept, 0.0))
+                for name, cap in caps.items()
+            },
+        )
 
     def _referral_credit_allowed_amount(self, wallet, program):
         """Credit the document takes unless a user chooses otherwise: the
@@ -182,7 +190,7 @@ class ReferralCreditMixin(models.AbstractModel):
             or currency.compare_amounts(amount, 0) <= 0
         ):
             raise UserError(self.env._("Enter a positive amount of credit to apply."))
-        limits = self._referral_credit_limits(wallet, None)
+        limits = self._referral_credit_bounds(wallet)
         if currency.compare_amounts(amount, limits["balance"]) > 0:
             raise UserError(
                 self.env._(
