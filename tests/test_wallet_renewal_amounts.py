@@ -3,7 +3,7 @@
 sponsor's own choice (automatic or not, a limit per renewal), the Apply
 Referral Credit wizard on quotations (the one of invoices, generalised)."""
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 
@@ -193,6 +193,61 @@ class TestWalletRenewalAmounts(WalletCommon):
         renewal = self._plan_order(self.sponsor)
         renewal.action_confirm()
         self.assertEqual(self._wallet().balance, 250.0)
+
+    def test_limits_converted_into_the_renewals_currency(self):
+        """The program's fixed amount, the sponsor's limit and the balance
+        are in the company currency; the renewal's in its own."""
+        foreign = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search(
+                [("id", "!=", self.currency.id), ("name", "in", ("EUR", "USD"))],
+                limit=1,
+            )
+        )
+        foreign.active = True
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": foreign.id,
+                "company_id": self.company.id,
+                # The renewal's date (now, in UTC), whatever the time zone.
+                "name": fields.Date.today(),
+                "rate": 2.0 * self.currency.rate,
+            }
+        )
+        pricelist = self.env["product.pricelist"].create(
+            {"name": "Foreign", "currency_id": foreign.id}
+        )
+        self.program.write(
+            {"renewal_credit_limit": "fixed", "renewal_credit_max_amount": 80.0}
+        )
+        self._fund(300.0)
+        self._wallet().renewal_max_amount = 50.0
+        renewal = self._plan_order(self.sponsor, pricelist_id=pricelist.id)
+        self.assertEqual(renewal.currency_id, foreign)
+        # min(80 -> 160, 50 -> 100, 300 -> 600, the goods): 100.
+        self.assertEqual(renewal.referral_credit_amount, 100.0)
+        self._wallet().renewal_max_amount = 0.0
+        renewal.order_line.filtered("referral_credit_wallet_id").unlink()
+        wizard = self._wizard(renewal)
+        self.assertRecordValues(
+            wizard, [{"balance": 600.0, "allowed_amount": 160.0, "amount": 160.0}]
+        )
+
+    def test_salesperson_sees_the_sponsors_choice_on_the_wallet(self):
+        wallet = self._fund(10.0).wallet_id
+        wallet.write({"renewal_auto_apply": False, "renewal_max_amount": 25.0})
+        arch = (
+            self.env["referral.wallet"]
+            .with_user(self.salesman)
+            .get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+        self.assertIn('name="renewal_auto_apply"', arch)
+        self.assertIn('name="renewal_max_amount"', arch)
+        self.assertRecordValues(
+            wallet.with_user(self.salesman),
+            [{"renewal_auto_apply": False, "renewal_max_amount": 25.0}],
+        )
 
     def test_sponsor_limit_is_per_company(self):
         """The sponsor's choice is stored on its wallet of one company: its
