@@ -163,3 +163,10 @@ class TestPortalWalletRenewals(PortalCommon):
             (response.status_code, response.url),
         )
         self.assertEqual(self._choices(), (True, 0.0))
+
+    def test_program_closed_to_the_portal_writes_nothing(self):
+        token = self._csrf("/my/wallet")
+        self.program.portal_enabled = False
+        response = self._post(token=token, auto_apply="", max_amount="5")
+        self.assertTrue(response.url.endswith("/my"))
+        self.assertEqual(self._choices(), (True, 0.0))
