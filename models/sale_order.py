@@ -660,8 +660,9 @@ class SaleOrder(models.Model):
         """Replace the credit lines of this quotation by lines spending what
         the program and the sponsor allow (at most the wallet balance and
         the order total, taxes included); ``automatic``: only when the
-        sponsor chose automatic application; with ``remove_if_nothing``,
-        remove them when the wallet is empty."""
+        sponsor chose automatic application; ``remove_if_nothing`` (fitting
+        credit spent elsewhere): lines for what is left of the wallet, at
+        most the order total, removed when the wallet is empty."""
         self.ensure_one()
         program = self._get_referral_program()
         self._check_referral_credit_applicable(program)
@@ -669,7 +670,12 @@ class SaleOrder(models.Model):
         if automatic and wallet and not wallet.renewal_auto_apply:
             return
         previous = self.order_line.filtered("referral_credit_wallet_id")
-        amount = self._referral_credit_allowed_amount(wallet, program)
+        if remove_if_nothing:
+            # Fitting lowers the credit to what the wallet holds; the amount
+            # itself was chosen when it was applied.
+            amount = min(self._referral_credit_bounds(wallet).values())
+        else:
+            amount = self._referral_credit_allowed_amount(wallet, program)
         if self.currency_id.compare_amounts(amount, 0) <= 0:
             if raise_if_nothing:
                 raise UserError(

@@ -424,6 +424,25 @@ class TestWalletRenewalAmounts(WalletCommon):
             wizard, [{"balance": 400.0, "allowed_amount": 50.0, "amount": 50.0}]
         )
 
+    def test_fit_keeps_the_amount_chosen_within_what_is_left(self):
+        """Fit Referral Credit lowers a quotation's credit to what the wallet
+        still holds; it does not apply the program's limit again to an
+        amount the salesperson chose."""
+        self.program.write(
+            {
+                "auto_apply_on_renewal": False,
+                "renewal_credit_limit": "fixed",
+                "renewal_credit_max_amount": 50.0,
+            }
+        )
+        wallet = self._fund(500.0).wallet_id
+        order = self._plan_order(self.sponsor)
+        self._wizard(order, amount=400.0).action_apply()
+        wallet._debit(200.0, name="Spent elsewhere")
+        self.assertEqual(order.referral_credit_uncovered, 100.0)
+        order.action_fit_referral_credit()
+        self.assertEqual(order.referral_credit_amount, 300.0)
+
     def test_wizard_query_count(self):
         self.program.auto_apply_on_renewal = False
         self._fund(100.0)
