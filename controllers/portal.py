@@ -292,16 +292,7 @@ class ReferralPortal(CustomerPortal):
     # /my/wallet
     # ------------------------------------------------------------------
 
-    @http.route(
-        ["/my/wallet", "/my/wallet/page/<int:page>"],
-        type="http",
-        auth="user",
-        website=True,
-    )
-    @checked_route(numbers={"page": MAX_PAGE})
-    def portal_my_wallet(self, page=1, **kw):
-        if not self._referral_program():
-            return request.redirect("/my")
+    def _prepare_wallet_values(self, page=1, renewal_form=None, renewal_error=None):
         wallet = self._referral_wallet()
         self._record_followup_visit("wallet")
         values = self._prepare_portal_layout_values()
@@ -317,7 +308,66 @@ class ReferralPortal(CustomerPortal):
                     step=self._items_per_page,
                 ),
                 "today": fields.Date.context_today(request.env.user),
+                # The sponsor's choice on renewals: as sent when refused.
+                "renewal_form": renewal_form
+                or {
+                    "auto_apply": wallet.renewal_auto_apply,
+                    "max_amount": wallet._portal_renewal_max_amount_text()
+                    if wallet
+                    else "",
+                },
+                "renewal_error": renewal_error,
             }
+        )
+        return values
+
+    @http.route(
+        ["/my/wallet", "/my/wallet/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+    )
+    @checked_route(numbers={"page": MAX_PAGE})
+    def portal_my_wallet(self, page=1, **kw):
+        if not self._referral_program():
+            return request.redirect("/my")
+        values = self._prepare_wallet_values(page)
+        return request.render("sale_referral_lifecycle.portal_my_wallet", values)
+
+    @http.route(
+        ["/my/wallet/renewals"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["GET", "POST"],
+    )
+    @checked_route(form="_render_wallet_renewals_error")
+    def portal_my_wallet_renewals(self, auto_apply=None, max_amount=None, **post):
+        """The sponsor's choice on its renewals: apply its credit by itself
+        or not, and the most one renewal takes. Only the user's own wallet
+        (any partner or wallet id sent is ignored); CSRF checked by the
+        framework for every POST of type "http"."""
+        if not self._referral_program():
+            return request.redirect("/my")
+        wallet = self._referral_wallet()
+        if not wallet or request.httprequest.method != "POST":
+            # A link followed (GET) changes nothing.
+            return request.redirect("/my/wallet")
+        # sudo: the user's own wallet (found from its commercial entity);
+        # portal users have no write access on wallets.
+        wallet.sudo()._portal_set_renewal_preferences(auto_apply, max_amount)
+        return request.redirect("/my/wallet?renewals_saved=1")
+
+    def _render_wallet_renewals_error(
+        self, message, auto_apply=None, max_amount=None, **post
+    ):
+        """The wallet page with ``message`` above the renewal form sent."""
+        values = self._prepare_wallet_values(
+            renewal_form={
+                "auto_apply": auto_apply in ("on", "1"),
+                "max_amount": max_amount or "",
+            },
+            renewal_error=message,
         )
         return request.render("sale_referral_lifecycle.portal_my_wallet", values)
 

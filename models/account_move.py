@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_amount
 
 # Changes that may leave a draft with more credit than goods.
@@ -205,6 +205,38 @@ class AccountMove(models.Model):
                 "invoice_line_ids": [Command.unlink(line.id) for line in previous]
                 + [Command.create(vals) for vals in vals_list]
             }
+        )
+
+    def _referral_apply_credit_amount(self, wallet, amount):
+        self._apply_referral_credit(wallet, amount)
+
+    def _referral_check_credit_apply_access(self):
+        """Billing users apply credit on invoices, salespeople do not."""
+        if not self.env.su and not self.env.user.has_group(
+            "account.group_account_invoice"
+        ):
+            raise AccessError(
+                self.env._(
+                    "You are not allowed to apply referral credit on invoices: "
+                    "ask a billing user."
+                )
+            )
+        super()._referral_check_credit_apply_access()
+
+    def _referral_credit_goods_amount(self):
+        """The amount due before the credit applied on the invoice itself
+        (which applying replaces); the credit of its orders stays."""
+        self.ensure_one()
+        return self.amount_residual - sum(
+            self._get_referral_credit_lines(from_orders=False).mapped("price_total")
+        )
+
+    def _referral_credit_untaxed_base(self):
+        return sum(self._referral_goods_lines().mapped("price_subtotal"))
+
+    def _referral_credit_kept_amount(self):
+        return -sum(
+            self._get_referral_credit_lines(from_orders=True).mapped("price_total")
         )
 
     # ------------------------------------------------------------------

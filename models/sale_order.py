@@ -324,11 +324,26 @@ class SaleOrder(models.Model):
 
     def action_apply_referral_credit(self):
         """Spend the customer's referral credit on these quotations: credit
-        lines for the balance, at most the order total. Applying again
-        replaces the previous credit lines."""
+        lines for what the program and the sponsor allow, at most the
+        balance and the order total. Applying again replaces the previous
+        credit lines."""
         for order in self:
             order._apply_referral_credit()
         return True
+
+    def action_open_referral_credit_wizard(self):
+        """Apply Referral Credit: the amount to spend on the quotation,
+        proposed by the program and the sponsor's choice."""
+        self.ensure_one()
+        self._check_referral_credit_applicable(self._get_referral_program())
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Apply Referral Credit"),
+            "res_model": "referral.credit.apply.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_order_id": self.id},
+        }
 
     def action_fit_referral_credit(self):
         """The way out of a quotation whose credit was spent elsewhere: fit
@@ -679,17 +694,28 @@ class SaleOrder(models.Model):
                 )
             )
 
-    def _apply_referral_credit(self, raise_if_nothing=True, remove_if_nothing=False):
-        """Replace the credit lines of this quotation by lines spending
-        min(wallet balance, order total), taxes included; with
-        ``remove_if_nothing``, remove them when the wallet is empty."""
+    def _apply_referral_credit(
+        self, raise_if_nothing=True, remove_if_nothing=False, automatic=False
+    ):
+        """Replace the credit lines of this quotation by lines spending what
+        the program and the sponsor allow (at most the wallet balance and
+        the order total, taxes included); ``automatic``: only when the
+        sponsor chose automatic application; ``remove_if_nothing`` (fitting
+        credit spent elsewhere): lines for what is left of the wallet, at
+        most the order total, removed when the wallet is empty."""
         self.ensure_one()
         program = self._get_referral_program()
         self._check_referral_credit_applicable(program)
         wallet = self._get_referral_credit_wallet()
+        if automatic and wallet and not wallet.renewal_auto_apply:
+            return
         previous = self.order_line.filtered("referral_credit_wallet_id")
-        lines = self.order_line - previous
-        amount = self._get_referral_credit_amount(wallet, lines)
+        if remove_if_nothing:
+            # Fitting lowers the credit to what the wallet holds; the amount
+            # itself was chosen when it was applied.
+            amount = min(self._referral_credit_bounds(wallet).values())
+        else:
+            amount = self._referral_credit_allowed_amount(wallet, program)
         if self.currency_id.compare_amounts(amount, 0) <= 0:
             if raise_if_nothing:
                 raise UserError(
@@ -704,8 +730,20 @@ class SaleOrder(models.Model):
                     {"order_line": [Command.unlink(line.id) for line in previous]}
                 )
             return
+        self._replace_referral_credit_lines(program, wallet, amount)
+
+    def _referral_apply_credit_amount(self, wallet, amount):
+        program = self._get_referral_program()
+        self._check_referral_credit_applicable(program)
+        self._replace_referral_credit_lines(program, wallet, amount)
+
+    def _replace_referral_credit_lines(self, program, wallet, amount):
+        """Replace the credit lines of this quotation by lines spending
+        ``amount`` (order currency, taxes included) of ``wallet``."""
+        self.ensure_one()
+        previous = self.order_line.filtered("referral_credit_wallet_id")
         vals_list = self._prepare_referral_credit_lines_values(
-            program, wallet, amount, lines
+            program, wallet, amount, self.order_line - previous
         )
         wallet._lock_referenced()
         # Built to fit the order's total: nothing to fit again.
@@ -718,15 +756,19 @@ class SaleOrder(models.Model):
             }
         )
 
-    def _get_referral_credit_amount(self, wallet, lines):
-        """Credit to spend on ``lines``, in the order currency: the wallet
-        balance, at most their total (taxes included)."""
-        self.ensure_one()
-        total = sum(lines.mapped("price_total"))
-        if not wallet:
-            return 0.0
-        balance = self._referral_from_company_currency(wallet.spendable_balance)
-        return self.currency_id.round(min(balance, total))
+    def _referral_credit_goods_amount(self):
+        return sum(
+            self.order_line.filtered(
+                lambda line: not line.referral_credit_wallet_id
+            ).mapped("price_total")
+        )
+
+    def _referral_credit_untaxed_base(self):
+        return sum(
+            self.order_line.filtered(
+                lambda line: not line.referral_credit_wallet_id
+            ).mapped("price_subtotal")
+        )
 
     def _referral_fit_after_line_change(self):
         """A line changed outside an order's write: fit the credit now (an
@@ -801,7 +843,7 @@ class SaleOrder(models.Model):
                 and not order.order_line.filtered("referral_credit_wallet_id")
                 and order.referral_credit_available
             ):
-                order._apply_referral_credit(raise_if_nothing=False)
+                order._apply_referral_credit(raise_if_nothing=False, automatic=True)
             if order.order_line.filtered(lambda line: line._is_referral_line()):
                 order.with_context(referral_skip_auto_apply=True).write(
                     {"referral_auto_applied": True}

@@ -28,6 +28,7 @@ from . import test_portal_privacy
 from . import test_portal_referral
 from . import test_portal_refusals
 from . import test_portal_wallet_statement
+from . import test_portal_wallet_renewals
 from . import test_wallet_bounds
 from . import test_wallet_concurrency
 from . import test_wallet_flow
@@ -40,6 +41,7 @@ from . import test_wallet_rewards
 from . import test_wallet_sale_order
 from . import test_wallet_statement
 from . import test_wallet_welcome_discount
+from . import test_wallet_renewal_amounts
 from . import test_lifecycle_company
 from . import test_lifecycle_criteria
 from . import test_lifecycle_explained

@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import math
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
@@ -631,3 +632,99 @@ class ReferralProgram(models.Model):
         if not self.credit_validity_months:
             return False
         return date + relativedelta(months=self.credit_validity_months)
+
+    # ------------------------------------------------------------------
+    # Credit per renewal
+    # ------------------------------------------------------------------
+
+    # How much of a sponsor's credit one renewal takes (and, when the credit
+    # is spent on any order, one order or invoice): the most the automatic
+    # application spends and what the Apply Referral Credit wizards propose.
+
+    renewal_credit_limit = fields.Selection(
+        [
+            ("all", "All available credit"),
+            ("percent", "At most a percentage of the untaxed amount"),
+            ("fixed", "At most a fixed amount"),
+        ],
+        string="Credit per Renewal",
+        default="all",
+        required=True,
+        tracking=True,
+        help="How much credit one renewal takes: all the credit available (up "
+        "to the renewal's total), at most a percentage of the renewal's "
+        "untaxed amount, or at most a fixed amount. The automatic application "
+        "spends at most this; the Apply Referral Credit wizards propose it.",
+    )
+    renewal_credit_percent = fields.Float(
+        string="Credit per Renewal (%)",
+        tracking=True,
+        help="Most credit one renewal takes, as a percentage of its untaxed "
+        "amount (its lines other than the credit, welcome discount included).",
+    )
+    renewal_credit_max_amount = fields.Monetary(
+        string="Credit per Renewal (amount)",
+        currency_field="currency_id",
+        tracking=True,
+        help="Most credit one renewal takes, in the company currency "
+        "(converted into the renewal's currency).",
+    )
+
+    @api.constrains(
+        "renewal_credit_limit", "renewal_credit_percent", "renewal_credit_max_amount"
+    )
+    def _check_renewal_credit_limit(self):
+        for program in self:
+            percent = program.renewal_credit_percent
+            amount = program.renewal_credit_max_amount
+            if not (math.isfinite(percent) and math.isfinite(amount)):
+                raise ValidationError(
+                    self.env._(
+                        "The credit per renewal of the program %(program)s must "
+                        "be a number.",
+                        program=program.display_name,
+                    )
+                )
+            if program.renewal_credit_limit == "percent" and not 0 < percent <= 100:
+                raise ValidationError(
+                    self.env._(
+                        "The credit per renewal of the program %(program)s is a "
+                        "percentage of the renewal's untaxed amount: enter more "
+                        "than 0 and at most 100.",
+                        program=program.display_name,
+                    )
+                )
+            if program.renewal_credit_limit == "fixed" and amount <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "The credit per renewal of the program %(program)s is a "
+                        "fixed amount: enter an amount above zero, or choose all "
+                        "available credit.",
+                        program=program.display_name,
+                    )
+                )
+            if percent < 0 or amount < 0:
+                raise ValidationError(
+                    self.env._(
+                        "The credit per renewal of the program %(program)s cannot "
+                        "be negative.",
+                        program=program.display_name,
+                    )
+                )
+
+    def _get_renewal_credit_cap(self, document):
+        """Most credit ``document`` (an order or invoice of this program's
+        company) may take under this program, in its currency; None when
+        the program takes all the credit available."""
+        self.ensure_one()
+        if self.renewal_credit_limit == "percent":
+            return document.currency_id.round(
+                document._referral_credit_untaxed_base()
+                * self.renewal_credit_percent
+                / 100
+            )
+        if self.renewal_credit_limit == "fixed":
+            return document.currency_id.round(
+                document._referral_from_company_currency(self.renewal_credit_max_amount)
+            )
+        return None

@@ -7,6 +7,7 @@ both documents. A document gives its own line values and tax base lines
 through the ``_referral_*`` hooks below; what the lines then spend is the
 ledger's business (``referral.ledger``)."""
 
+import math
 from itertools import product
 
 from odoo import Command, fields, models
@@ -102,6 +103,109 @@ class ReferralCreditMixin(models.AbstractModel):
                 limit=1,
             )
         )
+
+    # ------------------------------------------------------------------
+    # How much credit the document takes
+    # ------------------------------------------------------------------
+
+    def _referral_credit_goods_amount(self):
+        """Most credit the document's goods bear, in its currency, taxes
+        included: its total without the credit that applying replaces."""
+        raise NotImplementedError()
+
+    def _referral_credit_untaxed_base(self):
+        """Untaxed amount of the document's goods (its lines other than
+        credit lines), in its currency: the base of a percentage limit."""
+        raise NotImplementedError()
+
+    def _referral_credit_kept_amount(self):
+        """Credit already on the document that applying keeps (an invoice's
+        credit coming from its orders), in its currency."""
+        return 0.0
+
+    def _referral_check_credit_apply_access(self):
+        """Raise ``AccessError`` when the user may not apply credit here."""
+        self.check_access("write")
+
+    def _referral_apply_credit_amount(self, wallet, amount):
+        """Replace the credit applied on the document by lines spending
+        ``amount`` (document currency, taxes included) of ``wallet``."""
+        raise NotImplementedError()
+
+    def _referral_credit_bounds(self, wallet):
+        """What the credit applied on this document may never exceed, in its
+        currency: ``{"balance", "goods"}``, the wallet's spendable balance
+        and the goods."""
+        self.ensure_one()
+        currency = self.currency_id
+        balance = (
+            self._referral_from_company_currency(wallet.spendable_balance)
+            if wallet
+            else 0.0
+        )
+        return {
+            "balance": currency.round(max(balance, 0.0)),
+            "goods": currency.round(max(self._referral_credit_goods_amount(), 0.0)),
+        }
+
+    def _referral_credit_limits(self, wallet, program):
+        """What bounds the credit this document takes, in its currency: the
+        bounds (balance, goods), ``"program"`` (the program's credit per
+        renewal, less the credit the document keeps) and ``"sponsor"`` (the
+        sponsor's own limit per renewal, less the same); None for no
+        limit."""
+        self.ensure_one()
+        currency = self.currency_id
+        kept = self._referral_credit_kept_amount()
+        caps = {
+            "program": program._get_renewal_credit_cap(self) if program else None,
+            "sponsor": self._referral_from_company_currency(wallet.renewal_max_amount)
+            if wallet and wallet.renewal_max_amount
+            else None,
+        }
+        return dict(
+            self._referral_credit_bounds(wallet),
+            **{
+                name: None if cap is None else currency.round(max(cap - kept, 0.0))
+                for name, cap in caps.items()
+            },
+        )
+
+    def _referral_credit_allowed_amount(self, wallet, program):
+        """Credit the document takes unless a user chooses otherwise: the
+        smallest of the program's limit, the sponsor's, the spendable balance
+        and the goods (document currency)."""
+        limits = self._referral_credit_limits(wallet, program)
+        return min(amount for amount in limits.values() if amount is not None)
+
+    def _referral_check_credit_amount(self, wallet, amount):
+        """Raise when ``amount`` (document currency) of ``wallet`` cannot be
+        applied on this document: not a positive number, more than the
+        spendable balance or more than the goods."""
+        self.ensure_one()
+        currency = self.currency_id
+        if (
+            not wallet
+            or not math.isfinite(amount)
+            or currency.compare_amounts(amount, 0) <= 0
+        ):
+            raise UserError(self.env._("Enter a positive amount of credit to apply."))
+        limits = self._referral_credit_bounds(wallet)
+        if currency.compare_amounts(amount, limits["balance"]) > 0:
+            raise UserError(
+                self.env._(
+                    "The customer has %(balance)s of referral credit: apply at "
+                    "most that.",
+                    balance=format_amount(self.env, limits["balance"], currency),
+                )
+            )
+        if currency.compare_amounts(amount, limits["goods"]) > 0:
+            raise UserError(
+                self.env._(
+                    "The credit cannot exceed the amount due of %(move)s.",
+                    move=self.display_name,
+                )
+            )
 
     # ------------------------------------------------------------------
     # Tax split and line values

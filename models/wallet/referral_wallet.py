@@ -1,9 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import re
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, format_amount
 
 from .referral_wallet_transaction import EXPIRY_WARNING_DAYS
@@ -15,6 +17,11 @@ STATEMENT_REPORT = "sale_referral_lifecycle.action_report_referral_statement"
 PDF_ENGINE_STATES = ("ok", "upgrade")
 # Transactions that add credit, consumed oldest first.
 INFLOW_TYPES = ("credit", "adjustment", "reversal")
+# What users (salespeople, the sponsor through the portal) may write on a
+# wallet: the sponsor's choice of how its credit is spent on renewals.
+RENEWAL_PREFERENCE_FIELDS = frozenset({"renewal_auto_apply", "renewal_max_amount"})
+# Largest limit per renewal a sponsor may set (beyond it, no limit is meant).
+MAX_RENEWAL_AMOUNT = 1_000_000_000
 
 
 class ReferralWallet(models.Model):
@@ -66,6 +73,24 @@ class ReferralWallet(models.Model):
     transaction_ids = fields.One2many(
         "referral.wallet.transaction", "wallet_id", string="Transactions"
     )
+    # The sponsor's choice (portal /my/wallet): how its credit is spent on
+    # its renewals, within what the program allows.
+    renewal_auto_apply = fields.Boolean(
+        string="Apply on Renewals Automatically",
+        default=True,
+        tracking=True,
+        help="The sponsor's choice: its credit is applied by itself on its "
+        "renewal quotations (when the program applies credit automatically). "
+        "Unticked, a salesperson applies it on request only.",
+    )
+    renewal_max_amount = fields.Monetary(
+        string="Most Credit per Renewal",
+        currency_field="currency_id",
+        tracking=True,
+        help="The sponsor's choice: the most credit one renewal takes, in the "
+        "company currency. 0 means no limit of its own (the program's limit "
+        "still applies).",
+    )
 
     _sql_constraints = [
         (
@@ -109,7 +134,31 @@ class ReferralWallet(models.Model):
             wallet.pending_amount = pending
             wallet.transaction_count = posted_count + pending_count
 
+    @api.constrains("renewal_max_amount")
+    def _check_renewal_max_amount(self):
+        for wallet in self:
+            amount = wallet.renewal_max_amount
+            if not 0 <= amount <= MAX_RENEWAL_AMOUNT:
+                raise ValidationError(
+                    self.env._(
+                        "The most credit per renewal of %(wallet)s must be an "
+                        "amount from 0 (no limit) to %(maximum)s.",
+                        wallet=wallet.display_name,
+                        maximum=wallet._format_amount(MAX_RENEWAL_AMOUNT),
+                    )
+                )
+
     def write(self, vals):
+        if not self.env.su and set(vals) - RENEWAL_PREFERENCE_FIELDS:
+            # Users change the sponsor's choice only; the rest is the
+            # ledger's, written as superuser.
+            raise AccessError(
+                self.env._(
+                    "You are not allowed to change a wallet, except the "
+                    "sponsor's choices on renewals: its credit changes through "
+                    "transactions, its sponsor and company never."
+                )
+            )
         if {"partner_id", "company_id"} & set(vals):
             self.check_access("write")
             raise UserError(
@@ -606,6 +655,50 @@ class ReferralWallet(models.Model):
             "statement_date_from": today - relativedelta(months=12, days=-1),
             "statement_date_to": today,
         }
+
+    def _portal_renewal_max_amount_text(self):
+        """The sponsor's limit per renewal as the portal form shows it
+        (empty: no limit)."""
+        self.ensure_one()
+        if not self.renewal_max_amount:
+            return ""
+        return "%.*f" % (self.currency_id.decimal_places, self.renewal_max_amount)
+
+    def _portal_set_renewal_preferences(self, auto_apply, max_amount):
+        """The sponsor's choice sent from /my/wallet: ``auto_apply`` (the
+        checkbox: "on" or "1" when ticked, empty or missing otherwise) and
+        ``max_amount`` (text: empty for no limit, else an amount such as
+        150 or 150.50). Raises ``UserError`` (nothing written) when the
+        input cannot be read."""
+        self.ensure_one()
+        if auto_apply not in (None, "", "on", "1"):
+            raise UserError(self.env._("Tick the box or leave it empty."))
+        text = (max_amount or "").strip().replace(",", ".")
+        digits = self.currency_id.decimal_places
+        if text and not re.fullmatch(
+            r"\d{1,13}(\.\d{0,%d})?" % digits, text, flags=re.ASCII
+        ):
+            raise UserError(
+                self.env._(
+                    "Enter the most credit per renewal as an amount, such as 150 "
+                    "or 150.50, or leave it empty for no limit."
+                )
+            )
+        amount = float(text) if text else 0.0
+        if amount > MAX_RENEWAL_AMOUNT:
+            raise UserError(
+                self.env._(
+                    "Enter at most %(maximum)s per renewal, or leave it empty for "
+                    "no limit.",
+                    maximum=self._format_amount(MAX_RENEWAL_AMOUNT),
+                )
+            )
+        self.write(
+            {
+                "renewal_auto_apply": auto_apply in ("on", "1"),
+                "renewal_max_amount": self.currency_id.round(amount),
+            }
+        )
 
     @api.model
     def _portal_statement_period(self, date_from, date_to):
