@@ -54,3 +54,4 @@ from . import test_followup_engine
 from . import test_followup_triggers
 from . import test_followup_ui
 from . import test_dev_demo_command
+from . import test_wallet_books
