@@ -158,7 +158,9 @@ class AccountMove(models.Model):
         self._referral_fit_credit()
         self._check_referral_credit_note_money()
         self._referral_set_credit_accounts()
-        return super()._post(soft=soft)
+        posted = super()._post(soft=soft)
+        posted._referral_set_credit_partners()
+        return posted
 
     def _referral_set_credit_accounts(self):
         """Credit lines post to the program's credit liability account, for
@@ -176,11 +178,27 @@ class AccountMove(models.Model):
                 values = {}
                 if line.account_id != program.credit_liability_account_id:
                     values["account_id"] = program.credit_liability_account_id.id
-                partner = line.referral_credit_wallet_id.partner_id
-                if line.partner_id != partner:
-                    values["partner_id"] = partner.id
                 if values:
                     line.sudo().write(values)
+
+    def _referral_set_credit_partners(self):
+        """Once posted (Odoo sets every line's partner to the invoice's
+        customer), the lines on the credit liability account belong to the
+        sponsor whose wallet the credit lines spend: the orders' customer
+        when the invoice goes to another address."""
+        for move in self.filtered(
+            lambda m: m.move_type in ("out_invoice", "out_refund")
+        ):
+            credit_lines = move._get_referral_credit_lines()
+            program = self.env["referral.program"]._get_books_program(move.company_id)
+            if not credit_lines or not program:
+                continue
+            partner = credit_lines[0].referral_credit_wallet_id.partner_id
+            liability = program.credit_liability_account_id
+            move.line_ids.filtered(
+                lambda ln, a=liability, p=partner: ln.account_id == a
+                and ln.partner_id != p
+            ).sudo().write({"partner_id": partner.id})
 
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()

@@ -836,7 +836,7 @@ class ReferralProgram(models.Model):
         confirmed orders not invoiced yet): the start of the books for
         credit earned before accounting was turned on."""
         self.check_access("write")
-        if not self.env.user.has_group("account.group_account_user"):
+        if not (self.env.su or self.env.user.has_group("account.group_account_user")):
             raise UserError(
                 self.env._("Only accountants may book the opening balances.")
             )

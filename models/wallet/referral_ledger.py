@@ -846,13 +846,14 @@ class ReferralLedger(models.AbstractModel):
     @api.model
     def _book_credit_lines(self, move_lines):
         """Keep the liability exact for the credit lines of invoices and
-        credit notes: a line posts its untaxed amount to the liability
-        account while the wallet pays (or gets back) its amount taxes
+        credit notes: an invoice posts to the liability account its credit
+        lines' untaxed amounts (and the tax of taxes without an account of
+        their own) while the wallet pays, or gets back, the credit taxes
         included, converted at the document's date. The difference (the
-        tax share in the discount mode, rounding) is booked against the
-        reward expense, per line, as the difference between what the line
-        should add and what was booked for it already: any path, one
-        result."""
+        tax share in the discount mode, rounding) is booked on the
+        liability against the reward expense, per document, as the
+        difference between what it should add and what was booked for it
+        already: any path, one result."""
         Move = self.env["account.move"].sudo()
         lines = move_lines.sudo().filtered(
             lambda ln: ln.move_id.move_type in ("out_invoice", "out_refund")
@@ -882,32 +883,42 @@ class ReferralLedger(models.AbstractModel):
                 ["balance:sum"],
             )
         ):
-            booked[entry.referral_credit_line_id] += balance
+            booked[entry.referral_credit_line_id.move_id] += balance
         vals_list = []
-        for line in lines:
-            program = programs[line.company_id]
+        for document in lines.move_id:
+            program = programs[document.company_id]
+            liability = program.credit_liability_account_id
             currency = program.currency_id
+            credit_lines = lines.filtered(lambda ln, d=document: ln.move_id == d)
             # Debit on the liability: what the wallet paid less what the
-            # line itself debits.
-            paid = sum(held.get((MOVE_LINE, line.id), {}).values())
-            own = line.balance if line.parent_state == "posted" else 0.0
-            missing = currency.round(paid - own - booked[line])
+            # document itself debits.
+            paid = sum(
+                sum(held.get((MOVE_LINE, line.id), {}).values())
+                for line in credit_lines
+            )
+            own = (
+                sum(
+                    document.line_ids.filtered(
+                        lambda ln, a=liability: ln.account_id == a
+                    ).mapped("balance")
+                )
+                if document.state == "posted"
+                else 0.0
+            )
+            missing = currency.round(paid - own - booked[document])
             if currency.is_zero(missing):
                 continue
             values = self._prepare_entry_values(
                 program,
-                line.referral_credit_wallet_id.partner_id,
-                line.move_id.date,
+                credit_lines[0].referral_credit_wallet_id.partner_id,
+                document.date,
                 self.env._(
                     "Referral credit of %(document)s: tax share",
-                    document=line.move_id.name,
+                    document=document.name,
                 ),
-                [
-                    (program.credit_liability_account_id, missing),
-                    (program.reward_expense_account_id, -missing),
-                ],
+                [(liability, missing), (program.reward_expense_account_id, -missing)],
             )
-            values["referral_credit_line_id"] = line.id
+            values["referral_credit_line_id"] = credit_lines[0].id
             vals_list.append(values)
         moves = Move.create(vals_list) if vals_list else Move
         moves._post(soft=False)
