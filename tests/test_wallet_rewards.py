@@ -77,8 +77,9 @@ class TestWalletRewards(WalletCommon):
             {
                 "currency_id": foreign.id,
                 "company_id": self.company.id,
-                # Today's rate wins over older ones (demo data has some).
-                "name": fields.Date.context_today(self.Transaction),
+                # Today's rate wins over older ones (demo data has some); the
+                # order converts at the rate of its own date, a UTC datetime.
+                "name": fields.Date.today(),
                 "rate": 2.0 * self.currency.rate,
             }
         )

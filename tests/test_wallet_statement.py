@@ -128,9 +128,13 @@ class TestWalletStatement(WalletCommon):
             .with_user(self.salesman)
             .with_context(active_model="referral.wallet", active_ids=wallet.ids)
         )
-        self.assertEqual(wizard_form.date_to, self.today)
+        # The user's own day, as every date default of Odoo.
+        salesman_today = fields.Date.context_today(
+            self.env.user.with_user(self.salesman)
+        )
+        self.assertEqual(wizard_form.date_to, salesman_today)
         self.assertEqual(
-            wizard_form.date_from, self.today - relativedelta(months=12, days=-1)
+            wizard_form.date_from, salesman_today - relativedelta(months=12, days=-1)
         )
         wizard_form.date_from = self.today - relativedelta(days=45)
         wizard_form.date_to = self.today - relativedelta(days=20)
@@ -336,7 +340,10 @@ class TestWalletStatement(WalletCommon):
             self.Wizard.with_user(self.approver).with_context(**action["context"])
         )
         self.assertEqual(wizard_form.wallet_id, wallet)
-        self.assertEqual(wizard_form.expiry_date, self.today + relativedelta(months=12))
+        approver_today = fields.Date.context_today(self.Wizard.with_user(self.approver))
+        self.assertEqual(
+            wizard_form.expiry_date, approver_today + relativedelta(months=12)
+        )
         wizard_form.amount = 60.0
         wizard_form.reason = "Goodwill gesture after a late delivery"
         wizard_form.save().action_apply()
@@ -353,7 +360,7 @@ class TestWalletStatement(WalletCommon):
                     "remaining_amount": 60.0,
                     "reason": "Goodwill gesture after a late delivery",
                     "name": "Adjustment: Goodwill gesture after a late delivery",
-                    "expiry_date": self.today + relativedelta(months=12),
+                    "expiry_date": approver_today + relativedelta(months=12),
                 }
             ],
         )
