@@ -55,11 +55,22 @@ class TestWalletBooksProperty(ledger_property.TestWalletLedgerProperty):
         cls.env["referral.ledger"]._book_opening_balances(cls.program)
 
     def test_books_reconciled_after_random_operations(self):
+        self._run_books_machine(EXAMPLES)
+
+    def test_books_reconciled_with_taxes_split(self):
+        """The same with the credit lowering the taxable base (a tax of the
+        chart on the goods): the tax shares keep the liability exact."""
+        self.program.credit_tax_mode = "discount"
+        self.item.taxes_id = self.company.account_sale_tax_id
+        self.assertTrue(self.item.taxes_id)
+        self._run_books_machine(max(EXAMPLES * 2 // 3, 1))
+
+    def _run_books_machine(self, examples):
         BooksMachine.test = self
         run_state_machine_as_test(
             BooksMachine,
             settings=settings(
-                max_examples=EXAMPLES,
+                max_examples=examples,
                 stateful_step_count=STEPS,
                 deadline=None,
                 derandomize=not os.environ.get("REFERRAL_LEDGER_RANDOM"),
