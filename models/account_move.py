@@ -47,7 +47,9 @@ class AccountMove(models.Model):
         readonly=True,
         copy=False,
         index="btree_not_null",
-        ondelete="restrict",
+        # A credit line is deleted only in a draft document, whose tax
+        # shares net to zero.
+        ondelete="set null",
         help="Credit line of an invoice or credit note whose tax share (what "
         "the wallet paid beyond the line's untaxed amount) this entry books "
         "on the credit liability.",

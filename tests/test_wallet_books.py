@@ -348,6 +348,12 @@ class TestWalletBooksCreditLines(BooksCommon):
         self._assert_reconciled()
         invoice2.button_draft()
         self._assert_reconciled()
+        # Credit applied again on the draft (its former line deleted).
+        invoice2._apply_referral_credit(self._wallet(), 30.0)
+        invoice2.action_post()
+        self.assertEqual(self._liability(), 90.0)
+        self._assert_reconciled()
+        invoice2.button_draft()
         invoice2.button_cancel()
         self.assertEqual(self._liability(), 120.0)
         self._assert_reconciled()
