@@ -67,6 +67,7 @@
         "reports/referral_program_kpi_views.xml",
         "reports/referral_prospect_kpi_views.xml",
         "reports/referral_credit_report_views.xml",
+        "reports/referral_credit_reconciliation_views.xml",
         "reports/referral_program_dashboard_views.xml",
         "views/menus.xml",
     ],

@@ -12,6 +12,10 @@ def post_init_hook(env):
     """Give every existing company its default referral program and every
     existing customer its lifecycle stage."""
     env["res.company"].search([])._create_default_referral_program()
+    # Companies with a chart of accounts book their referral credit.
+    env["referral.program"].with_context(active_test=False).search(
+        [("accounting_enabled", "=", False)]
+    )._setup_referral_accounting()
     # Batches of commercial entities (subsidiaries included): memory stays
     # flat whatever the number of contacts.
     env["partner.lifecycle.engine"]._recompute_in_batches(

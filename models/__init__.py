@@ -4,6 +4,7 @@ from . import referral
 from . import wallet
 from . import lifecycle
 from . import followup
+from . import account_chart_template
 from . import account_move
 from . import account_move_line
 from . import account_tax

@@ -34,6 +34,27 @@ class AccountMove(models.Model):
         "currency: Apply Referral Credit takes it off this invoice.",
     )
 
+    referral_transaction_ids = fields.One2many(
+        "referral.wallet.transaction",
+        "account_move_id",
+        string="Referral Credit Transactions",
+        readonly=True,
+        help="Wallet transactions this entry books.",
+    )
+    referral_credit_line_id = fields.Many2one(
+        "account.move.line",
+        string="Referral Credit Line",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        # A credit line is deleted only in a draft document, whose tax
+        # shares net to zero.
+        ondelete="set null",
+        help="Credit line of an invoice or credit note whose tax share (what "
+        "the wallet paid beyond the line's untaxed amount) this entry books "
+        "on the credit liability.",
+    )
+
     @api.depends(
         "invoice_line_ids.price_total", "invoice_line_ids.referral_credit_wallet_id"
     )
@@ -138,7 +159,48 @@ class AccountMove(models.Model):
         # was paid with credit.
         self._referral_fit_credit()
         self._check_referral_credit_note_money()
-        return super()._post(soft=soft)
+        self._referral_set_credit_accounts()
+        posted = super()._post(soft=soft)
+        posted._referral_set_credit_partners()
+        return posted
+
+    def _referral_set_credit_accounts(self):
+        """Credit lines post to the program's credit liability account, for
+        the sponsor whose wallet they spend (the orders' customer, even when
+        the invoice goes to another address): spending credit lowers the
+        liability, not the revenue."""
+        lines = self.filtered(
+            lambda m: m.move_type in ("out_invoice", "out_refund")
+        )._get_referral_credit_lines()
+        for company in lines.company_id:
+            program = self.env["referral.program"]._get_books_program(company)
+            if not program:
+                continue
+            for line in lines.filtered(lambda ln, c=company: ln.company_id == c):
+                values = {}
+                if line.account_id != program.credit_liability_account_id:
+                    values["account_id"] = program.credit_liability_account_id.id
+                if values:
+                    line.sudo().write(values)
+
+    def _referral_set_credit_partners(self):
+        """Once posted (Odoo sets every line's partner to the invoice's
+        customer), the lines on the credit liability account belong to the
+        sponsor whose wallet the credit lines spend: the orders' customer
+        when the invoice goes to another address."""
+        for move in self.filtered(
+            lambda m: m.move_type in ("out_invoice", "out_refund")
+        ):
+            credit_lines = move._get_referral_credit_lines()
+            program = self.env["referral.program"]._get_books_program(move.company_id)
+            if not credit_lines or not program:
+                continue
+            partner = credit_lines[0].referral_credit_wallet_id.partner_id
+            liability = program.credit_liability_account_id
+            move.line_ids.filtered(
+                lambda ln, a=liability, p=partner: ln.account_id == a
+                and ln.partner_id != p
+            ).sudo().write({"partner_id": partner.id})
 
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()

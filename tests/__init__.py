@@ -61,3 +61,5 @@ from . import test_followup_signals
 from . import test_followup_triggers
 from . import test_followup_ui
 from . import test_dev_demo_command
+from . import test_wallet_books
+from . import test_wallet_books_property

@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
+# Accountants post adjustments too, as they post journal entries.
+ACCOUNTANT_GROUP = "account.group_account_user"
 
 
 class ReferralWalletAdjustWizard(models.TransientModel):
@@ -34,6 +36,20 @@ class ReferralWalletAdjustWizard(models.TransientModel):
         currency_field="currency_id",
     )
     wallet_id = fields.Many2one("referral.wallet", required=True, readonly=True)
+    company_id = fields.Many2one(related="wallet_id.company_id")
+    accounting_enabled = fields.Boolean(compute="_compute_account_id")
+    account_id = fields.Many2one(
+        "account.account",
+        string="Counterpart Account",
+        compute="_compute_account_id",
+        store=True,
+        readonly=False,
+        check_company=True,
+        domain="[('account_type', 'not in', ('asset_receivable', "
+        "'liability_payable', 'off_balance'))]",
+        help="Account the adjustment is booked against, the credit liability "
+        "being the other side (default: the program's reward expense).",
+    )
     currency_id = fields.Many2one(related="wallet_id.currency_id")
 
     @api.depends("direction", "wallet_id")
@@ -49,10 +65,23 @@ class ReferralWalletAdjustWizard(models.TransientModel):
                 else False
             )
 
+    @api.depends("wallet_id")
+    def _compute_account_id(self):
+        for wizard in self:
+            program = self.env["referral.program"]._get_books_program(
+                wizard.wallet_id.company_id
+            )
+            wizard.accounting_enabled = bool(program)
+            if not wizard.account_id or not program:
+                wizard.account_id = program.reward_expense_account_id
+
     def action_apply(self):
         """Record the adjustment as a posted transaction of the wallet."""
         self.ensure_one()
-        if not self.env.user.has_group(APPROVER_GROUP):
+        if not (
+            self.env.user.has_group(APPROVER_GROUP)
+            or self.env.user.has_group(ACCOUNTANT_GROUP)
+        ):
             raise AccessError(
                 self.env._("Only reward approvers can adjust referral wallets.")
             )
@@ -70,7 +99,10 @@ class ReferralWalletAdjustWizard(models.TransientModel):
             )
         # sudo: the approver was checked above; transactions are never
         # writable through the access rules.
-        wallet = self.wallet_id.sudo()
+        # The ledger books the adjustment against the account picked.
+        wallet = self.wallet_id.sudo().with_context(
+            referral_books_account_id=self.account_id.id
+        )
         values = self._prepare_transaction_values(reason)
         if self.direction == "in":
             transaction = wallet._credit(

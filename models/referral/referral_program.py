@@ -6,13 +6,34 @@ from collections import defaultdict
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import format_date
+from odoo.tools.translate import LazyTranslate
+
+_lt = LazyTranslate(__name__)
 
 # The dashboard reads the last twelve months (the current one included).
 DASHBOARD_MONTHS = 12
 # The sponsors the dashboard names.
 DASHBOARD_TOP_SPONSORS = 3
+# Accounting: the accounts a program books referral credit on, created in a
+# company's chart when missing: (field, account type, English name, code
+# used when the chart has no account of that type).
+REFERRAL_ACCOUNTS = (
+    (
+        "credit_liability_account_id",
+        "liability_current",
+        _lt("Referral credit owed to customers"),
+        "2890",
+    ),
+    ("reward_expense_account_id", "expense", _lt("Referral rewards"), "6290"),
+    (
+        "expired_credit_account_id",
+        "income_other",
+        _lt("Expired referral credit"),
+        "7590",
+    ),
+)
 
 
 class ReferralProgram(models.Model):
@@ -728,3 +749,230 @@ class ReferralProgram(models.Model):
                 document._referral_from_company_currency(self.renewal_credit_max_amount)
             )
         return None
+
+    # ------------------------------------------------------------------
+    # Accounting
+    # ------------------------------------------------------------------
+
+    accounting_enabled = fields.Boolean(
+        string="Book Referral Credit",
+        tracking=True,
+        help="Post journal entries for the referral credit: rewards, expiry "
+        "and adjustments by the ledger, credit spent through the credit "
+        "lines of invoices. Turning it on books nothing of the past: use "
+        "Book Opening Balances for the credit already owed.",
+    )
+    company_has_chart = fields.Boolean(compute="_compute_company_has_chart")
+    credit_liability_account_id = fields.Many2one(
+        "account.account",
+        string="Credit Liability Account",
+        check_company=True,
+        tracking=True,
+        ondelete="restrict",
+        domain="[('account_type', '=', 'liability_current')]",
+        help="Current liability holding the credit owed to sponsors; the "
+        "credit lines of invoices and credit notes post to it.",
+    )
+    reward_expense_account_id = fields.Many2one(
+        "account.account",
+        string="Reward Expense Account",
+        check_company=True,
+        tracking=True,
+        ondelete="restrict",
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        help="Debited by the rewards granted (credited when revoked), and the "
+        "default counterpart of manual adjustments.",
+    )
+    expired_credit_account_id = fields.Many2one(
+        "account.account",
+        string="Expired Credit Account",
+        check_company=True,
+        tracking=True,
+        ondelete="restrict",
+        domain="[('account_type', 'in', ('income', 'income_other'))]",
+        help="Credited by the credit that expires unused.",
+    )
+    credit_journal_id = fields.Many2one(
+        "account.journal",
+        string="Referral Credit Journal",
+        check_company=True,
+        tracking=True,
+        ondelete="restrict",
+        domain="[('type', '=', 'general')]",
+        help="Miscellaneous journal of the entries the ledger posts.",
+    )
+
+    @api.depends("company_id.chart_template")
+    def _compute_company_has_chart(self):
+        for program in self:
+            program.company_has_chart = bool(program.company_id.chart_template)
+
+    @api.constrains(
+        "accounting_enabled",
+        "credit_liability_account_id",
+        "reward_expense_account_id",
+        "expired_credit_account_id",
+        "credit_journal_id",
+    )
+    def _check_accounting_settings(self):
+        for program in self.filtered("accounting_enabled"):
+            if not (
+                program.credit_liability_account_id
+                and program.reward_expense_account_id
+                and program.expired_credit_account_id
+                and program.credit_journal_id
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "To book the referral credit of %(program)s, set its "
+                        "credit liability, reward expense and expired credit "
+                        "accounts and its journal.",
+                        program=program.display_name,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        programs = super().create(vals_list)
+        programs.filtered(
+            lambda p: not p.accounting_enabled and p.company_id.chart_template
+        )._setup_referral_accounting()
+        return programs
+
+    def _setup_referral_accounting(self):
+        """Fill the accounting settings of the programs whose company has a
+        chart of accounts (the accounts created there when missing, named
+        in every installed language) and turn their accounting on. Nothing
+        of the past is booked."""
+        for program in self.sudo():
+            company = program.company_id
+            if not company.chart_template:
+                continue
+            values = {
+                field: program._find_or_create_referral_account(
+                    account_type, name, fallback_code
+                ).id
+                for field, account_type, name, fallback_code in REFERRAL_ACCOUNTS
+                if not program[field]
+            }
+            if not program.credit_journal_id:
+                values["credit_journal_id"] = program._find_referral_journal().id
+            values["accounting_enabled"] = True
+            program.write(values)
+        return True
+
+    def _find_or_create_referral_account(self, account_type, name, fallback_code):
+        """The account named ``name`` (in English) of ``account_type`` in the
+        program's company, created after the last code of that type."""
+        self.ensure_one()
+        company = self.company_id
+        Account = self.env["account.account"].sudo().with_company(company)
+        domain = [
+            *Account._check_company_domain(company),
+            ("account_type", "=", account_type),
+        ]
+        account = Account.with_context(lang="en_US").search(
+            [*domain, ("name", "=", name._translate("en_US"))], limit=1
+        )
+        if account:
+            return account
+        last = Account.search(domain, order="code desc", limit=1)
+        code = (
+            Account._search_new_account_code(last.code)
+            if last.code
+            else Account._search_new_account_code(fallback_code, cache=set())
+        )
+        account = Account.with_context(lang="en_US").create(
+            {
+                "name": name._translate("en_US"),
+                "code": code,
+                "account_type": account_type,
+                "company_ids": [(6, 0, company.root_id.ids)],
+            }
+        )
+        translations = {
+            lang: name._translate(lang)
+            for lang, _label in self.env["res.lang"].get_installed()
+        }
+        account.update_field_translations("name", translations)
+        return account
+
+    def _find_referral_journal(self):
+        """The company's miscellaneous journal (created when it has none)."""
+        self.ensure_one()
+        Journal = self.env["account.journal"].sudo()
+        journal = Journal.search(
+            [
+                *Journal._check_company_domain(self.company_id),
+                ("type", "=", "general"),
+            ],
+            order="sequence, id",
+            limit=1,
+        )
+        return journal or Journal.create(
+            {
+                "name": self.env._("Miscellaneous Operations"),
+                "code": "MISC",
+                "type": "general",
+                "company_id": self.company_id.id,
+            }
+        )
+
+    def action_setup_accounting(self):
+        """Program form: create or find the accounts and turn accounting on."""
+        self.check_access("write")
+        without_chart = self.filtered(lambda p: not p.company_id.chart_template)
+        if without_chart:
+            raise UserError(
+                self.env._(
+                    "%(company)s has no chart of accounts: install one "
+                    "(Invoicing settings), then set up the referral accounts.",
+                    company=without_chart.company_id[:1].name,
+                )
+            )
+        return self._setup_referral_accounting()
+
+    def action_book_opening_balances(self):
+        """Post, per sponsor, one entry dated today bringing the liability
+        account to the credit owed now (wallet balance and credit held by
+        confirmed orders not invoiced yet): the start of the books for
+        credit earned before accounting was turned on."""
+        self.check_access("write")
+        if not (self.env.su or self.env.user.has_group("account.group_account_user")):
+            raise UserError(
+                self.env._("Only accountants may book the opening balances.")
+            )
+        disabled = self.filtered(lambda p: not p.accounting_enabled)
+        if disabled:
+            raise UserError(
+                self.env._(
+                    "Turn on the accounting of %(program)s first.",
+                    program=disabled[0].display_name,
+                )
+            )
+        moves = self.env["referral.ledger"]._book_opening_balances(self)
+        if not moves:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "type": "info",
+                    "message": self.env._(
+                        "The books already match the wallets: nothing to post."
+                    ),
+                },
+            }
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Opening Balances"),
+            "res_model": "account.move",
+            "view_mode": "list,form",
+            "domain": [("id", "in", moves.ids)],
+        }
+
+    @api.model
+    def _get_books_program(self, company):
+        """The program whose accounts book ``company``'s referral credit
+        (empty when its accounting is off)."""
+        program = self.sudo()._get_company_program(company)
+        return program if program.accounting_enabled else program.browse()

@@ -39,7 +39,7 @@ manual adjustments.
 
 from collections import defaultdict
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_amount
 
@@ -83,7 +83,10 @@ class ReferralLedger(models.AbstractModel):
         }
         held, _debits = self._read_held(order_lines, move_lines)
         self._check_bindings(targets, held, line_by_key)
-        return self._post_differences(targets, holders, held, line_by_key)
+        transactions = self._post_differences(targets, holders, held, line_by_key)
+        if move_lines and not removed:
+            self._book_credit_lines(move_lines)
+        return transactions
 
     # ------------------------------------------------------------------
     # Which lines
@@ -708,3 +711,250 @@ class ReferralLedger(models.AbstractModel):
         referrals = restored.referral_id.filtered(lambda r: r.state != "rewarded")
         if referrals:
             self._sync_rewards(referrals, lock_referrals=False)
+
+    # ------------------------------------------------------------------
+    # Books: the journal entries of the credit
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _book_transactions(self, transactions):
+        """Post the journal entry of each posted transaction that moves the
+        credit outside documents, in its company's referral journal and
+        currency, dated like the transaction, partner the sponsor:
+
+        - a reward (or credit added by hand): debit the reward expense (or
+          the adjustment's account), credit the liability;
+        - credit removed by hand: the reverse;
+        - expiry: debit the liability, credit the expired-credit income;
+        - a reversal of a booked transaction: Odoo's reversal of its entry
+          (for the part reversed);
+        - what documents spend or give back books nothing here: their credit
+          lines post to the liability account themselves (see
+          ``_book_credit_lines``).
+
+        The transaction links to its entry, the entry to its transaction."""
+        transactions = transactions.sudo().filtered(
+            lambda t: t.state == "posted"
+            and not t.account_move_id
+            and not (
+                t.sale_order_id
+                or t.sale_order_line_id
+                or t.invoice_id
+                or t.move_line_id
+            )
+        )
+        Move = self.env["account.move"].sudo()
+        programs = {}
+        for company in transactions.company_id:
+            programs[company] = self.env["referral.program"]._get_books_program(company)
+        transactions = transactions.filtered(lambda t: programs[t.company_id])
+        if not transactions:
+            return Move
+        counterpart = self.env["account.account"].browse(
+            self.env.context.get("referral_books_account_id")
+        )
+        reversals, vals_list, booked = [], [], []
+        for transaction in transactions:
+            program = programs[transaction.company_id]
+            origin = transaction.reversed_transaction_id.account_move_id
+            if transaction.transaction_type == "reversal" and origin:
+                reversals.append((transaction, origin))
+                continue
+            liability = program.credit_liability_account_id
+            if transaction.transaction_type == "expiry":
+                other = program.expired_credit_account_id
+            elif transaction.transaction_type == "adjustment" and counterpart:
+                other = counterpart
+            else:
+                other = program.reward_expense_account_id
+            # Credit owed grows: the liability is credited.
+            sign = 1 if transaction.direction == "in" else -1
+            vals_list.append(
+                self._prepare_entry_values(
+                    program,
+                    transaction.partner_id,
+                    transaction.date,
+                    transaction.name,
+                    [
+                        (other, sign * transaction.amount),
+                        (liability, -sign * transaction.amount),
+                    ],
+                )
+            )
+            booked.append(transaction)
+        moves = Move.create(vals_list) if vals_list else Move
+        for transaction, origin in reversals:
+            moves |= self._reverse_entry(transaction, origin)
+            booked.append(transaction)
+        moves.filtered(lambda m: m.state == "draft")._post(soft=False)
+        for transaction, move in zip(booked, moves, strict=True):
+            transaction.account_move_id = move
+        return moves
+
+    @api.model
+    def _prepare_entry_values(self, program, partner, date, ref, amounts):
+        """An entry of ``program``'s journal: [(account, debit - credit)]
+        in the company currency."""
+        return {
+            "move_type": "entry",
+            "journal_id": program.credit_journal_id.id,
+            "company_id": program.company_id.id,
+            "date": date,
+            "ref": ref,
+            "line_ids": [
+                Command.create(
+                    {
+                        "account_id": account.id,
+                        "partner_id": partner.id,
+                        "name": ref,
+                        "balance": balance,
+                    }
+                )
+                for account, balance in amounts
+                if not program.currency_id.is_zero(balance)
+            ],
+        }
+
+    @api.model
+    def _reverse_entry(self, transaction, origin):
+        """Odoo's reversal of ``origin`` for the amount ``transaction``
+        reverses (a revoked reward reverses what is left of it)."""
+        reversal = origin._reverse_moves(
+            [{"date": transaction.date, "ref": transaction.name}]
+        )
+        full = sum(
+            origin.line_ids.filtered(lambda ln: ln.balance > 0).mapped("balance")
+        )
+        currency = origin.company_id.currency_id
+        if full and currency.compare_amounts(full, transaction.amount) != 0:
+            # The entries of the ledger have two lines of the same amount.
+            reversal.write(
+                {
+                    "line_ids": [
+                        Command.update(
+                            line.id,
+                            {
+                                "balance": transaction.amount
+                                if line.balance > 0
+                                else -transaction.amount
+                            },
+                        )
+                        for line in reversal.line_ids
+                    ]
+                }
+            )
+        return reversal
+
+    @api.model
+    def _book_credit_lines(self, move_lines):
+        """Keep the liability exact for the credit lines of invoices and
+        credit notes: an invoice posts to the liability account its credit
+        lines' untaxed amounts (and the tax of taxes without an account of
+        their own) while the wallet pays, or gets back, the credit taxes
+        included, converted at the document's date. The difference (the
+        tax share in the discount mode, rounding) is booked on the
+        liability against the reward expense, per document, as the
+        difference between what it should add and what was booked for it
+        already: any path, one result."""
+        Move = self.env["account.move"].sudo()
+        lines = move_lines.sudo().filtered(
+            lambda ln: ln.move_id.move_type in ("out_invoice", "out_refund")
+        )
+        programs = {
+            company: self.env["referral.program"]._get_books_program(company)
+            for company in lines.company_id
+        }
+        lines = lines.filtered(
+            lambda ln: programs[ln.company_id]
+            and ln.account_id == programs[ln.company_id].credit_liability_account_id
+        )
+        if not lines:
+            return Move
+        held, _debits = self._read_held(self.env[ORDER_LINE], lines)
+        booked = defaultdict(float)
+        for entry, balance in (
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("move_id.referral_credit_line_id", "in", lines.ids),
+                    ("parent_state", "=", "posted"),
+                    ("account_id", "in", lines.account_id.ids),
+                ],
+                ["move_id"],
+                ["balance:sum"],
+            )
+        ):
+            booked[entry.referral_credit_line_id.move_id] += balance
+        vals_list = []
+        for document in lines.move_id:
+            program = programs[document.company_id]
+            liability = program.credit_liability_account_id
+            currency = program.currency_id
+            credit_lines = lines.filtered(lambda ln, d=document: ln.move_id == d)
+            # Debit on the liability: what the wallet paid less what the
+            # document itself debits.
+            paid = sum(
+                sum(held.get((MOVE_LINE, line.id), {}).values())
+                for line in credit_lines
+            )
+            own = (
+                sum(
+                    document.line_ids.filtered(
+                        lambda ln, a=liability: ln.account_id == a
+                    ).mapped("balance")
+                )
+                if document.state == "posted"
+                else 0.0
+            )
+            missing = currency.round(paid - own - booked[document])
+            if currency.is_zero(missing):
+                continue
+            values = self._prepare_entry_values(
+                program,
+                credit_lines[0].referral_credit_wallet_id.partner_id,
+                document.date,
+                self.env._(
+                    "Referral credit of %(document)s: tax share",
+                    document=document.name,
+                ),
+                [(liability, missing), (program.reward_expense_account_id, -missing)],
+            )
+            values["referral_credit_line_id"] = credit_lines[0].id
+            vals_list.append(values)
+        moves = Move.create(vals_list) if vals_list else Move
+        moves._post(soft=False)
+        return moves
+
+    @api.model
+    def _book_opening_balances(self, programs):
+        """One entry per sponsor, dated today, bringing each program's
+        liability account to what the reconciliation expects (the wallet
+        balance and the credit held by confirmed orders not invoiced):
+        the credit owed before the books were kept."""
+        Move = self.env["account.move"].sudo()
+        Report = self.env["referral.credit.reconciliation"].sudo()
+        today = fields.Date.context_today(self)
+        vals_list = []
+        for program in programs.sudo():
+            company = program.company_id
+            for row in Report.search([("company_id", "=", company.id)]):
+                if company.currency_id.is_zero(row.difference):
+                    continue
+                # difference = liability - owed: credit the liability by
+                # what it lacks.
+                vals_list.append(
+                    self._prepare_entry_values(
+                        program,
+                        row.partner_id,
+                        today,
+                        self.env._("Referral credit: opening balance"),
+                        [
+                            (program.reward_expense_account_id, -row.difference),
+                            (program.credit_liability_account_id, row.difference),
+                        ],
+                    )
+                )
+        moves = Move.create(vals_list) if vals_list else Move
+        moves._post(soft=False)
+        return moves

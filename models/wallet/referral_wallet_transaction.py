@@ -9,7 +9,7 @@ from odoo.tools import format_date
 from ..cron_batches import defer_on_conflict
 
 # Fields the ledger itself keeps up to date on posted transactions.
-LEDGER_FIELDS = {"remaining_amount"}
+LEDGER_FIELDS = {"remaining_amount", "account_move_id"}
 APPROVER_GROUP = "sale_referral_lifecycle.group_referral_reward_approver"
 # Sponsors are reminded by email of their credit this many days before it
 # expires; their portal and statement show what expires within the longer
@@ -159,6 +159,18 @@ class ReferralWalletTransaction(models.Model):
     reversal_ids = fields.One2many(
         "referral.wallet.transaction", "reversed_transaction_id", string="Reversals"
     )
+    account_move_id = fields.Many2one(
+        "account.move",
+        string="Journal Entry",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="restrict",
+        check_company=True,
+        help="Entry the ledger posted with this transaction (rewards, expiry, "
+        "adjustments and their reversals). Credit spent on documents is "
+        "booked by their credit lines.",
+    )
 
     @api.depends("transaction_type", "reversed_transaction_id")
     def _compute_direction(self):
@@ -259,7 +271,10 @@ class ReferralWalletTransaction(models.Model):
                 vals["sale_order_id"] = order_by_line[vals["sale_order_line_id"]]
             if vals.get("move_line_id") and not vals.get("invoice_id"):
                 vals["invoice_id"] = move_by_line[vals["move_line_id"]]
-        return super().create(vals_list)
+        transactions = super().create(vals_list)
+        # Booked with the transaction, by the ledger.
+        self.env["referral.ledger"]._book_transactions(transactions)
+        return transactions
 
     def write(self, vals):
         # No access right allows writing transactions: say so first.
@@ -274,7 +289,16 @@ class ReferralWalletTransaction(models.Model):
                     transactions=", ".join(frozen.mapped("name")),
                 )
             )
-        return super().write(vals)
+        posting = (
+            self.filtered(lambda t: t.state == "pending")
+            if vals.get("state") == "posted"
+            else self.browse()
+        )
+        res = super().write(vals)
+        if posting:
+            # An approved reward is booked when it is posted.
+            self.env["referral.ledger"]._book_transactions(posting)
+        return res
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_posted(self):
