@@ -603,9 +603,14 @@ def fresh_database(args):
         benchlib.install(args.template)
     benchlib.drop_database(args.db)
     benchlib.close_registry(args.template)
+    from psycopg2 import sql
+
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(args.db), sql.Identifier(args.template)
+    )
     with contextlib.closing(sql_db.db_connect("postgres").cursor()) as cr:
         cr._cnx.autocommit = True
-        cr.execute(f'CREATE DATABASE "{args.db}" TEMPLATE "{args.template}"')
+        cr.execute(create)  # pylint: disable=sql-injection (quoted identifiers)
     if os.path.isdir(config.filestore(args.template)):
         shutil.copytree(config.filestore(args.template), config.filestore(args.db))
     say(f"Database {args.db} copied from {args.template}.")

@@ -283,7 +283,7 @@ class AccountMove(models.Model):
                     "ask a billing user."
                 )
             )
-        super()._referral_check_credit_apply_access()
+        return super()._referral_check_credit_apply_access()
 
     def _referral_credit_goods_amount(self):
         """The amount due before the credit applied on the invoice itself
