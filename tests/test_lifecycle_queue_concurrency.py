@@ -84,11 +84,19 @@ class TestQueueConcurrency(TransactionCase):
                 "UPDATE referral_referral SET first_order_id = NULL WHERE id IN %s",
                 [referral_ids],
             )
+            # The journal entries of the rewards (the program books them).
+            cr.execute(
+                "SELECT DISTINCT move_id FROM account_move_line "
+                "WHERE partner_id IN %s",
+                [partner_ids],
+            )
+            move_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
             cr.execute(
                 "DELETE FROM referral_wallet_transaction WHERE wallet_id IN "
                 "(SELECT id FROM referral_wallet WHERE partner_id IN %s)",
                 [partner_ids],
             )
+            cr.execute("DELETE FROM account_move WHERE id IN %s", [move_ids])
             cr.execute(
                 "DELETE FROM referral_notification WHERE res_model = "
                 "'referral.referral' AND res_id IN %s",
