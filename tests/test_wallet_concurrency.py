@@ -50,11 +50,19 @@ class TestLedgerConcurrency(TransactionCase):
                 "UPDATE referral_referral SET first_order_id = NULL WHERE id IN %s",
                 [referral_ids],
             )
+            # The journal entries of the credit (the program books it).
+            cr.execute(
+                "SELECT DISTINCT move_id FROM account_move_line "
+                "WHERE partner_id IN %s",
+                [partner_ids],
+            )
+            move_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
             cr.execute(
                 "DELETE FROM referral_wallet_transaction WHERE wallet_id IN "
                 "(SELECT id FROM referral_wallet WHERE partner_id IN %s)",
                 [partner_ids],
             )
+            cr.execute("DELETE FROM account_move WHERE id IN %s", [move_ids])
             cr.execute(
                 "DELETE FROM referral_notification WHERE res_model = "
                 "'referral.referral' AND res_id IN %s",
@@ -217,10 +225,18 @@ class TestWalletConcurrency(WalletCommon):
     def _drop_race_data(self):
         with self.env.registry.cursor() as cr:
             # The ledger refuses to delete posted rows: that is the point.
+            # The journal entries of the credit (the program books it).
+            cr.execute(
+                "SELECT DISTINCT move_id FROM account_move_line "
+                "WHERE partner_id = %s",
+                [self.partner_id],
+            )
+            move_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
             cr.execute(
                 "DELETE FROM referral_wallet_transaction WHERE wallet_id = %s",
                 [self.wallet_id],
             )
+            cr.execute("DELETE FROM account_move WHERE id IN %s", [move_ids])
             cr.execute("DELETE FROM referral_wallet WHERE id = %s", [self.wallet_id])
             cr.execute(
                 "DELETE FROM mail_followers WHERE partner_id = %s", [self.partner_id]
