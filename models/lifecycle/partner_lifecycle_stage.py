@@ -73,29 +73,25 @@ class StageCriteria(NamedTuple):
         not met; the contact's *Why this stage* reads them all (the extra
         conditions are not among them: they are a search)."""
         if self.min_quotation_count:
-            value = stats["quotation_count"]
-            yield CriterionCheck(
-                "quotations", value, self.min_quotation_count, 0,
-                value >= self.min_quotation_count,
-            )  # fmt: skip
+            yield at_least(
+                "quotations", stats["quotation_count"], self.min_quotation_count
+            )
         if self.min_order_count:
-            value = stats["order_count"]
-            yield CriterionCheck(
-                "orders", value, self.min_order_count, 0,
-                value >= self.min_order_count,
-            )  # fmt: skip
+            yield at_least("orders", stats["order_count"], self.min_order_count)
         if self.min_recent_order_count:
-            value = stats["orders_in"].get(self.recent_order_months, 0)
-            yield CriterionCheck(
-                "recent_orders", value, self.min_recent_order_count,
-                self.recent_order_months, value >= self.min_recent_order_count,
-            )  # fmt: skip
+            yield at_least(
+                "recent_orders",
+                stats["orders_in"].get(self.recent_order_months, 0),
+                self.min_recent_order_count,
+                self.recent_order_months,
+            )
         if self.min_revenue:
-            value = stats["revenue_in"].get(self.revenue_months, 0.0)
-            yield CriterionCheck(
-                "revenue", value, self.min_revenue, self.revenue_months,
-                value >= self.min_revenue,
-            )  # fmt: skip
+            yield at_least(
+                "revenue",
+                stats["revenue_in"].get(self.revenue_months, 0.0),
+                self.min_revenue,
+                self.revenue_months,
+            )
         if self.max_days_since_last_order:
             last_order = stats["last_order_date"]
             days = (now - last_order).days if last_order else None
@@ -113,35 +109,27 @@ class StageCriteria(NamedTuple):
                 "subscription", end, True, 0, bool(end and end >= stats["today"])
             )
         if self.min_referral_count:
-            value = stats["referral_count"]
-            yield CriterionCheck(
-                "referrals", value, self.min_referral_count, 0,
-                value >= self.min_referral_count,
-            )  # fmt: skip
+            yield at_least(
+                "referrals", stats["referral_count"], self.min_referral_count
+            )
         if self.min_referral_won_count:
-            value = stats["referral_won_count"]
-            yield CriterionCheck(
-                "referrals_won", value, self.min_referral_won_count, 0,
-                value >= self.min_referral_won_count,
-            )  # fmt: skip
+            yield at_least(
+                "referrals_won",
+                stats["referral_won_count"],
+                self.min_referral_won_count,
+            )
         if self.min_paid_on_time_rate:
-            value = stats["paid_on_time_rate"]
-            yield CriterionCheck(
-                "paid_on_time", value, self.min_paid_on_time_rate, 0,
-                value is not None and value >= self.min_paid_on_time_rate,
-            )  # fmt: skip
+            yield at_least(
+                "paid_on_time", stats["paid_on_time_rate"], self.min_paid_on_time_rate
+            )
         if self.min_tenure_months:
-            value = tenure_months(stats["first_order_day"], stats["today"])
-            yield CriterionCheck(
-                "tenure", value, self.min_tenure_months, 0,
-                value is not None and value >= self.min_tenure_months,
-            )  # fmt: skip
+            yield at_least(
+                "tenure",
+                tenure_months(stats["first_order_day"], stats["today"]),
+                self.min_tenure_months,
+            )
         if self.min_renewal_count:
-            value = stats["renewal_count"]
-            yield CriterionCheck(
-                "renewals", value, self.min_renewal_count, 0,
-                value >= self.min_renewal_count,
-            )  # fmt: skip
+            yield at_least("renewals", stats["renewal_count"], self.min_renewal_count)
 
 
 class CriterionCheck(NamedTuple):
@@ -154,6 +142,14 @@ class CriterionCheck(NamedTuple):
     required: object
     months: int
     met: bool
+
+
+def at_least(key, value, required, months=0):
+    """The check of a criterion met from ``required`` up (a count, an
+    amount, a share, a number of months); ``value`` None: not met."""
+    return CriterionCheck(
+        key, value, required, months, value is not None and value >= required
+    )
 
 
 def tenure_months(first_order_day, today):
