@@ -142,6 +142,14 @@ class TestPartnerLifecycleCron(ReferralCommon):
         with self.assertQueryCount(19):
             self.assertEqual(self._run(datetime(2031, 1, 19, 2, 0)), [])
 
+    def test_batched_pass_runs_without_jit(self):
+        # The planner overestimates the aggregate query and would compile
+        # it in each batch: the cron's transaction runs without JIT.
+        self.env.cr.execute("SET LOCAL jit = on")
+        self._run(datetime(2031, 1, 16, 2, 0))
+        self.env.cr.execute("SHOW jit")
+        self.assertEqual(self.env.cr.fetchone()[0], "off")
+
     def test_days_since_last_order_threshold(self):
         active = self.env["partner.lifecycle.stage"].create(
             {
