@@ -1,0 +1,212 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+
+from datetime import date, datetime, timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..models.followup.partner_followup_engine import MAX_ID
+from .followup_common import FollowupCommon
+
+# What the incremental pass reads by their dates of writing.
+WRITTEN_TABLES = (
+    "res_partner",
+    "sale_order",
+    "account_move",
+    "referral_referral",
+    "partner_followup_log",
+    "partner_followup_rule",
+    "partner_followup_step",
+    "res_company",
+    "crm_team_member",
+)
+
+
+@tagged("post_install", "-at_install")
+class TestFollowupIncremental(FollowupCommon):
+    """The cron's pass after a complete one reads the days that entered each
+    step's window and the contacts changed since: day after day, with frozen
+    time, it finds exactly what a full detection finds."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.chase = cls._rule(
+            "quote_sent",
+            [
+                ("Chase +3", 3, cls.order_plan, None),
+                ("Chase +8", 8, cls.order_plan, None),
+            ],
+            name="Quotation chase",
+            sequence=5,
+            max_late_days=30,
+        )
+        cls.cocooning = cls._rule(
+            "order_confirmed",
+            [("Cocooning +5", 5, cls.order_plan, None)],
+            name="Cocooning",
+            sequence=6,
+            first_order_only=True,
+        )
+        cls.renewal = cls._rule(
+            "subscription_end",
+            [
+                ("Renewal -10", -10, cls.partner_plan, None),
+                ("Lapsed +2", 2, cls.partner_plan, None),
+            ],
+            name="Renewal",
+            sequence=1,
+            delay_type="calendar",
+        )
+        cls.dormant = cls._rule(
+            "dormant",
+            [("Dormant 20", 20, cls.partner_plan, None)],
+            name="Dormant",
+            sequence=8,
+            delay_type="calendar",
+        )
+        cls.population = cls.customer
+        for index in range(7):
+            cls.population |= cls._create_customer(
+                f"Population {index}",
+                user_id=cls.salesman.id,
+                email=f"population{index}@incremental.example.com",
+            )
+
+    def _stamp(self, moment):
+        """What the test wrote (dated with the transaction's start, whatever
+        time is frozen) dated ``moment`` instead, as if written then."""
+        self.env.flush_all()
+        now = self.env.cr.now()
+        for table in WRITTEN_TABLES:
+            self.env.cr.execute(
+                f"UPDATE {table} SET write_date = %s WHERE write_date = %s",  # noqa: S608
+                [moment, now],
+            )
+        self.env.cr.execute(
+            "UPDATE mail_message SET create_date = %s WHERE create_date = %s",
+            [moment, now],
+        )
+        self.env.invalidate_all()
+
+    def _key(self, due):
+        return (
+            due.rule.id,
+            due.step.id,
+            due.res_model,
+            due.res_id,
+            due.occurrence,
+            due.partner_id,
+            due.due_date,
+            due.log_id,
+        )
+
+    def _detect(self, passes=None):
+        keys = set()
+        engine = self.Engine.sudo()
+        for company, rules, days in engine._iter_companies(None, None):
+            keys |= {
+                self._key(due)
+                for due in engine.with_company(company)._detect_due_steps(
+                    rules, days, (self.sponsor.id, MAX_ID), passes
+                )
+            }
+        return keys
+
+    def _events(self):
+        """What happens, day by day: quotations sent (one sent long after
+        it was drafted, one dated before the last run), answered, confirmed,
+        orders, subscriptions ending and renewed, signs of life, a log row
+        re-armed."""
+        c = self.population
+
+        def answer(record, author):
+            record.sudo().message_post(
+                body="Let us talk.",
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+                author_id=author.id,
+            )
+
+        def send(partner, drafted=None):
+            order = self._create_order(
+                partner, date_order=drafted or fields.Datetime.now()
+            )
+            order.write({"state": "sent"})
+            return order
+
+        orders = {}
+        return {
+            date(2026, 11, 2): lambda: orders.update(q0=send(c[0]), q1=send(c[1])),
+            date(2026, 11, 4): lambda: answer(orders["q1"], c[1]),
+            date(2026, 11, 5): lambda: self._confirm_order(c[2]),
+            date(2026, 11, 9): lambda: c[3].write(
+                {"subscription_end_date": date(2026, 11, 26)}
+            ),
+            date(2026, 11, 10): lambda: orders.update(
+                q4=send(c[4], datetime(2026, 10, 1, 9))
+            ),
+            date(2026, 11, 12): lambda: orders["q4"].action_confirm(),
+            date(2026, 11, 16): lambda: answer(c[5], c[5]),
+            date(2026, 11, 18): lambda: c[6].write(
+                {"subscription_end_date": date(2026, 11, 20)}
+            ),
+            # A quotation dated and sent a week ago, recorded today.
+            date(2026, 11, 23): lambda: orders.update(
+                q7=self._send_quotation(c[7], datetime(2026, 11, 16, 10))
+            ),
+            date(2026, 11, 24): lambda: self._logs(self.renewal, partner_id=c[3].id)[:1]
+            .with_user(self.sale_manager)
+            .action_rearm(),
+            date(2026, 11, 25): lambda: c[3].write(
+                {"subscription_end_date": date(2026, 12, 4)}
+            ),
+            date(2026, 11, 30): lambda: self._confirm_order(c[0]),
+        }
+
+    def test_incremental_detection_finds_what_a_full_one_finds(self):
+        self._set_create_date(self.population, datetime(2026, 9, 1, 10))
+        events = self._events()
+        day = date(2026, 10, 30)
+        self._stamp(datetime(2026, 10, 29, 10))
+        previous = None
+        due_days = quiet_days = 0
+        while day <= date(2026, 12, 18):
+            moment = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
+            with freeze_time(moment):
+                if day in events:
+                    events[day]()
+                self._process_lifecycle_queue()
+                self._stamp(moment)
+                full = self._detect()
+                current = self.Engine._start_pass()
+                incremental = self._detect((previous, dict(current, latest={})))
+                self.assertEqual(incremental, full, f"on {day}")
+                if previous:
+                    changed = self.Engine.with_company(
+                        self.company
+                    )._changed_partner_ids(
+                        self.Rule.search([]),
+                        fields.Datetime.to_datetime(previous["start"])
+                        - timedelta(hours=1),
+                        previous["message_id"],
+                        (self.sponsor.id, MAX_ID),
+                    )
+                    quiet_days += not changed
+                due_days += bool(full)
+                self.Engine._run((self.sponsor.id, MAX_ID), passes=(previous, current))
+                self._stamp(moment)
+                previous = current
+            day += timedelta(days=1)
+        # Steps were due on many days, and most days nothing was written:
+        # the incremental pass then read the days passing only.
+        self.assertGreater(due_days, 8)
+        self.assertGreater(quiet_days, 20)
+        self.assertEqual(
+            set(self._logs(self.chase).mapped("outcome")), {"done", "skipped"}
+        )
+        self.assertTrue(self._logs(self.dormant))
+        self.assertTrue(self._logs(self.cocooning))
+        self.assertGreater(len(self._logs(self.renewal)), 3)
