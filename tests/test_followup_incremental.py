@@ -21,6 +21,8 @@ WRITTEN_TABLES = (
     "partner_followup_step",
     "res_company",
     "crm_team_member",
+    "resource_calendar_leaves",
+    "resource_calendar_attendance",
 )
 
 
@@ -75,20 +77,21 @@ class TestFollowupIncremental(FollowupCommon):
                 email=f"population{index}@incremental.example.com",
             )
 
-    def _stamp(self, moment):
+    def _stamp(self, moment, everything=False):
         """What the test wrote (dated with the transaction's start, whatever
-        time is frozen) dated ``moment`` instead, as if written then."""
+        time is frozen) dated ``moment`` instead, as if written then; with
+        ``everything``, every row (the database's own past)."""
         self.env.flush_all()
         now = self.env.cr.now()
-        for table in WRITTEN_TABLES:
+        which = "TRUE" if everything else "{column} = %(now)s"
+        for table, column in [(table, "write_date") for table in WRITTEN_TABLES] + [
+            ("mail_message", "create_date")
+        ]:
             self.env.cr.execute(
-                f"UPDATE {table} SET write_date = %s WHERE write_date = %s",  # noqa: S608
-                [moment, now],
+                f"UPDATE {table} SET {column} = %(moment)s "  # noqa: S608
+                f"WHERE {which.format(column=column)}",
+                {"moment": moment, "now": now},
             )
-        self.env.cr.execute(
-            "UPDATE mail_message SET create_date = %s WHERE create_date = %s",
-            [moment, now],
-        )
         self.env.invalidate_all()
 
     def _key(self, due):
@@ -170,9 +173,9 @@ class TestFollowupIncremental(FollowupCommon):
         self._set_create_date(self.population, datetime(2026, 9, 1, 10))
         events = self._events()
         day = date(2026, 10, 30)
-        self._stamp(datetime(2026, 10, 29, 10))
+        self._stamp(datetime(2026, 10, 29, 10), everything=True)
         previous = None
-        due_days = quiet_days = 0
+        due_days = quiet_days = incremental_days = 0
         while day <= date(2026, 12, 18):
             moment = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
             with freeze_time(moment):
@@ -185,16 +188,13 @@ class TestFollowupIncremental(FollowupCommon):
                 incremental = self._detect((previous, dict(current, latest={})))
                 self.assertEqual(incremental, full, f"on {day}")
                 if previous:
-                    changed = self.Engine.with_company(
+                    covered, changed = self.Engine.with_company(
                         self.company
-                    )._changed_partner_ids(
-                        self.Rule.search([]),
-                        fields.Datetime.to_datetime(previous["start"])
-                        - timedelta(hours=1),
-                        previous["message_id"],
-                        (self.sponsor.id, MAX_ID),
+                    )._detection_since(
+                        self.Rule.search([]), None, (self.sponsor.id, MAX_ID), previous
                     )
-                    quiet_days += not changed
+                    incremental_days += bool(covered)
+                    quiet_days += bool(covered) and not changed
                 due_days += bool(full)
                 self.Engine._run((self.sponsor.id, MAX_ID), passes=(previous, current))
                 self._stamp(moment)
@@ -203,6 +203,7 @@ class TestFollowupIncremental(FollowupCommon):
         # Steps were due on many days, and most days nothing was written:
         # the incremental pass then read the days passing only.
         self.assertGreater(due_days, 8)
+        self.assertEqual(incremental_days, (day - date(2026, 10, 31)).days)
         self.assertGreater(quiet_days, 20)
         self.assertEqual(
             set(self._logs(self.chase).mapped("outcome")), {"done", "skipped"}
