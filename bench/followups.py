@@ -45,6 +45,9 @@ PHASES = {
     "_arbitrate": None,
     "_write_decisions": None,
     "_execute": None,
+    "_create_activities": None,
+    "_send_template": None,
+    "_log_in_chatter": None,
 }
 BY_TRIGGER = {"_detect_step": lambda args: args[1].trigger}
 

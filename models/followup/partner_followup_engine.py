@@ -97,7 +97,7 @@ class PartnerFollowupEngine(models.AbstractModel):
         last_id = int(Param.get_param(FOLLOWUP_CRON_CURSOR, 0))
         current = json.loads(Param.get_param(FOLLOWUP_CRON_PASS) or "null")
         if not last_id or not current:
-            current = engine._start_pass()
+            current = dict(engine._start_pass(), first=last_id)
         previous = json.loads(Param.get_param(FOLLOWUP_CRON_LAST_RUN) or "null")
         engine.env.cr.execute(
             """SELECT id FROM res_partner
@@ -122,7 +122,9 @@ class PartnerFollowupEngine(models.AbstractModel):
         if remaining:
             Param.set_param(FOLLOWUP_CRON_PASS, json.dumps(current))
         else:
-            Param.set_param(FOLLOWUP_CRON_LAST_RUN, json.dumps(current))
+            if not current.get("first"):
+                # Every contact was read: the next pass reads what changed.
+                Param.set_param(FOLLOWUP_CRON_LAST_RUN, json.dumps(current))
             Param.set_param(FOLLOWUP_CRON_PASS, False)
         self.env["ir.cron"]._notify_progress(done=len(ids), remaining=remaining)
         return stats
@@ -1735,17 +1737,20 @@ class PartnerFollowupEngine(models.AbstractModel):
                     )
                 )
         if activity_vals:
-            # Automated activities: no email to each assignee for each of them.
-            self.env["mail.activity"].with_context(
-                mail_activity_quick_update=True
-            ).create(activity_vals)
-            for model in {model for model, _res_id in records}:
-                self.env[model].invalidate_model(["activity_ids"])
+            self._create_activities(activity_vals, {model for model, _id in records})
         if responsibles:
             self._write_responsibles(responsibles)
         for template, res_ids in mails.items():
             self._send_template(template, res_ids)
         self._log_in_chatter(notes, records)
+
+    def _create_activities(self, activity_vals, models):
+        # Automated activities: no email to each assignee for each of them.
+        self.env["mail.activity"].with_context(mail_activity_quick_update=True).create(
+            activity_vals
+        )
+        for model in models:
+            self.env[model].invalidate_model(["activity_ids"])
 
     def _write_responsibles(self, responsibles):
         """Who got the activities of each log row, and why."""
