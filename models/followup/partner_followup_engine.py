@@ -61,6 +61,8 @@ DetectionScope = namedtuple(
     defaults=(None, None),
 )
 OPEN_REFERRAL_STATES = ("new", "in_progress")
+# Log rows written by one call from which the log's statistics are refreshed.
+LOG_ANALYZE_ROWS = 1000
 
 
 class PartnerFollowupEngine(models.AbstractModel):
@@ -90,7 +92,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         """One batch of commercial entities per call, in id order from where
         the previous call stopped (kept in a system parameter); the cron
         runner calls again while some remain. After a pass that went to its
-        end, the next one reads what changed since (``_detect_step``)."""
+        end, the next one reads what changed since (``_detect_step``), in one
+        call."""
         # sudo: the cron acts for every salesperson of every company.
         engine = self.sudo()
         Param = engine.env["ir.config_parameter"]
@@ -99,6 +102,14 @@ class PartnerFollowupEngine(models.AbstractModel):
         if not last_id or not current:
             current = dict(engine._start_pass(), first=last_id)
         previous = json.loads(Param.get_param(FOLLOWUP_CRON_LAST_RUN) or "null")
+        if previous and not last_id:
+            # What changed since the last pass, for every contact at once: the
+            # work follows the changes, not the number of contacts.
+            stats = engine._run(passes=(previous, current))
+            Param.set_param(FOLLOWUP_CRON_LAST_RUN, json.dumps(current))
+            Param.set_param(FOLLOWUP_CRON_PASS, False)
+            self.env["ir.cron"]._notify_progress(done=sum(stats.values()), remaining=0)
+            return stats
         engine.env.cr.execute(
             """SELECT id FROM res_partner
                 WHERE id = commercial_partner_id AND id > %s
@@ -200,6 +211,11 @@ class PartnerFollowupEngine(models.AbstractModel):
     def _process_due_steps(self, due, days):
         decisions = self._arbitrate(due, days)
         claimed = self._write_decisions(decisions, days)
+        if len(claimed) >= LOG_ANALYZE_ROWS:
+            # The next batch's detection looks the log up per candidate: its
+            # planner must know the rows just written (else it reads every
+            # row of a step for each candidate).
+            self.env.cr.execute("ANALYZE partner_followup_log")
         fired = [
             (decision, log_id)
             for decision, log_id in claimed
