@@ -777,8 +777,11 @@ class PartnerFollowupEngine(models.AbstractModel):
             )
         return due
 
-    def _conditions_sql(self, rule, partner_range=(0, MAX_ID)):
-        """The rule's conditions on the commercial entity ``p``."""
+    def _conditions_sql(self, rule, partner_range=(0, MAX_ID), within=None):
+        """The rule's conditions on the commercial entity ``p``; the
+        documents read for them are those of ``partner_range``, or those of
+        the commercial entities whose id the SQL condition ``within(column)``
+        accepts."""
         if rule.trigger in ("dormant", "campaign"):
             # A contact followed up for itself: in its own company; a shared
             # contact in each company where it has documents, and without
@@ -786,6 +789,11 @@ class PartnerFollowupEngine(models.AbstractModel):
             # Sets read once per query (hashed), not per contact, within the
             # batch's commercial entities.
             low, high = partner_range
+
+            def among(column):
+                if within:
+                    return within(column)
+                return SQL("%s BETWEEN %s AND %s", column, low, high)
 
             def documented(company):
                 where = SQL("AND so.company_id = %s", company) if company else SQL()
@@ -795,11 +803,10 @@ class PartnerFollowupEngine(models.AbstractModel):
                     """(SELECT sp.commercial_partner_id
                           FROM sale_order so
                           JOIN res_partner sp ON sp.id = so.partner_id
-                         WHERE sp.commercial_partner_id BETWEEN %(low)s AND %(high)s
-                           %(so)s
+                         WHERE %(sp_among)s %(so)s
                         UNION
                         SELECT am.commercial_partner_id FROM account_move am
-                         WHERE am.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                         WHERE %(am_among)s
                            AND am.move_type != 'entry' %(am)s
                         UNION
                         SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
@@ -808,8 +815,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                     so=where,
                     am=where_am,
                     rr=where_rr,
-                    low=low,
-                    high=high,
+                    sp_among=among(SQL("sp.commercial_partner_id")),
+                    am_among=among(SQL("am.commercial_partner_id")),
                 )
 
             conditions = [
@@ -1042,14 +1049,18 @@ class PartnerFollowupEngine(models.AbstractModel):
         )
         return SQL(
             """
-            WITH dormant_candidates AS MATERIALIZED (
+            WITH dormant_scope AS MATERIALIZED (
                 SELECT p.id, %(base)s AS base
                   FROM res_partner p
                  WHERE p.id = p.commercial_partner_id
                    AND %(batch)s
                    AND p.create_date < %(stop)s
-                   AND %(base)s <= %(latest)s
-                   AND %(conditions)s)
+                   AND %(base)s <= %(latest)s),
+            dormant_candidates AS MATERIALIZED (
+                SELECT p.id, ds.base
+                  FROM dormant_scope ds
+                  JOIN res_partner p ON p.id = ds.id
+                 WHERE %(conditions)s)
             SELECT dl.res_id, dl.ref_date::text AS occurrence,
                    dl.res_id AS partner_id, dl.ref_date,
                    NULL::timestamp AS since
@@ -1066,7 +1077,14 @@ class PartnerFollowupEngine(models.AbstractModel):
             """,
             base=base,
             batch=self._dormant_batch_sql(scope, base, days),
-            conditions=self._conditions_sql(rule, (scope.low, scope.high)),
+            conditions=self._conditions_sql(
+                rule,
+                (scope.low, scope.high),
+                # Incremental: the documents of the few contacts in scope.
+                within=None
+                if scope.window is None
+                else lambda column: SQL("%s IN (SELECT id FROM dormant_scope)", column),
+            ),
             happened=self._local_date_sql(SQL("ev.last"), days),
             events=events,
             **scope._asdict(),
