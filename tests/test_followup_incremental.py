@@ -1,13 +1,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from datetime import date, datetime, timedelta
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import tagged
 
-from ..models.followup.partner_followup_engine import MAX_ID
+from ..models.followup.partner_followup_engine import (
+    FOLLOWUP_CRON_CURSOR,
+    FOLLOWUP_CRON_LAST_RUN,
+    MAX_ID,
+)
 from .followup_common import FollowupCommon
 
 # What the incremental pass reads by their dates of writing.
@@ -211,3 +216,40 @@ class TestFollowupIncremental(FollowupCommon):
         self.assertTrue(self._logs(self.dormant))
         self.assertTrue(self._logs(self.cocooning))
         self.assertGreater(len(self._logs(self.renewal)), 3)
+
+    def test_cron_reads_what_changed_after_a_complete_pass(self):
+        Param = self.env["ir.config_parameter"].sudo()
+        Engine = type(self.Engine)
+        late = self.population[3]
+        late.subscription_end_date = date(2026, 12, 10)
+        self._stamp(datetime(2026, 11, 29, 9), everything=True)
+        calls = []
+        changed = Engine._changed_partner_ids
+
+        def spy(engine, *args):
+            calls.append(args)
+            return changed(engine, *args)
+
+        with patch.object(Engine, "_changed_partner_ids", spy):
+            with freeze_time("2026-11-30 09:00:00"):
+                # The first pass, in batches: every contact.
+                self.Engine._cron_run_followups(batch_size=2)
+                while int(Param.get_param(FOLLOWUP_CRON_CURSOR)):
+                    self.Engine._cron_run_followups(batch_size=2)
+                self._stamp(datetime(2026, 11, 30, 9))
+            self.assertFalse(calls)
+            self.assertTrue(Param.get_param(FOLLOWUP_CRON_LAST_RUN))
+            self.assertEqual(
+                self._logs(self.renewal, partner_id=late.id).outcome, "done"
+            )
+            with freeze_time("2026-12-01 09:00:00"):
+                # The next one: what changed, in one call.
+                other = self.population[4]
+                other.subscription_end_date = date(2026, 12, 5)
+                self._stamp(datetime(2026, 12, 1, 9))
+                self.Engine._cron_run_followups(batch_size=2)
+            # Once per company with rules, within the one call.
+            self.assertTrue(calls)
+            self.assertFalse(int(Param.get_param(FOLLOWUP_CRON_CURSOR)))
+        # Its renewal call (due on 11/25, within nobody's window since) came.
+        self.assertEqual(self._logs(self.renewal, partner_id=other.id).outcome, "done")
