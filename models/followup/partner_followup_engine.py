@@ -777,11 +777,13 @@ class PartnerFollowupEngine(models.AbstractModel):
             )
         return due
 
-    def _conditions_sql(self, rule, partner_range=(0, MAX_ID), within=None):
+    def _conditions_sql(self, rule, partner_range=(0, MAX_ID), within=None, only=None):
         """The rule's conditions on the commercial entity ``p``; the
         documents read for them are those of ``partner_range``, or those of
         the commercial entities whose id the SQL condition ``within(column)``
-        accepts."""
+        accepts. ``only``: ``"company"`` for the condition on the company
+        (where a shared contact is followed up), ``"contact"`` for the
+        others (stages, teams, salespeople, filter)."""
         if rule.trigger in ("dormant", "campaign"):
             # A contact followed up for itself: in its own company; a shared
             # contact in each company where it has documents, and without
@@ -865,6 +867,10 @@ class PartnerFollowupEngine(models.AbstractModel):
         if domain:
             Partner = self.env["res.partner"].with_context(active_test=False)
             conditions.append(SQL("p.id IN %s", Partner._search(domain).subselect()))
+        if only == "company":
+            conditions = conditions[:1]
+        elif only == "contact":
+            conditions = conditions[1:] or [SQL("TRUE")]
         return SQL(" AND ").join(conditions)
 
     # ------------------------------------------------------------------
@@ -1055,7 +1061,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                  WHERE p.id = p.commercial_partner_id
                    AND %(batch)s
                    AND p.create_date < %(stop)s
-                   AND %(base)s <= %(latest)s),
+                   AND %(base)s <= %(latest)s
+                   AND %(contact)s),
             dormant_candidates AS MATERIALIZED (
                 SELECT p.id, ds.base
                   FROM dormant_scope ds
@@ -1077,13 +1084,15 @@ class PartnerFollowupEngine(models.AbstractModel):
             """,
             base=base,
             batch=self._dormant_batch_sql(scope, base, days),
+            contact=self._conditions_sql(rule, only="contact"),
+            # The documents of the contacts in scope only (their stage, their
+            # creation and last order already checked).
             conditions=self._conditions_sql(
                 rule,
-                (scope.low, scope.high),
-                # Incremental: the documents of the few contacts in scope.
-                within=None
-                if scope.window is None
-                else lambda column: SQL("%s IN (SELECT id FROM dormant_scope)", column),
+                within=lambda column: SQL(
+                    "%s IN (SELECT id FROM dormant_scope)", column
+                ),
+                only="company",
             ),
             happened=self._local_date_sql(SQL("ev.last"), days),
             events=events,
