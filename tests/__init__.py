@@ -56,6 +56,7 @@ from . import test_lifecycle_stages
 from . import test_lifecycle_tracking
 from . import test_followup_concurrency
 from . import test_followup_engine
+from . import test_followup_incremental
 from . import test_followup_occurrences
 from . import test_followup_signals
 from . import test_followup_triggers

@@ -13,6 +13,7 @@
   created in bulk (one create per model, one composer per email template).
 """
 
+import json
 from collections import Counter, defaultdict, namedtuple
 from datetime import date, datetime, time, timedelta
 
@@ -20,15 +21,22 @@ import pytz
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.tools import SQL, format_date
+from odoo.tools import SQL, create_index, format_date
 from odoo.tools.safe_eval import safe_eval
 
 from ..cron_batches import defer_on_conflict
-from ..lifecycle.partner_lifecycle_engine import company_value_sql
+from ..lifecycle.partner_lifecycle_engine import WRITE_MARGIN, company_value_sql
 from ..working_days import WorkingDays
 
 FOLLOWUP_CRON = "sale_referral_lifecycle.ir_cron_partner_followup"
 FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
+# The last pass of the cron that went to its end (JSON): its start, the last
+# message created before it, and per company and step the latest reference
+# date it covered. The next pass reads the days that entered each step's
+# window since, and the contacts written since.
+FOLLOWUP_CRON_LAST_RUN = "sale_referral_lifecycle.followup_cron_last_run"
+# The same for the pass in progress (it runs in batches, over several calls).
+FOLLOWUP_CRON_PASS = "sale_referral_lifecycle.followup_cron_pass"
 MAX_ID = 2**31 - 1
 # A step due on a record: what the engine arbitrates, logs and executes.
 # ``log_id`` is the postponed log row it comes back from, if any; ``since``
@@ -43,9 +51,18 @@ Decision = namedtuple("Decision", "due outcome reason scheduled_date")
 # What one detection query covers: commercial entities ``low`` to ``high``,
 # reference dates ``earliest`` to ``latest`` (company's local dates) and the
 # same as naive UTC datetimes, ``start`` included to ``stop`` excluded, for
-# the datetime columns and their indexes.
-DetectionScope = namedtuple("DetectionScope", "low high earliest latest start stop")
+# the datetime columns and their indexes; ``partners``: if not None, only
+# these commercial entities (ids); ``window``: if not None, the first local
+# date that entered the step's window since the last run (the dormant
+# trigger's candidates: those whose last sign of life is from then on).
+DetectionScope = namedtuple(
+    "DetectionScope",
+    "low high earliest latest start stop partners window",
+    defaults=(None, None),
+)
 OPEN_REFERRAL_STATES = ("new", "in_progress")
+# Log rows written by one call from which the log's statistics are refreshed.
+LOG_ANALYZE_ROWS = 1000
 
 
 class PartnerFollowupEngine(models.AbstractModel):
@@ -56,16 +73,43 @@ class PartnerFollowupEngine(models.AbstractModel):
     # Entry points
     # ------------------------------------------------------------------
 
+    def init(self):
+        # What the incremental pass reads the changes by (sale_order,
+        # res_partner, account_move and referral_referral have their
+        # write_date indexed by the lifecycle engine).
+        create_index(self.env.cr, "mail_message_date_index", "mail_message", ["date"])
+        create_index(
+            self.env.cr,
+            "partner_followup_log_write_date_index",
+            "partner_followup_log",
+            ["write_date"],
+        )
+        return super().init()
+
     @api.model
     @defer_on_conflict(FOLLOWUP_CRON)
     def _cron_run_followups(self, batch_size=5000):
         """One batch of commercial entities per call, in id order from where
         the previous call stopped (kept in a system parameter); the cron
-        runner calls again while some remain."""
+        runner calls again while some remain. After a pass that went to its
+        end, the next one reads what changed since (``_detect_step``), in one
+        call."""
         # sudo: the cron acts for every salesperson of every company.
         engine = self.sudo()
         Param = engine.env["ir.config_parameter"]
         last_id = int(Param.get_param(FOLLOWUP_CRON_CURSOR, 0))
+        current = json.loads(Param.get_param(FOLLOWUP_CRON_PASS) or "null")
+        if not last_id or not current:
+            current = dict(engine._start_pass(), first=last_id)
+        previous = json.loads(Param.get_param(FOLLOWUP_CRON_LAST_RUN) or "null")
+        if previous and not last_id:
+            # What changed since the last pass, for every contact at once: the
+            # work follows the changes, not the number of contacts.
+            stats = engine._run(passes=(previous, current))
+            Param.set_param(FOLLOWUP_CRON_LAST_RUN, json.dumps(current))
+            Param.set_param(FOLLOWUP_CRON_PASS, False)
+            self.env["ir.cron"]._notify_progress(done=sum(stats.values()), remaining=0)
+            return stats
         engine.env.cr.execute(
             """SELECT id FROM res_partner
                 WHERE id = commercial_partner_id AND id > %s
@@ -81,22 +125,52 @@ class PartnerFollowupEngine(models.AbstractModel):
                 [ids[-1]],
             )
             remaining = engine.env.cr.fetchone()[0]
-        stats = engine._run((last_id + 1, ids[-1] if remaining else MAX_ID))
+        stats = engine._run(
+            (last_id + 1, ids[-1] if remaining else MAX_ID),
+            passes=(previous, current),
+        )
         Param.set_param(FOLLOWUP_CRON_CURSOR, ids[-1] if remaining else 0)
+        if remaining:
+            Param.set_param(FOLLOWUP_CRON_PASS, json.dumps(current))
+        else:
+            if not current.get("first"):
+                # Every contact was read: the next pass reads what changed.
+                Param.set_param(FOLLOWUP_CRON_LAST_RUN, json.dumps(current))
+            Param.set_param(FOLLOWUP_CRON_PASS, False)
         self.env["ir.cron"]._notify_progress(done=len(ids), remaining=remaining)
         return stats
 
     @api.model
-    def _run(self, partner_range=(0, MAX_ID), rules=None, companies=None):
+    def _start_pass(self):
+        """The record of a pass starting now: its start, the last message
+        created a margin before (a transaction that started before and
+        commits after the pass wrote rows dated before it), and the latest
+        reference dates it covers, filled in by the detection."""
+        start = fields.Datetime.now()
+        self.env.cr.execute(
+            "SELECT max(id) FROM mail_message WHERE create_date < %s",
+            [start - WRITE_MARGIN],
+        )
+        return {
+            "start": fields.Datetime.to_string(start),
+            "message_id": self.env.cr.fetchone()[0] or 0,
+            "latest": {},
+        }
+
+    @api.model
+    def _run(self, partner_range=(0, MAX_ID), rules=None, companies=None, passes=None):
         """Detect, arbitrate, log and execute the due steps of ``rules`` (all
         active rules by default) for the commercial entities of
-        ``partner_range``, company by company; return the outcome counts."""
+        ``partner_range``, company by company; return the outcome counts.
+        ``passes``: (the last pass that went to its end, the current one),
+        as ``_start_pass`` made them: the detection then reads what changed
+        since the last one, and records in the current one what it covered."""
         # Detection reads with SQL: what the ORM holds in memory first.
         self.env.flush_all()
         stats = Counter()
         for company, company_rules, days in self._iter_companies(rules, companies):
             engine = self.with_company(company)
-            due = engine._detect_due_steps(company_rules, days, partner_range)
+            due = engine._detect_due_steps(company_rules, days, partner_range, passes)
             stats.update(engine._process_due_steps(due, days))
         return stats
 
@@ -137,6 +211,11 @@ class PartnerFollowupEngine(models.AbstractModel):
     def _process_due_steps(self, due, days):
         decisions = self._arbitrate(due, days)
         claimed = self._write_decisions(decisions, days)
+        if len(claimed) >= LOG_ANALYZE_ROWS:
+            # The next batch's detection looks the log up per candidate: its
+            # planner must know the rows just written (else it reads every
+            # row of a step for each candidate).
+            self.env.cr.execute("ANALYZE partner_followup_log")
         fired = [
             (decision, log_id)
             for decision, log_id in claimed
@@ -433,10 +512,13 @@ class PartnerFollowupEngine(models.AbstractModel):
     # Detection: the steps due, one query per rule and step
     # ------------------------------------------------------------------
 
-    def _detect_due_steps(self, rules, days, partner_range):
+    def _detect_due_steps(self, rules, days, partner_range, passes=None):
         """Due steps of ``rules`` for the company of ``days``, among the
         commercial entities whose id is within ``partner_range`` (both ends
-        included), not yet logged; then the postponed steps due again."""
+        included), not yet logged; then the postponed steps due again.
+        ``passes``: see ``_run``."""
+        previous, current = passes or (None, None)
+        covered, changed = self._detection_since(rules, days, partner_range, previous)
         due = []
         for rule in rules:
             steps = rule._get_steps()
@@ -444,11 +526,148 @@ class PartnerFollowupEngine(models.AbstractModel):
                 # The first step fires when the campaign is launched.
                 steps = steps[1:]
             for step in steps:
-                due += self._detect_step(rule, step, days, partner_range)
+                due += self._detect_step(
+                    rule, step, days, partner_range, covered.get(step.id), changed
+                )
+                if current is not None:
+                    # The latest reference of the pass's first call: a later
+                    # call (after midnight) covers more, read again next time.
+                    latest = current["latest"].setdefault(str(self.env.company.id), {})
+                    latest.setdefault(
+                        str(step.id),
+                        days.latest_reference(
+                            step.delay, rule.delay_type == "working"
+                        ).isoformat(),
+                    )
         due += self._detect_postponed(rules, days, partner_range)
         return due
 
-    def _detect_step(self, rule, step, days, partner_range):
+    def _detection_since(self, rules, days, partner_range, previous):
+        """What the last pass ``previous`` covered in the current company:
+        ``({step id: latest reference date covered}, commercial entity ids
+        changed since)``; ``({}, None)`` for a full detection (no last pass,
+        the company written since). A rule written since, whose conditions
+        read more than the contact's own columns, or a step not covered is
+        detected in full."""
+        company = self.env.company
+        if not previous:
+            return {}, None
+        since = fields.Datetime.to_datetime(previous["start"]) - WRITE_MARGIN
+        latest = previous["latest"].get(str(company.id))
+        if not latest:
+            return {}, None
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT EXISTS (SELECT 1 FROM res_company
+                                WHERE id = %(company)s AND write_date > %(since)s)
+                    OR EXISTS (SELECT 1 FROM resource_calendar_leaves
+                                WHERE write_date > %(since)s)
+                    OR EXISTS (SELECT 1 FROM resource_calendar_attendance
+                                WHERE write_date > %(since)s)
+                """,
+                company=company.id,
+                since=since,
+            )
+        )
+        if self.env.cr.fetchone()[0]:
+            return {}, None
+        covered = {}
+        for rule in rules:
+            if rule.write_date > since or not rule._followup_conditions_on_contact():
+                continue
+            for step in rule._get_steps():
+                if str(step.id) in latest and step.write_date <= since:
+                    covered[step.id] = date.fromisoformat(latest[str(step.id)])
+        if not covered:
+            return {}, None
+        changed = self._changed_partner_ids(
+            rules, since, previous["message_id"], partner_range
+        )
+        return covered, changed
+
+    def _changed_partner_ids(self, rules, since, message_id, partner_range):
+        """Commercial entities of ``partner_range`` whose follow-ups may have
+        changed since ``since`` other than by the days passing: contacts,
+        orders, invoices and referrals written, messages that count as a sign
+        of life created (after the message ``message_id``), log rows released
+        or re-armed and campaigns launched, signals recorded, the members of
+        the teams of ``rules`` written. Each part on an index."""
+        first_steps = [
+            rule._get_steps()[:1].id
+            for rule in self.env["partner.followup.rule"]
+            .with_context(active_test=False)
+            .search([("trigger", "=", "campaign")])
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH written(id) AS (
+                    SELECT id FROM res_partner WHERE write_date > %(since)s
+                    UNION
+                    SELECT partner_id FROM sale_order WHERE write_date > %(since)s
+                    UNION
+                    SELECT partner_id FROM account_move WHERE write_date > %(since)s
+                    UNION
+                    SELECT unnest(ARRAY[referee_id, sponsor_id])
+                      FROM referral_referral WHERE write_date > %(since)s
+                    UNION
+                    SELECT partner_id FROM partner_followup_log
+                     WHERE write_date > %(since)s
+                       AND (released OR step_id = ANY(%(first)s))
+                    UNION
+                    SELECT partner_id FROM partner_followup_signal
+                     WHERE date > %(since)s
+                    UNION
+                    SELECT p.id FROM res_partner p
+                     WHERE %(teams)s AND p.user_id IN (
+                           SELECT user_id FROM crm_team_member
+                            WHERE write_date > %(since)s)
+                    UNION
+                    SELECT CASE m.model
+                           WHEN 'res.partner' THEN m.res_id
+                           WHEN 'sale.order' THEN so.partner_id
+                           WHEN 'account.move' THEN am.partner_id
+                           END
+                      FROM mail_message m
+                      LEFT JOIN sale_order so
+                        ON m.model = 'sale.order' AND so.id = m.res_id
+                      LEFT JOIN account_move am
+                        ON m.model = 'account.move' AND am.id = m.res_id
+                     WHERE m.id > %(message)s
+                       AND m.model IN ('res.partner', 'sale.order', 'account.move')
+                       AND (m.mail_activity_type_id IS NOT NULL
+                            OR m.message_type IN ('email', 'comment'))
+                    UNION
+                    SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
+                      FROM mail_message m
+                      JOIN referral_referral rr
+                        ON m.model = 'referral.referral' AND rr.id = m.res_id
+                     WHERE m.id > %(message)s
+                       AND (m.mail_activity_type_id IS NOT NULL
+                            OR m.message_type IN ('email', 'comment')))
+                SELECT DISTINCT p.commercial_partner_id
+                  FROM written w
+                  JOIN res_partner p ON p.id = w.id
+                 WHERE p.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                """,
+                since=since,
+                # The teams' members matter to the rules of some teams only.
+                teams=any(rule.team_ids for rule in rules),
+                first=first_steps,
+                message=message_id,
+                low=partner_range[0],
+                high=partner_range[1],
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    def _detect_step(self, rule, step, days, partner_range, covered=None, changed=None):
+        """The due steps of ``step``. ``covered``: the latest reference date
+        a pass covered (None: every reference date); the due steps then are
+        those whose reference date entered the window since, plus those of
+        the ``changed`` commercial entities. A reference date covered before
+        was due then, and logged then, unless its record changed since."""
         working = rule.delay_type == "working"
         latest = days.latest_reference(step.delay, working)
         earliest = None
@@ -465,6 +684,41 @@ class PartnerFollowupEngine(models.AbstractModel):
             days.utc_start(earliest) if earliest else datetime(1900, 1, 1),
             days.utc_start(latest + timedelta(days=1)),
         )
+        if covered is None:
+            return self._detect_scope(rule, step, days, scope)
+        window = covered + timedelta(days=1)
+        if rule.trigger == "dormant":
+            # One query: the candidates whose last sign of life entered the
+            # window, and the changed ones.
+            return self._detect_scope(
+                rule, step, days, scope._replace(partners=changed, window=window)
+            )
+        due = []
+        if window <= latest:
+            due += self._detect_scope(
+                rule,
+                step,
+                days,
+                scope._replace(
+                    earliest=max(scope.earliest, window),
+                    start=max(scope.start, days.utc_start(window)),
+                ),
+            )
+        if changed:
+            seen = {(d.res_id, d.occurrence) for d in due}
+            due += [
+                d
+                for d in self._detect_scope(
+                    rule, step, days, scope._replace(partners=changed)
+                )
+                if (d.res_id, d.occurrence) not in seen
+            ]
+        return due
+
+    def _detect_scope(self, rule, step, days, scope):
+        """The due steps of ``step`` within ``scope``."""
+        working = rule.delay_type == "working"
+        latest, earliest = scope.latest, scope.earliest
         source = getattr(self, f"_detect_sql_{rule.trigger}")(rule, step, days, scope)
         query = SQL(
             """
@@ -474,7 +728,7 @@ class PartnerFollowupEngine(models.AbstractModel):
               JOIN res_partner p ON p.id = src.partner_id
              WHERE src.partner_id BETWEEN %(low)s AND %(high)s
                AND src.ref_date <= %(latest)s
-               AND (%(earliest)s::date IS NULL OR src.ref_date >= %(earliest)s)
+               AND src.ref_date >= %(earliest)s
                AND %(conditions)s
                AND NOT EXISTS (
                     SELECT 1 FROM partner_followup_log l
@@ -485,14 +739,14 @@ class PartnerFollowupEngine(models.AbstractModel):
             """,
             company=self.env.company.id,
             source=source,
-            low=partner_range[0],
-            high=partner_range[1],
+            low=scope.low,
+            high=scope.high,
             latest=latest,
             earliest=earliest,
             # The dormant source applies them to its candidates already.
             conditions=SQL("TRUE")
             if rule.trigger == "dormant"
-            else self._conditions_sql(rule, partner_range),
+            else self._conditions_sql(rule, (scope.low, scope.high)),
             rule=rule.id,
             step=step.id,
             model=rule.res_model,
@@ -523,8 +777,13 @@ class PartnerFollowupEngine(models.AbstractModel):
             )
         return due
 
-    def _conditions_sql(self, rule, partner_range=(0, MAX_ID)):
-        """The rule's conditions on the commercial entity ``p``."""
+    def _conditions_sql(self, rule, partner_range=(0, MAX_ID), within=None, only=None):
+        """The rule's conditions on the commercial entity ``p``; the
+        documents read for them are those of ``partner_range``, or those of
+        the commercial entities whose id the SQL condition ``within(column)``
+        accepts. ``only``: ``"company"`` for the condition on the company
+        (where a shared contact is followed up), ``"contact"`` for the
+        others (stages, teams, salespeople, filter)."""
         if rule.trigger in ("dormant", "campaign"):
             # A contact followed up for itself: in its own company; a shared
             # contact in each company where it has documents, and without
@@ -532,6 +791,11 @@ class PartnerFollowupEngine(models.AbstractModel):
             # Sets read once per query (hashed), not per contact, within the
             # batch's commercial entities.
             low, high = partner_range
+
+            def among(column):
+                if within:
+                    return within(column)
+                return SQL("%s BETWEEN %s AND %s", column, low, high)
 
             def documented(company):
                 where = SQL("AND so.company_id = %s", company) if company else SQL()
@@ -541,11 +805,10 @@ class PartnerFollowupEngine(models.AbstractModel):
                     """(SELECT sp.commercial_partner_id
                           FROM sale_order so
                           JOIN res_partner sp ON sp.id = so.partner_id
-                         WHERE sp.commercial_partner_id BETWEEN %(low)s AND %(high)s
-                           %(so)s
+                         WHERE %(sp_among)s %(so)s
                         UNION
                         SELECT am.commercial_partner_id FROM account_move am
-                         WHERE am.commercial_partner_id BETWEEN %(low)s AND %(high)s
+                         WHERE %(am_among)s
                            AND am.move_type != 'entry' %(am)s
                         UNION
                         SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
@@ -554,8 +817,8 @@ class PartnerFollowupEngine(models.AbstractModel):
                     so=where,
                     am=where_am,
                     rr=where_rr,
-                    low=low,
-                    high=high,
+                    sp_among=among(SQL("sp.commercial_partner_id")),
+                    am_among=among(SQL("am.commercial_partner_id")),
                 )
 
             conditions = [
@@ -604,12 +867,24 @@ class PartnerFollowupEngine(models.AbstractModel):
         if domain:
             Partner = self.env["res.partner"].with_context(active_test=False)
             conditions.append(SQL("p.id IN %s", Partner._search(domain).subselect()))
+        if only == "company":
+            conditions = conditions[:1]
+        elif only == "contact":
+            conditions = conditions[1:] or [SQL("TRUE")]
         return SQL(" AND ").join(conditions)
 
     # ------------------------------------------------------------------
     # One source per trigger: res_id, occurrence, partner_id (commercial
     # entity), ref_date (the local date the step's delay counts from).
     # ------------------------------------------------------------------
+
+    def _batch_sql(self, scope, column):
+        """SQL: the commercial entity ``column`` is in the scope's batch (and
+        among its ``partners`` if any)."""
+        batch = SQL("%s BETWEEN %s AND %s", column, scope.low, scope.high)
+        if scope.partners is None:
+            return batch
+        return SQL("%s AND %s = ANY(%s)", batch, column, list(scope.partners))
 
     def _local_date_sql(self, column, days):
         return SQL(
@@ -643,11 +918,12 @@ class PartnerFollowupEngine(models.AbstractModel):
               JOIN res_partner cp ON cp.id = so.partner_id
              WHERE so.state = 'sent' AND so.company_id = %(company)s
                AND %(moment)s >= %(start)s AND %(moment)s < %(stop)s
-               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
             """,
             ref=ref,
             moment=moment,
             company=self.env.company.id,
+            batch=self._batch_sql(scope, SQL("cp.commercial_partner_id")),
             **scope._asdict(),
         )
 
@@ -660,11 +936,22 @@ class PartnerFollowupEngine(models.AbstractModel):
               FROM sale_order so
               JOIN res_partner cp ON cp.id = so.partner_id
              WHERE so.state = 'sale' AND so.company_id = %(company)s
-               AND cp.commercial_partner_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
+               -- Customers with a confirmed order in the scope's dates (on
+               -- the index of the order dates): the others have no first
+               -- order there.
+               AND cp.commercial_partner_id IN (
+                    SELECT wp.commercial_partner_id
+                      FROM sale_order wo
+                      JOIN res_partner wp ON wp.id = wo.partner_id
+                     WHERE wo.state = 'sale' AND wo.company_id = %(company)s
+                       AND wo.date_order >= %(start)s
+                       AND wo.date_order < %(stop)s)
             """,
             company=self.env.company.id,
-            low=scope.low,
-            high=scope.high,
+            batch=self._batch_sql(scope, SQL("cp.commercial_partner_id")),
+            start=scope.start,
+            stop=scope.stop,
         )
         if rule.first_order_only:
             orders = SQL(
@@ -700,9 +987,10 @@ class PartnerFollowupEngine(models.AbstractModel):
               FROM res_partner sp
              WHERE %(end)s BETWEEN %(earliest)s AND %(latest)s
                AND sp.id = sp.commercial_partner_id
-               AND sp.id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
             """,
             end=end,
+            batch=self._batch_sql(scope, SQL("sp.id")),
             **scope._asdict(),
         )
 
@@ -717,13 +1005,14 @@ class PartnerFollowupEngine(models.AbstractModel):
              WHERE h.to_stage_id = %(stage)s
                AND h.company_id = %(company)s
                AND hp.id = hp.commercial_partner_id
-               AND h.partner_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
                AND h.date >= %(start)s AND h.date < %(stop)s
             """,
             ref=self._local_date_sql(SQL("h.date"), days),
             # Entered in the current company, and still there.
             stage=company_value_sql("hp", "lifecycle_stage_id", self.env.company.id),
             company=self.env.company.id,
+            batch=self._batch_sql(scope, SQL("h.partner_id")),
             **scope._asdict(),
         )
 
@@ -736,12 +1025,13 @@ class PartnerFollowupEngine(models.AbstractModel):
                    r.date_referral AS since
               FROM referral_referral r
              WHERE r.state IN %(states)s AND r.company_id = %(company)s
-               AND r.referee_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
                AND r.date_referral >= %(start)s AND r.date_referral < %(stop)s
             """,
             ref=ref,
             states=OPEN_REFERRAL_STATES,
             company=self.env.company.id,
+            batch=self._batch_sql(scope, SQL("r.referee_id")),
             **scope._asdict(),
         )
 
@@ -765,14 +1055,19 @@ class PartnerFollowupEngine(models.AbstractModel):
         )
         return SQL(
             """
-            WITH dormant_candidates AS MATERIALIZED (
+            WITH dormant_scope AS MATERIALIZED (
                 SELECT p.id, %(base)s AS base
                   FROM res_partner p
                  WHERE p.id = p.commercial_partner_id
-                   AND p.id BETWEEN %(low)s AND %(high)s
+                   AND %(batch)s
                    AND p.create_date < %(stop)s
                    AND %(base)s <= %(latest)s
-                   AND %(conditions)s)
+                   AND %(contact)s),
+            dormant_candidates AS MATERIALIZED (
+                SELECT p.id, ds.base
+                  FROM dormant_scope ds
+                  JOIN res_partner p ON p.id = ds.id
+                 WHERE %(conditions)s)
             SELECT dl.res_id, dl.ref_date::text AS occurrence,
                    dl.res_id AS partner_id, dl.ref_date,
                    NULL::timestamp AS since
@@ -788,10 +1083,73 @@ class PartnerFollowupEngine(models.AbstractModel):
                    ) dl
             """,
             base=base,
-            conditions=self._conditions_sql(rule, (scope.low, scope.high)),
+            batch=self._dormant_batch_sql(scope, base, days),
+            contact=self._conditions_sql(rule, only="contact"),
+            # The documents of the contacts in scope only (their stage, their
+            # creation and last order already checked).
+            conditions=self._conditions_sql(
+                rule,
+                within=lambda column: SQL(
+                    "%s IN (SELECT id FROM dormant_scope)", column
+                ),
+                only="company",
+            ),
             happened=self._local_date_sql(SQL("ev.last"), days),
             events=events,
             **scope._asdict(),
+        )
+
+    def _dormant_batch_sql(self, scope, base, days):
+        """The commercial entities of the batch a dormant step reads: with a
+        ``window`` (the first day not covered by the last run), only those
+        whose last sign of life may have entered the step's window since:
+        their creation or last order from then on, a sign of life dated from
+        then on (the messages that count, on the index of their dates), and
+        the ``partners`` changed. A sign of life dated earlier whose last one
+        is in the window is the message of that day."""
+        if scope.window is None:
+            return self._batch_sql(scope, SQL("p.id"))
+        # A superset of the contacts with a sign of life in the window: the
+        # messages that may count, whoever wrote them.
+        dated = SQL(
+            """m.date >= %s AND m.date < %s
+               AND (m.mail_activity_type_id IS NOT NULL
+                    OR m.message_type IN ('email', 'comment'))""",
+            days.utc_start(scope.window),
+            scope.stop,
+        )
+        return SQL(
+            """p.id BETWEEN %(low)s AND %(high)s
+               AND (%(base)s >= %(window)s
+                    OR p.id = ANY(%(changed)s)
+                    OR p.id IN (
+                        SELECT CASE m.model
+                               WHEN 'res.partner' THEN mp.commercial_partner_id
+                               WHEN 'sale.order' THEN sp.commercial_partner_id
+                               ELSE am.commercial_partner_id END
+                          FROM mail_message m
+                          LEFT JOIN res_partner mp
+                            ON m.model = 'res.partner' AND mp.id = m.res_id
+                          LEFT JOIN sale_order so
+                            ON m.model = 'sale.order' AND so.id = m.res_id
+                          LEFT JOIN res_partner sp ON sp.id = so.partner_id
+                          LEFT JOIN account_move am
+                            ON m.model = 'account.move' AND am.id = m.res_id
+                         WHERE %(dated)s
+                           AND m.model IN ('res.partner', 'sale.order',
+                                           'account.move')
+                        UNION
+                        SELECT unnest(ARRAY[rr.referee_id, rr.sponsor_id])
+                          FROM mail_message m
+                          JOIN referral_referral rr
+                            ON m.model = 'referral.referral' AND rr.id = m.res_id
+                         WHERE %(dated)s))""",
+            low=scope.low,
+            high=scope.high,
+            base=base,
+            window=scope.window,
+            changed=list(scope.partners or ()),
+            dated=dated,
         )
 
     def _contact_events_sql(self, partners, orders=True):
@@ -887,13 +1245,14 @@ class PartnerFollowupEngine(models.AbstractModel):
              WHERE cl.rule_id = %(rule)s AND cl.step_id = %(first)s
                AND cl.outcome = 'done' AND NOT cl.released
                AND cl.company_id = %(company)s
-               AND cl.partner_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
                AND cl.date_done >= %(start)s AND cl.date_done < %(stop)s
             """,
             ref=self._local_date_sql(SQL("cl.date_done"), days),
             rule=rule.id,
             first=first.id,
             company=self.env.company.id,
+            batch=self._batch_sql(scope, SQL("cl.partner_id")),
             **scope._asdict(),
         )
 
@@ -922,13 +1281,14 @@ class PartnerFollowupEngine(models.AbstractModel):
                    s.partner_id, %(ref)s AS ref_date, s.date AS since
               FROM partner_followup_signal s
              WHERE s.company_id = %(company)s AND %(kind)s
-               AND s.partner_id BETWEEN %(low)s AND %(high)s
+               AND %(batch)s
                AND s.date >= %(start)s AND s.date < %(stop)s
             """,
             res_id=res_id,
             ref=self._local_date_sql(SQL("s.date"), days),
             company=self.env.company.id,
             kind=kinds.get(rule.signal_type) or SQL("FALSE"),
+            batch=self._batch_sql(scope, SQL("s.partner_id")),
             **scope._asdict(),
         )
 
@@ -1221,8 +1581,11 @@ class PartnerFollowupEngine(models.AbstractModel):
                 SQL(
                     """UPDATE partner_followup_log
                           SET released = true,
-                              reason = %(reason)s
+                              reason = %(reason)s,
+                              -- What the cron's next pass reads again.
+                              write_date = %(now)s
                         WHERE id IN %(ids)s""",
+                    now=self.env.cr.now(),
                     reason=self.env._(
                         "activities removed: %(reason)s", reason=reasons[trigger]
                     ),
@@ -1417,17 +1780,20 @@ class PartnerFollowupEngine(models.AbstractModel):
                     )
                 )
         if activity_vals:
-            # Automated activities: no email to each assignee for each of them.
-            self.env["mail.activity"].with_context(
-                mail_activity_quick_update=True
-            ).create(activity_vals)
-            for model in {model for model, _res_id in records}:
-                self.env[model].invalidate_model(["activity_ids"])
+            self._create_activities(activity_vals, {model for model, _id in records})
         if responsibles:
             self._write_responsibles(responsibles)
         for template, res_ids in mails.items():
             self._send_template(template, res_ids)
         self._log_in_chatter(notes, records)
+
+    def _create_activities(self, activity_vals, models):
+        # Automated activities: no email to each assignee for each of them.
+        self.env["mail.activity"].with_context(mail_activity_quick_update=True).create(
+            activity_vals
+        )
+        for model in models:
+            self.env[model].invalidate_model(["activity_ids"])
 
     def _write_responsibles(self, responsibles):
         """Who got the activities of each log row, and why."""

@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
 from odoo import api, fields, models
+from odoo.tools.safe_eval import safe_eval
 
 TRIGGERS = [
     ("quote_sent", "Quotation sent, no answer"),
@@ -208,6 +209,31 @@ class PartnerFollowupRule(models.Model):
 
     def _applies_to_company(self, company):
         return not self.company_id or self.company_id == company
+
+    def _followup_conditions_on_contact(self):
+        """Whether the contact filter reads the contact's own stored columns
+        only: a change of what it reads then writes the contact, and the
+        cron's incremental pass sees it (else the rule is detected in full
+        on each run)."""
+        self.ensure_one()
+        Partner = self.env["res.partner"]
+        for leaf in safe_eval(self.partner_domain or "[]"):
+            if not isinstance(leaf, list | tuple) or len(leaf) != 3:
+                continue
+            path = str(leaf[0])
+            field = Partner._fields.get(path)
+            if (
+                "." in path
+                or not field
+                or not field.store
+                or field.type
+                in (
+                    "one2many",
+                    "many2many",
+                )
+            ):
+                return False
+        return True
 
     def _get_preview_decisions(self):
         """What the next run would decide for this rule today."""
