@@ -253,3 +253,41 @@ class TestFollowupIncremental(FollowupCommon):
             self.assertFalse(int(Param.get_param(FOLLOWUP_CRON_CURSOR)))
         # Its renewal call (due on 11/25, within nobody's window since) came.
         self.assertEqual(self._logs(self.renewal, partner_id=other.id).outcome, "done")
+
+    def test_a_full_pass_comes_back_every_week(self):
+        """What the changes cannot show (a deleted sign of life) is caught up
+        by the full pass a week after the last one; the passes between read
+        what changed."""
+        Param = self.env["ir.config_parameter"].sudo()
+        Engine = type(self.Engine)
+        self._stamp(datetime(2026, 11, 29, 9), everything=True)
+        calls = []
+        changed = Engine._changed_partner_ids
+
+        def spy(engine, *args):
+            calls.append(args)
+            return changed(engine, *args)
+
+        def run_pass():
+            self.Engine._cron_run_followups(batch_size=2)
+            batched = bool(int(Param.get_param(FOLLOWUP_CRON_CURSOR)))
+            while int(Param.get_param(FOLLOWUP_CRON_CURSOR)):
+                self.Engine._cron_run_followups(batch_size=2)
+            return batched
+
+        with patch.object(Engine, "_changed_partner_ids", spy):
+            with freeze_time("2026-11-30 09:00:00"):
+                self.assertTrue(run_pass())
+            self.assertFalse(calls)
+            for day in range(1, 7):
+                with freeze_time(datetime(2026, 11, 30, 9) + timedelta(days=day)):
+                    self.assertFalse(run_pass(), f"day {day}")
+            self.assertTrue(calls)
+            count = len(calls)
+            with freeze_time("2026-12-07 09:00:00"):
+                # A week after the last full pass: every contact, in batches.
+                self.assertTrue(run_pass())
+            self.assertEqual(len(calls), count)
+            with freeze_time("2026-12-08 09:00:00"):
+                self.assertFalse(run_pass())
+            self.assertGreater(len(calls), count)

@@ -37,6 +37,9 @@ FOLLOWUP_CRON_CURSOR = "sale_referral_lifecycle.followup_cron_last_partner_id"
 FOLLOWUP_CRON_LAST_RUN = "sale_referral_lifecycle.followup_cron_last_run"
 # The same for the pass in progress (it runs in batches, over several calls).
 FOLLOWUP_CRON_PASS = "sale_referral_lifecycle.followup_cron_pass"
+# Days between two passes over every contact (the passes between read what
+# changed since the last one).
+FULL_PASS_DAYS = 7
 MAX_ID = 2**31 - 1
 # A step due on a record: what the engine arbitrates, logs and executes.
 # ``log_id`` is the postponed log row it comes back from, if any; ``since``
@@ -99,9 +102,23 @@ class PartnerFollowupEngine(models.AbstractModel):
         Param = engine.env["ir.config_parameter"]
         last_id = int(Param.get_param(FOLLOWUP_CRON_CURSOR, 0))
         current = json.loads(Param.get_param(FOLLOWUP_CRON_PASS) or "null")
+        previous = json.loads(Param.get_param(FOLLOWUP_CRON_LAST_RUN) or "null")
         if not last_id or not current:
             current = dict(engine._start_pass(), first=last_id)
-        previous = json.loads(Param.get_param(FOLLOWUP_CRON_LAST_RUN) or "null")
+            # A full pass every FULL_PASS_DAYS: what the changes cannot show
+            # (a deleted message or order, a user moved to another company)
+            # is caught up within that time.
+            full = previous and previous.get("full", previous["start"])
+            if not full or fields.Datetime.to_datetime(full) <= (
+                fields.Datetime.to_datetime(current["start"])
+                - timedelta(days=FULL_PASS_DAYS)
+            ):
+                current["full"] = current["start"]
+                current["full_pass"] = True
+            else:
+                current["full"] = full
+        if current.get("full_pass"):
+            previous = None
         if previous and not last_id:
             # What changed since the last pass, for every contact at once: the
             # work follows the changes, not the number of contacts.
