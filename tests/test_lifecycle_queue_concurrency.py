@@ -4,12 +4,14 @@ cursors) while another transaction spends a sponsor's credit: the job neither
 fails nor loses its batch. The part that clashes is left for the next call,
 woken at once; the rest commits."""
 
+import threading
 from unittest.mock import patch
 
 from psycopg2.errors import SerializationFailure
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from ..models.cron_batches import run_in_savepoints
 from ..models.lifecycle.partner_lifecycle_queue import QUEUE_CRON
@@ -263,6 +265,81 @@ class TestQueueConcurrency(TransactionCase):
                 env["referral.wallet"].browse(self.wallet_a_id).balance,
                 100.0 - 30.0 + REWARD,
             )
+
+    def test_spender_waiting_for_the_job_is_not_failed(self):
+        """A sponsor spends while the job, not committed yet, holds its
+        wallet to post its reward: the spending waits for the job's commit,
+        then goes through (its transaction started before: it does not see
+        the reward, it is not refused for it); the balance is exact."""
+        outcome = {}
+
+        def spend(env):
+            with env.cr, mute_logger("odoo.sql_db"):
+                try:
+                    env["referral.wallet"].browse(self.wallet_a_id)._debit(30.0)
+                    outcome["debited"] = True
+                except SerializationFailure as error:
+                    outcome["refused"] = error
+                    env.cr.rollback()
+
+        spender_env = api.Environment(self.registry.cursor(), SUPERUSER_ID, {})
+        spender_env.cr.execute("SELECT 1")  # its snapshot predates the job's
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env["partner.lifecycle.queue"]._cron_process(), 0)
+            spender = threading.Thread(target=spend, args=(spender_env,))
+            spender.start()
+            spender.join(0.5)
+            self.assertTrue(spender.is_alive(), "the spending waits for the job")
+        spender.join(60)
+        self.assertFalse(spender.is_alive())
+        self.assertEqual(outcome, {"debited": True})
+        referral_a, referral_b = self.referral_ids
+        self.assertEqual(self._rewards(), {referral_a: REWARD, referral_b: REWARD})
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(
+                env["referral.wallet"].browse(self.wallet_a_id).balance,
+                100.0 + REWARD - 30.0,
+            )
+
+    def test_call_does_not_wait_for_a_spender_holding_the_wallet(self):
+        """A sponsor's spending holds its wallet, not committed yet: the job
+        does not wait for it; A's referee stays queued, the job is woken
+        again at once, B's reward commits."""
+        with self.registry.cursor() as spender_cr:
+            spender_env = api.Environment(spender_cr, SUPERUSER_ID, {})
+            spender_env["referral.wallet"].browse(self.wallet_a_id)._lock()
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                self.assertEqual(env["partner.lifecycle.queue"]._cron_process(), 1)
+            spender_cr.rollback()
+        referral_a, referral_b = self.referral_ids
+        self.assertEqual(self._rewards(), {referral_b: REWARD})
+        self.assertEqual(self._queued(), [(self.partner_ids[1],)])
+        self.assertTrue(
+            self._read(
+                "SELECT id FROM ir_cron_trigger WHERE cron_id = %s "
+                "AND call_at <= (now() at time zone 'UTC')",
+                [self.cron_id],
+            ),
+            "the job woke itself again at once",
+        )
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env["partner.lifecycle.queue"]._cron_process(), 0)
+        self.assertEqual(self._rewards(), {referral_a: REWARD, referral_b: REWARD})
+
+    def test_call_stops_starting_chunks_after_its_time(self):
+        """Chunks of one contact and no time left after the first: one
+        contact done per call, the rest left to the next calls."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            Queue = env["partner.lifecycle.queue"]
+            self.assertEqual(Queue._cron_process(chunk_size=1, time_budget=0), 1)
+            self.assertEqual(Queue._cron_process(chunk_size=1, time_budget=0), 0)
+        referral_a, referral_b = self.referral_ids
+        self.assertEqual(self._rewards(), {referral_a: REWARD, referral_b: REWARD})
 
 
 @tagged("post_install", "-at_install")

@@ -33,12 +33,15 @@ class TestLedgerConcurrency(TransactionCase):
             )
             self.sponsor_id, self.referee_id = partners.ids
             program = env["referral.program"]._get_company_program(env.company)
-            self.program_id, self.policy = program.id, program.sponsor_policy
+            self.program_id = program.id
+            self.program_values = program.read(PROGRAM_VALUES)[0]
             program.sponsor_policy = "any"
+        # Referees a test adds, removed with the others.
+        self.other_partner_ids = []
         self.addCleanup(self._drop_race_data)
 
     def _drop_race_data(self):
-        partner_ids = (self.sponsor_id, self.referee_id)
+        partner_ids = (self.sponsor_id, self.referee_id, *self.other_partner_ids)
         with self.env.registry.cursor() as cr:
             cr.execute(
                 "SELECT id FROM referral_referral WHERE sponsor_id IN %s",
@@ -99,9 +102,13 @@ class TestLedgerConcurrency(TransactionCase):
                 "UPDATE res_partner SET user_id = NULL WHERE id IN %s", [partner_ids]
             )
             cr.execute("DELETE FROM res_partner WHERE id IN %s", [partner_ids])
-            cr.execute(
-                "UPDATE referral_program SET sponsor_policy = %s WHERE id = %s",
-                [self.policy, self.program_id],
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["referral.program"].browse(self.program_id).write(
+                {
+                    key: value
+                    for key, value in self.program_values.items()
+                    if key != "id"
+                }
             )
 
     def _race(self, operation):
@@ -188,6 +195,66 @@ class TestLedgerConcurrency(TransactionCase):
                 [referral_id],
             )
             self.assertEqual(cr.fetchone()[0], 1)
+
+    def test_two_rewards_within_a_yearly_cap_at_once(self):
+        """Two referrals of one sponsor rewarded at once, the program's
+        yearly cap room for one reward: the first locks the wallet and marks
+        it (the next reward reads what this one earned); the second waits,
+        then fails to serialize (Odoo retries it, and the retry finds the
+        cap reached): the cap holds."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["referral.program"].browse(self.program_id).write(
+                {
+                    "reward_type": "fixed",
+                    "reward_fixed_amount": 50.0,
+                    "reward_max_amount": 0.0,
+                    "yearly_cap_amount": 50.0,
+                    "reward_trigger": "order_confirmed",
+                    "approval_required": False,
+                }
+            )
+            other = env["res.partner"].create(
+                {"name": "Race Referee 2", "is_company": True}
+            )
+            self.other_partner_ids.append(other.id)
+            product = env["product.product"].create(
+                {"name": RACE_PRODUCT, "type": "service", "list_price": 100.0}
+            )
+            env["referral.wallet"]._get_or_create(
+                env["res.partner"].browse(self.sponsor_id), env.company
+            )
+            referral_ids = []
+            for referee_id in (self.referee_id, other.id):
+                referral_ids.append(
+                    env["referral.referral"]
+                    .create({"sponsor_id": self.sponsor_id, "referee_id": referee_id})
+                    .id
+                )
+                env["sale.order"].create(
+                    {
+                        "partner_id": referee_id,
+                        "order_line": [Command.create({"product_id": product.id})],
+                    }
+                ).action_confirm()
+        to_grant = iter(referral_ids)
+
+        def grant(env):
+            env["referral.referral"].browse(next(to_grant))._grant_rewards()
+
+        outcome = self._race(grant)
+        self.assertNotIn("done", outcome)
+        self.assertIsInstance(outcome["refused"], SerializationFailure)
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            # Odoo's retry of the second: nothing left under the cap.
+            env["referral.referral"].browse(referral_ids[1])._grant_rewards()
+            cr.execute(
+                "SELECT SUM(amount) FROM referral_wallet_transaction "
+                "WHERE referral_id IN %s AND transaction_type = 'credit'",
+                [tuple(referral_ids)],
+            )
+            self.assertEqual(cr.fetchone()[0], 50.0)
 
     def test_two_referrals_of_one_referee_at_once(self):
         def refer(env):
@@ -329,3 +396,14 @@ class TestWalletConcurrency(WalletCommon):
                 "DELETE FROM ir_cron_trigger WHERE cron_id = %s AND id > %s",
                 [cron_id, last_trigger],
             )
+
+
+PROGRAM_VALUES = [
+    "sponsor_policy",
+    "reward_type",
+    "reward_fixed_amount",
+    "reward_max_amount",
+    "yearly_cap_amount",
+    "reward_trigger",
+    "approval_required",
+]

@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+import functools
 import logging
+import time
 from collections import defaultdict
 
 from odoo import api, fields, models
@@ -11,6 +13,12 @@ from ..cron_batches import retrigger, run_in_savepoints, try_in_savepoint
 _logger = logging.getLogger(__name__)
 
 QUEUE_CRON = "sale_referral_lifecycle.ir_cron_process_lifecycle_queue"
+# A call of the queue's job: contacts done together (one recompute, one
+# savepoint), and the seconds after which it starts no other chunk. A call
+# pays a fixed cost (a new transaction: the caches read again), so a chunk
+# is not much smaller than the batch that an ordinary load queues.
+CHUNK_SIZE = 25
+CALL_TIME_BUDGET = 2.0
 
 
 class PartnerLifecycleQueue(models.Model):
@@ -116,13 +124,21 @@ class PartnerLifecycleQueue(models.Model):
         self.env.cr.postcommit.add(self.env["ir.cron"].browse(cron_id)._notifydb)
 
     @api.model
-    def _cron_process(self, batch_size=50):
+    def _cron_process(
+        self, batch_size=50, chunk_size=CHUNK_SIZE, time_budget=CALL_TIME_BUDGET
+    ):
         """Recompute the queued contacts, oldest first, a batch per call; the
         cron runner calls again while some remain. Rows taken by another
         worker are skipped; rows queued meanwhile wait for the next call.
-        A contact whose work clashes with a concurrent transaction (its
-        sponsor's wallet spent meanwhile) keeps its rows for the next call,
-        woken at once; the others' work commits."""
+
+        The batch is done in chunks of ``chunk_size`` contacts, and no chunk
+        is started after ``time_budget`` seconds: the call commits soon,
+        which posts the rewards done and releases the sponsors' wallets (a
+        sponsor spending waits for them). A contact whose rewards go to a
+        wallet that a concurrent transaction holds or changed since this call
+        started keeps its rows for the next call, woken at once; the others'
+        work commits."""
+        started = time.monotonic()
         rows = self.env.execute_query(
             SQL(
                 """
@@ -135,42 +151,56 @@ class PartnerLifecycleQueue(models.Model):
                 batch_size,
             )
         )
-        stale = self._lock_rewarded_rows(rows)
         by_partner = defaultdict(list)
         for row in rows:
             by_partner[row[1]].append(row)
-        # Contacts rewarding a wallet changed since this call started: their
-        # work would fail; left as they are for the next call.
-        left = [group for partner, group in by_partner.items() if partner in stale]
+        groups = list(by_partner.values())
+        done, left = 0, []
+        for start in range(0, len(groups), chunk_size):
+            if start:
+                if time.monotonic() - started >= time_budget:
+                    break
+                # What the chunks done left for the commit (tracking, cron
+                # wake-ups) runs now: a savepoint rolled back clears it.
+                self.env.flush_all()
+                self.env.cr.precommit.run()
+            chunk = groups[start : start + chunk_size]
+            busy = self._lock_rewarded_rows([row for group in chunk for row in group])
+            # Their rewards would fail or wait: left as they are.
+            skipped = [group for group in chunk if group[0][1] in busy]
+            given_up = run_in_savepoints(
+                self.env,
+                [group for group in chunk if group[0][1] not in busy],
+                self._process_contacts,
+            )
+            left += skipped + given_up
+            done += sum(len(group) for group in chunk) - sum(
+                len(group) for group in skipped + given_up
+            )
         if left:
             _logger.info(
                 "%s contact(s) left for the next call: their sponsors' wallets "
-                "changed meanwhile",
+                "are busy or changed meanwhile",
                 len(left),
             )
-        left += run_in_savepoints(
-            self.env,
-            [group for partner, group in by_partner.items() if partner not in stale],
-            self._process_contacts,
-        )
-        if left:
             retrigger(self.env, QUEUE_CRON)
         remaining = self.env.execute_query(
             SQL("SELECT count(*) FROM partner_lifecycle_queue")
         )[0][0]
-        done = len(rows) - sum(len(contact_rows) for contact_rows in left)
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return remaining
 
     @api.model
     def _lock_rewarded_rows(self, rows):
-        """Lock, first thing in the transaction, what the rewards of
-        ``rows`` will write, in the ledger's order (the referrals, then their
-        sponsors' wallets, each by ascending id): a sponsor spending
-        meanwhile waits for this call instead of making it fail later.
+        """Lock what the rewards of ``rows`` will write, before the work of
+        their contacts, in the ledger's order (the referrals, then their
+        sponsors' wallets, each by ascending id). The wallets are locked,
+        not marked (``referral.wallet._lock``): the rewards add credit, and
+        a sponsor spending meanwhile waits for this call to commit, then
+        goes on. A wallet held by another transaction is not waited for.
         Return the contacts (ids, as in ``rows``) whose rewards go to a
-        wallet that a concurrent transaction changed since this one started
-        (it cannot be locked in this transaction)."""
+        wallet that another transaction holds, or changed since this one
+        started (it cannot be locked in this transaction)."""
         orders = (
             self.env["sale.order"]
             .browse({row[2] for row in rows if row[2] and row[3] == "sale"})
@@ -203,13 +233,19 @@ class PartnerLifecycleQueue(models.Model):
                 order="id",
             )
         )
-        if try_in_savepoint(self.env, wallets._lock):
+
+        def lock(wallets):
+            return try_in_savepoint(
+                self.env, functools.partial(wallets._lock, mark=False, nowait=True)
+            )
+
+        if lock(wallets):
             return set()
-        # One by one: which ones changed.
+        # One by one: which ones are busy or changed.
         stale = {
             (wallet.partner_id, wallet.company_id)
             for wallet in wallets
-            if not try_in_savepoint(self.env, wallet._lock)
+            if not lock(wallet)
         }
         stale_orders = {
             order.id

@@ -635,16 +635,44 @@ class ReferralLedger(models.AbstractModel):
                 company,
             )
         wallets = wallets.sudo().browse(sorted(wallets.ids))
-        wallets._lock()
-        wallets._expire_overdue_credits()
+        # Locked, not marked yet: a spender waiting for these rows is not
+        # failed by credit added (see _mark_rewarded_wallets).
+        wallets._lock(mark=False)
+        lowered = wallets._expire_overdue_credits().wallet_id
         referrals._update_reward_states(qualifying)
         transactions = Transaction
         for referral in referrals:
             if referral._is_reward_earned(qualifying[referral]):
                 continue
             transactions |= self._revoke_reward(referral)
+            lowered |= referral.transaction_ids.wallet_id
         transactions |= self._grant_rewards(earning, qualifying, wallets, announce_zero)
+        self._mark_rewarded_wallets(wallets, lowered)
         return transactions
+
+    @api.model
+    def _mark_rewarded_wallets(self, wallets, lowered):
+        """Mark (``referral.wallet._mark_changed``) what a transaction
+        waiting for the rewarded ``wallets`` must not read from its older
+        snapshot: the wallets whose balance went down (``lowered``: credit
+        expired or reversed), and every wallet of a company where a program
+        caps the credit earned per year (the next reward reads what this
+        one earned). A wallet that only received credit stays unmarked: a
+        spender waiting for it reads less credit than there is, never more,
+        and goes on instead of failing to serialize."""
+        capped = (
+            self.env["referral.program"]
+            .sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("company_id", "in", wallets.company_id.ids),
+                    ("yearly_cap_amount", ">", 0),
+                ]
+            )
+            .company_id
+        )
+        (lowered | wallets.filtered(lambda w: w.company_id in capped))._mark_changed()
 
     @api.model
     def _grant_rewards(self, referrals, qualifying, wallets, announce_zero):

@@ -216,13 +216,21 @@ class ReferralWallet(models.Model):
             )
         return wallets.with_env(self.env)
 
-    def _lock(self):
+    def _lock(self, mark=True, nowait=False):
         """Lock the wallet rows until the end of the transaction, in
         ascending id order whatever the order of ``self``: two redemptions at
         the same instant are serialised here, and two transactions locking
         several wallets never deadlock. A ``NO KEY UPDATE`` lock: rows
         referencing a wallet (a quotation's credit line) are still written
-        meanwhile (see ``_lock_referenced``)."""
+        meanwhile (see ``_lock_referenced``).
+
+        ``mark``: update the rows as well (``_mark_changed``), for a
+        transaction that lowers a balance. Without it (a reward that only
+        adds credit, see ``referral.ledger._sync_rewards``), a transaction
+        waiting for the rows goes on once this one commits: it reads the
+        balance of its snapshot, lower than the new one, never higher.
+        ``nowait``: refuse at once (``LockNotAvailable``) when another
+        transaction holds a row, instead of waiting for it."""
         if not self:
             return
         # The expected refusal (below) is not an error of the server: no
@@ -230,17 +238,24 @@ class ReferralWallet(models.Model):
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM referral_wallet WHERE id IN %s "
-                "ORDER BY id FOR NO KEY UPDATE",
+                "ORDER BY id FOR NO KEY UPDATE%s",
                 tuple(self.ids),
+                SQL(" NOWAIT") if nowait else SQL(),
             ),
             log_exceptions=False,
         )
-        # Odoo's transactions are REPEATABLE READ: a concurrent one that
-        # waited on the lock would read the balance of its older snapshot.
-        # Updating the rows makes it fail with a serialization error instead:
-        # Odoo retries a request, which then reads the new balance; the
-        # addon's cron jobs leave the clashing part for their next call
-        # (models/cron_batches.py).
+        if mark:
+            self._mark_changed()
+
+    def _mark_changed(self):
+        """Update the (locked) wallet rows. Odoo's transactions are
+        REPEATABLE READ: a concurrent one that waited on the lock would read
+        the balance of its older snapshot. Updated rows make it fail with a
+        serialization error instead: Odoo retries a request, which then
+        reads the new balance; the addon's cron jobs leave the clashing part
+        for their next call (models/cron_batches.py)."""
+        if not self:
+            return
         self.env.cr.execute(
             SQL(
                 "UPDATE referral_wallet SET write_date = %s, write_uid = %s "
