@@ -70,12 +70,14 @@ class SaleOrder(models.Model):
         help="Referral code of the customer who referred this one. On "
         "confirmation the order is linked to that customer's referral.",
     )
+    # Its company is checked by _check_referral_company: Odoo's check of a
+    # check_company field would check every such field of the order (two
+    # reads) each time a confirmation links it.
     referral_id = fields.Many2one(
         "referral.referral",
         readonly=True,
         copy=False,
         index="btree_not_null",
-        check_company=True,
     )
     referral_code_sponsor_id = fields.Many2one(
         "res.partner",
@@ -136,6 +138,22 @@ class SaleOrder(models.Model):
                         sponsor=sponsor.display_name,
                         code=order.referral_code,
                         program=program.display_name,
+                    )
+                )
+
+    @api.constrains("referral_id", "company_id")
+    def _check_referral_company(self):
+        for order in self:
+            # sudo: the referral belongs to the sponsor's salesperson.
+            referral = order.sudo().referral_id
+            if referral and referral.company_id != order.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "%(order)s belongs to %(company)s: it cannot be linked "
+                        "to the referral %(referral)s of another company.",
+                        order=order.display_name,
+                        company=order.company_id.display_name,
+                        referral=referral.display_name,
                     )
                 )
 
@@ -545,9 +563,12 @@ class SaleOrder(models.Model):
         # one flow that creates a referral in another state than New). The
         # user confirming the order does not follow them: they belong to the
         # sponsor's salesperson.
+        # The active referrals of these referees were searched just above:
+        # not searched again by the creation.
+        checked = {(r.id, c.id) for r in referees for c in self.company_id}
         created = (
             Referral.with_context(mail_create_nosubscribe=True)
-            ._flow_create(vals_list)
+            ._flow_create(vals_list, active_checked=checked)
             .with_env(Referral.env)
             if vals_list
             else Referral

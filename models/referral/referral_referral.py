@@ -5,8 +5,9 @@ creation steps in their order, the actions, then one section per concern
 (rules, referee matching and routing, fraud review, import, activity plan,
 rewards, emails, portal)."""
 
+import contextvars
 from collections import defaultdict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -14,13 +15,34 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, email_normalize, format_amount, plaintext2html
 
-from ..local_day import company_day, company_today
+from ..local_day import company_day
 from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..working_days import WorkingDays
 from . import fraud_signals
 from .action_flow import action_flow, in_action_flow
 from .referral_code import normalize_referral_code
 from .text_input import has_control_characters, single_line
+
+# Within a creation: the (referee id, company id) pairs its caller found
+# without an active referral a moment before (no second search), and the
+# customers read once for the checks of sponsors and referees. Context
+# variables of the Python call stack: an RPC call cannot set them.
+_ACTIVE_CHECKED = contextvars.ContextVar(
+    "sale_referral_lifecycle_active_checked", default=frozenset()
+)
+_CUSTOMERS_READ = contextvars.ContextVar(
+    "sale_referral_lifecycle_customers_read", default=None
+)
+
+
+@contextmanager
+def _context_value(variable, value):
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
 
 # A referee has at most one referral in these states per company (a
 # referral held for review counts: it blocks a
@@ -418,17 +440,23 @@ class ReferralReferral(models.Model):
         resolving = any(not vals.get("referee_id") for vals in vals_list)
         with self.env.cr.savepoint() if resolving else nullcontext():
             self._resolve_referees(vals_list)
+            checked = _ACTIVE_CHECKED.get()
             self._check_single_active_referral(
                 [
-                    (
-                        vals.get("referee_id"),
-                        vals.get("company_id") or self.env.company.id,
-                    )
+                    pair
                     for vals in vals_list
                     if vals.get("state", "new") in ACTIVE_STATES
+                    and (
+                        pair := (
+                            vals.get("referee_id"),
+                            vals.get("company_id") or self.env.company.id,
+                        )
+                    )
+                    not in checked
                 ]
             )
-            referrals = super().create(vals_list)
+            with _context_value(_CUSTOMERS_READ, {}):
+                referrals = super().create(vals_list)
         referrals._assign_referee_salesperson()
         flagged = referrals._flag_suspicious()
         # The salesperson recording a referral may not be the one it is
@@ -440,11 +468,14 @@ class ReferralReferral(models.Model):
         return referrals
 
     @api.model
-    def _flow_create(self, vals_list):
+    def _flow_create(self, vals_list, active_checked=()):
         """Create referrals whose values may carry ``ACTION_FIELDS``: for
         the flows that decide them (a referral born won from its first
-        order, the consent recorded by the portal), after their own checks."""
-        with action_flow():
+        order, the consent recorded by the portal), after their own checks.
+        ``active_checked``: the (referee id, company id) pairs the caller
+        has just searched without an active referral (not searched again;
+        the exclusion constraint still holds against concurrent ones)."""
+        with action_flow(), _context_value(_ACTIVE_CHECKED, frozenset(active_checked)):
             return self.create(vals_list)
 
     def _flow_write(self, vals):
@@ -929,7 +960,10 @@ class ReferralReferral(models.Model):
         # One query per program for all the referrals (an imported file).
         eligible = {
             program: program._filter_eligible_sponsors(
-                referrals.sponsor_id.commercial_partner_id
+                referrals.sponsor_id.commercial_partner_id,
+                customers=self._read_parties_customers(program.company_id)
+                if program.sponsor_policy == "customer"
+                else None,
             )
             for program, referrals in self.grouped("program_id").items()
         }
@@ -958,12 +992,23 @@ class ReferralReferral(models.Model):
         referrals = self.filtered(lambda r: not r.program_id.allow_customer_referee)
         # Its first order, which won it, does not make it a customer. One
         # query per company and first order (an imported file: one).
-        customers = {
-            key: group.referee_id._get_company_customers(key[0], exclude_orders=key[1])
-            for key, group in referrals.grouped(
-                lambda r: (r.company_id, r.first_order_id)
-            ).items()
-        }
+        customers = {}
+        for key, group in referrals.grouped(
+            lambda r: (r.company_id, r.first_order_id)
+        ).items():
+            read = self._read_parties_customers(key[0])
+            if read is None:
+                customers[key] = group.referee_id._get_company_customers(
+                    key[0], exclude_orders=key[1]
+                )
+            else:
+                customers[key] = read[0] | group.referee_id.browse(
+                    [
+                        entity.id
+                        for entity, held in read[1].items()
+                        if held - set(key[1].ids)
+                    ]
+                )
         for referral in referrals:
             key = (referral.company_id, referral.first_order_id)
             if referral.referee_id.commercial_partner_id in customers[key]:
@@ -975,6 +1020,20 @@ class ReferralReferral(models.Model):
                         program=referral.program_id.display_name,
                     )
                 )
+
+    def _read_parties_customers(self, company):
+        """Within a creation: the customers of ``company`` among the
+        sponsors and referees of these referrals, their first orders set
+        apart (``res.partner._read_company_customers``), read once for the
+        checks of both; ``None`` outside a creation."""
+        read = _CUSTOMERS_READ.get()
+        if read is None:
+            return None
+        key = (company.id, tuple(self.ids))
+        if key not in read:
+            parties = self.sponsor_id | self.referee_id
+            read[key] = parties._read_company_customers(company, self.first_order_id)
+        return read[key]
 
     def _check_closed_fields_unchanged(self, vals):
         """Won and rewarded referrals change sponsor, referee, program, first
@@ -1204,34 +1263,19 @@ class ReferralReferral(models.Model):
         salesperson, when they have none, and record the referral as their
         first contact when it is. Done as superuser: routing is part of
         recording a referral, whoever records it."""
-        for user, referrals in self.filtered("user_id").grouped("user_id").items():
-            referees = referrals.sudo().referee_id
-            (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
-                {"user_id": user.id}
-            )
         # The id is cached: no query to find the source (as env.ref does).
         source = self.env["utm.source"].browse(
             self.env["ir.model.data"]._xmlid_to_res_id(
                 "sale_referral_lifecycle.utm_source_referral"
             )
         )
-        # The first contact is per company: the referral's.
-        for company, referrals in self.sudo().grouped("company_id").items():
-            referees = referrals.referee_id.with_company(company)
-            first_contacts = referees.filtered(lambda p: not p.first_contact_date)
-            if first_contacts:
-                first_contacts.write(
-                    {
-                        "first_contact_date": company_today(company),
-                        "first_contact_source_id": source.id,
-                    }
-                )
-            # A quotation sent before the referral (a code typed on it) dated
-            # the first contact without knowing its channel: the referral is
-            # it.
-            (referees - first_contacts).filtered(
-                lambda p: not p.first_contact_source_id
-            ).write({"first_contact_source_id": source.id})
+        # The first contact is per company: the referral's. A quotation sent
+        # before the referral (a code typed on it) dated the first contact
+        # without knowing its channel: the referral is it.
+        for (user, company), referrals in (
+            self.sudo().grouped(lambda r: (r.user_id, r.company_id)).items()
+        ):
+            referrals.referee_id._route_referees(user, company, source)
 
     # ------------------------------------------------------------------
     # Fraud review
