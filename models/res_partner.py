@@ -623,20 +623,35 @@ class ResPartner(models.Model):
         return normalized
 
     @api.model
-    def _find_by_referral_code(self, codes):
+    def _find_by_referral_code(self, codes, with_contacts=None):
         """Return ``{normalised code: commercial partner}`` for the given
-        codes, as typed (``normalize_referral_code``)."""
+        codes, as typed (``normalize_referral_code``). ``with_contacts``:
+        active contacts read in the same query (the customers of the orders
+        whose codes these are)."""
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
+        domain = [("referral_code", "in", list(codes))]
+        if with_contacts:
+            domain = ["|", ("id", "in", with_contacts.ids), *domain]
         # With what the referral created from the code reads of its sponsor
-        # (archived or not, salesperson): no second read of the sponsor.
+        # and referee (archived or not, company, salesperson, own sponsor):
+        # no second read.
         partners = self.search_fetch(
-            [("referral_code", "in", list(codes))],
-            ["referral_code", "commercial_partner_id", "active", "user_id"],
+            domain,
+            [
+                "referral_code",
+                "commercial_partner_id",
+                "active",
+                "company_id",
+                "user_id",
+                "sponsor_id",
+            ],
         )
         return {
-            partner.referral_code: partner.commercial_partner_id for partner in partners
+            partner.referral_code: partner.commercial_partner_id
+            for partner in partners
+            if partner.referral_code in codes
         }
 
     def _fill_missing_referral_codes(self):

@@ -544,21 +544,23 @@ class SaleOrder(models.Model):
             # A plain order: no code typed, and its customer has no active
             # referral: nothing more to read.
             return
+        # The sponsors of the codes typed, and the customers with them.
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            coded.mapped("referral_code"), with_contacts=self.partner_id
+        )
         referees = self.partner_id.commercial_partner_id
         # The referral of a customer belongs to the sponsor's salesperson,
-        # who may not be the one confirming the order.
+        # who may not be the one confirming the order. Read through the
+        # referees: the sponsor they get, recomputed after a creation, reads
+        # the same referrals.
         Referral = self.env["referral.referral"].sudo()
-        referrals = Referral.search(
-            [
-                ("referee_id", "in", referees.ids),
-                ("company_id", "in", self.company_id.ids),
-                ("state", "in", ACTIVE_STATES),
-            ]
+        referrals = referees.sudo().referee_referral_ids.filtered(
+            lambda r: r.company_id in self.company_id and r.state in ACTIVE_STATES
         )
         if not referrals and not coded:
             return
         known = {(r.referee_id, r.company_id) for r in referrals}
-        vals_list = coded._prepare_code_referral_values(known)
+        vals_list = coded._prepare_code_referral_values(known, sponsors)
         # Born won from their first order: no second write to win them (the
         # one flow that creates a referral in another state than New). The
         # user confirming the order does not follow them: they belong to the
@@ -636,13 +638,11 @@ class SaleOrder(models.Model):
             [("first_order_id", "in", self.ids)]
         )
 
-    def _prepare_code_referral_values(self, known):
+    def _prepare_code_referral_values(self, known, sponsors):
         """Values of the referrals to create for the codes typed on these
         orders, skipping customers already referred (``known`` holds
-        ``(referee, company)`` pairs)."""
-        sponsors = self.env["res.partner"]._find_by_referral_code(
-            self.mapped("referral_code")
-        )
+        ``(referee, company)`` pairs); ``sponsors``: ``{code: sponsor}``
+        (``res.partner._find_by_referral_code``)."""
         vals_list = []
         Program = self.env["referral.program"].sudo()
         for order in self:

@@ -597,39 +597,61 @@ class ReferralReferral(models.Model):
     @api.model
     def _next_references(self, company, count):
         """``count`` references drawn from the sequence
-        ``next_by_code("referral.referral")`` draws from in ``company``: the
-        sequence found once, its numbers drawn in one query when it is a
-        plain PostgreSQL sequence (an imported file); ``[False] * count``
-        without a sequence."""
+        ``next_by_code("referral.referral")`` draws from in ``company``, in
+        one query: the sequence found with its numbers drawn when it is a
+        plain PostgreSQL sequence (no date ranges), formatted by the
+        sequence itself; ``[False] * count`` without a sequence."""
         Sequence = self.env["ir.sequence"].with_company(company)
         Sequence.browse().check_access("read")
-        sequence = Sequence.search_fetch(
-            [
-                ("code", "=", "referral.referral"),
-                ("company_id", "in", [company.id, False]),
-            ],
-            [
-                "implementation",
-                "use_date_range",
-                "prefix",
-                "suffix",
-                "padding",
-            ],
-            order="company_id",
-            limit=1,
-        )
-        if not sequence:
-            return [False] * count
-        if sequence.implementation != "standard" or sequence.use_date_range:
-            return [sequence._next() for _index in range(count)]
         rows = self.env.execute_query(
             SQL(
-                "SELECT nextval(%s) FROM generate_series(1, %s)",
-                f"ir_sequence_{sequence.id:03d}",
-                count,
+                """
+                WITH seq AS (
+                    SELECT id, implementation, use_date_range, prefix, suffix,
+                           padding
+                      FROM ir_sequence
+                     WHERE code = 'referral.referral' AND active
+                       AND (company_id = %(company)s OR company_id IS NULL)
+                     ORDER BY company_id NULLS LAST, id
+                     LIMIT 1
+                )
+                SELECT seq.*,
+                       CASE WHEN implementation = 'standard'
+                                 AND NOT COALESCE(use_date_range, FALSE)
+                            THEN ARRAY(
+                                SELECT nextval(
+                                    ('ir_sequence_'
+                                     || CASE WHEN seq.id < 1000
+                                             THEN lpad(seq.id::text, 3, '0')
+                                             ELSE seq.id::text END)::regclass
+                                ) AS number
+                                  FROM generate_series(1, %(count)s)
+                                 ORDER BY number)
+                       END
+                  FROM seq
+                """,
+                company=company.id,
+                count=count,
             )
         )
-        return [sequence.get_next_char(number) for number in sorted(r[0] for r in rows)]
+        if not rows:
+            return [False] * count
+        seq_id, implementation, use_date_range, prefix, suffix, padding, numbers = rows[
+            0
+        ]
+        sequence = Sequence.browse(seq_id)
+        if numbers is None:
+            return [sequence._next() for _index in range(count)]
+        # What get_next_char() reads of the sequence, as read above.
+        for fname, value in (
+            ("implementation", implementation),
+            ("use_date_range", use_date_range),
+            ("prefix", prefix),
+            ("suffix", suffix),
+            ("padding", padding),
+        ):
+            sequence._cache[fname] = value
+        return [sequence.get_next_char(number) for number in numbers]
 
     @api.model
     def _check_company_programs(self, vals_list):
