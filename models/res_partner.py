@@ -627,7 +627,7 @@ class ResPartner(models.Model):
         """Return ``{normalised code: commercial partner}`` for the given
         codes, as typed (``normalize_referral_code``). ``with_contacts``:
         active contacts read in the same query (the customers of the orders
-        whose codes these are)."""
+        whose codes these are, the author of the messages to come)."""
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
@@ -646,6 +646,9 @@ class ResPartner(models.Model):
                 "company_id",
                 "user_id",
                 "sponsor_id",
+                # The sender of a message (email_formatted).
+                "name",
+                "email",
             ],
         )
         return {

@@ -544,9 +544,11 @@ class SaleOrder(models.Model):
             # A plain order: no code typed, and its customer has no active
             # referral: nothing more to read.
             return
-        # The sponsors of the codes typed, and the customers with them.
+        # The sponsors of the codes typed, read with the customers and the
+        # user's contact (the author of the referrals' creation message).
         sponsors = self.env["res.partner"]._find_by_referral_code(
-            coded.mapped("referral_code"), with_contacts=self.partner_id
+            coded.mapped("referral_code"),
+            with_contacts=self.partner_id | self.env.user.partner_id,
         )
         referees = self.partner_id.commercial_partner_id
         # The referral of a customer belongs to the sponsor's salesperson,
