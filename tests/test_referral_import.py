@@ -424,9 +424,9 @@ class TestReferralImport(ReferralCommon):
         )
 
     def test_references_of_a_file_drawn_in_one_query(self):
-        """A file's references: the sequence found once, its numbers drawn
+        """A file's references: the sequence found and its numbers drawn
         in one query, in order, and the next reference follows them."""
-        with self.assertQueryCount(2):
+        with self.assertQueryCount(1):
             names = self.Referral._next_references(self.env.company, 4)
         following = self.env["ir.sequence"].next_by_code("referral.referral")
         self.assertEqual(len(set(names + [following])), 5)
