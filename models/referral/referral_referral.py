@@ -6,6 +6,7 @@ creation steps in their order, the actions, then one section per concern
 rewards, emails, portal)."""
 
 import contextvars
+import re
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
@@ -42,6 +43,22 @@ def _context_value(variable, value):
         yield
     finally:
         variable.reset(token)
+
+
+def _ilike_regex(pattern):
+    """A compiled regular expression matching what ``ILIKE pattern`` does
+    (without ``ESCAPE``: ``\\`` escapes the next character)."""
+    parts, chars = [], iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 # A referee has at most one referral in these states per company (a
@@ -1177,27 +1194,53 @@ class ReferralReferral(models.Model):
                 ["email_normalized"],
             ):
                 by_email.setdefault(partner.email_normalized, partner)
-        return [
-            by_email.get(email) or self._find_referee_company(vals)
+        keys = [
+            None if by_email.get(email) else self._get_referee_company_key(vals)
             for vals, email in zip(vals_list, emails, strict=True)
+        ]
+        by_company = self._find_referee_companies({key for key in keys if key})
+        return [
+            by_email.get(email) or by_company.get(key, Partner)
+            for email, key in zip(emails, keys, strict=True)
         ]
 
     @api.model
-    def _find_referee_company(self, vals):
-        """The company of the raw details with the same name and tax ID."""
-        Partner = self.env["res.partner"]
+    def _get_referee_company_key(self, vals):
+        """``(company name, tax ID)`` of raw details naming both, as
+        ``_find_referee_companies`` matches them; ``None`` otherwise."""
         company_name = (vals.get("referee_company_name") or "").strip()
         vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
-        if company_name and vat:
-            return Partner.search(
-                [
-                    ("is_company", "=", True),
-                    ("name", "=ilike", company_name),
-                    ("vat", "=ilike", vat),
-                ],
-                limit=1,
-            )
-        return Partner
+        return (company_name, vat) if company_name and vat else None
+
+    @api.model
+    def _find_referee_companies(self, keys):
+        """``{(company name, tax ID): company}``: for each key, the first
+        company in the default order whose name and tax ID match it as
+        ``=ilike`` does (case ignored, ``%`` and ``_`` wildcards), all keys
+        looked up in one query."""
+        Partner = self.env["res.partner"]
+        if not keys:
+            return {}
+        domain = expression.OR(
+            [
+                [("name", "=ilike", name), ("vat", "=ilike", vat)]
+                for name, vat in sorted(keys)
+            ]
+        )
+        candidates = Partner.search_fetch(
+            expression.AND([[("is_company", "=", True)], domain]), ["name", "vat"]
+        )
+        patterns = {key: tuple(map(_ilike_regex, key)) for key in keys}
+        found = {}
+        for partner in candidates:
+            for key, (name, vat) in patterns.items():
+                if (
+                    key not in found
+                    and name.fullmatch(partner.name or "")
+                    and vat.fullmatch(partner.vat or "")
+                ):
+                    found[key] = partner
+        return found
 
     @api.model
     def _create_referee(self, vals):
