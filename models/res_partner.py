@@ -679,7 +679,7 @@ class ResPartner(models.Model):
     # Sponsoring and customers
     # ------------------------------------------------------------------
 
-    def _route_referees(self, user, company, source):
+    def _route_referees(self, user, company, source, untracked=None):
         """Route these referees as a new referral does, in one statement:
         ``user`` (if any) becomes the salesperson of those of them and of
         their active contact persons that have none; in ``company``, the
@@ -689,7 +689,9 @@ class ResPartner(models.Model):
         and its users' rights, in several queries. What it does for a new
         salesperson is kept: the change tracked in the chatter (posted at
         commit, as Odoo's tracking does), the salesperson following the
-        contacts, the fields depending on these ones recomputed."""
+        contacts, the fields depending on these ones recomputed. The
+        ``untracked`` contacts and their contact persons (created with the
+        referral: born with their salesperson) get no tracked change."""
         if not self:
             return
         partners = self.sudo()
@@ -749,14 +751,19 @@ class ResPartner(models.Model):
         written = partners.browse(sorted(row[0] for row in rows))
         routed = partners.browse(sorted(row[0] for row in rows if row[1]))
         written.invalidate_recordset([*fnames, "write_uid", "write_date"])
-        if routed and "user_id" in routed._track_get_fields():
+        if untracked:
+            new = untracked | untracked.child_ids
+            tracked = routed - new.with_env(routed.env)
+        else:
+            tracked = routed
+        if tracked and "user_id" in tracked._track_get_fields():
             # Their salesperson was empty: the tracking's initial value, as
             # mail.thread's write records it.
-            self.env.cr.precommit.add(routed._track_finalize)
+            self.env.cr.precommit.add(tracked._track_finalize)
             initial = self.env.cr.precommit.data.setdefault(
-                f"mail.tracking.{routed._name}", {}
+                f"mail.tracking.{tracked._name}", {}
             )
-            for partner_id in routed.ids:
+            for partner_id in tracked.ids:
                 values = initial.setdefault(partner_id, {})
                 if values is not None:
                     values.setdefault("user_id", self.env["res.users"])

@@ -73,6 +73,28 @@ class TestReferralRouting(ReferralCommon):
             self.env.ref("sale_referral_lifecycle.utm_source_referral"),
         )
 
+    def test_new_referee_born_with_salesperson(self):
+        """A company created from a referral's raw details, with its
+        contact person: both have the sponsor's salesperson, who follows
+        the company, without a tracked change (they were created with it)."""
+        referral = self._refer(
+            referee_company_name="Fresh Routed Ltd",
+            referee_contact_name="Fay Fresh",
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        company = referral.referee_id
+        self.assertEqual(company.child_ids.name, "Fay Fresh")
+        for partner in company | company.child_ids:
+            self.assertEqual(partner.user_id, self.salesman)
+            self.assertFalse(
+                partner.message_ids.tracking_value_ids.filtered(
+                    lambda t: t.field_id.name == "user_id"
+                ),
+                partner.name,
+            )
+        self.assertIn(self.salesman.partner_id, company.message_partner_ids)
+
     def test_referee_keeps_its_own_salesperson(self):
         prospect = self._create_customer("Managed Prospect", user_id=self.salesman_2.id)
         referral = self._refer(referee_id=prospect.id)

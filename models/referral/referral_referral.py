@@ -456,7 +456,7 @@ class ReferralReferral(models.Model):
         # hooks inside the order confirmation.
         resolving = any(not vals.get("referee_id") for vals in vals_list)
         with self.env.cr.savepoint() if resolving else nullcontext():
-            self._resolve_referees(vals_list)
+            created = self._resolve_referees(vals_list)
             checked = _ACTIVE_CHECKED.get()
             self._check_single_active_referral(
                 [
@@ -474,7 +474,7 @@ class ReferralReferral(models.Model):
             )
             with _context_value(_CUSTOMERS_READ, {}):
                 referrals = super().create(vals_list)
-        referrals._assign_referee_salesperson()
+        referrals._assign_referee_salesperson(created)
         flagged = referrals._flag_suspicious()
         # The salesperson recording a referral may not be the one it is
         # routed to: schedule the plan's activities whatever their own rights.
@@ -1141,7 +1141,7 @@ class ReferralReferral(models.Model):
         an existing contact when one matches, else a new one. The new ones
         are created in one batch; two values with the same details get the
         same new contact (and the single active referral check refuses the
-        second)."""
+        second). Return the contacts created (commercial entities)."""
         to_create = {}
         unresolved = [vals for vals in vals_list if not vals.get("referee_id")]
         for vals, referee in zip(
@@ -1155,6 +1155,7 @@ class ReferralReferral(models.Model):
         for group, referee in zip(to_create.values(), referees, strict=True):
             for vals in group:
                 vals["referee_id"] = referee.id
+        return referees
 
     @api.model
     def _get_referee_key(self, vals):
@@ -1289,6 +1290,14 @@ class ReferralReferral(models.Model):
                     )
                 )
         Partner = self.env["res.partner"]
+        if "display_invoice_template_pdf_report_id" in Partner._fields:
+            # A default that costs a query per contact (Accounting's choice
+            # of invoice layout shown), the same for all: computed once.
+            Partner = Partner.with_context(
+                default_display_invoice_template_pdf_report_id=Partner.default_get(
+                    ["display_invoice_template_pdf_report_id"]
+                ).get("display_invoice_template_pdf_report_id", False)
+            )
         entities = Partner.create(entity_vals) if entity_vals else Partner
         if person_vals:
             Partner.create(
@@ -1297,7 +1306,7 @@ class ReferralReferral(models.Model):
                     for index, values in person_vals
                 ]
             )
-        return entities
+        return entities.with_env(self.env)
 
     @api.model
     def _prepare_referee_partner_values(self, vals):
@@ -1323,11 +1332,13 @@ class ReferralReferral(models.Model):
         )
         return company_day(company, vals["date_referral"])
 
-    def _assign_referee_salesperson(self):
+    def _assign_referee_salesperson(self, created=None):
         """Route the referees (and their contact persons) to the sponsor's
         salesperson, when they have none, and record the referral as their
         first contact when it is. Done as superuser: routing is part of
-        recording a referral, whoever records it."""
+        recording a referral, whoever records it. ``created``: the referees
+        this creation made (their salesperson is not tracked as a change:
+        they are born with it)."""
         # The id is cached: no query to find the source (as env.ref does).
         source = self.env["utm.source"].browse(
             self.env["ir.model.data"]._xmlid_to_res_id(
@@ -1340,7 +1351,9 @@ class ReferralReferral(models.Model):
         for (user, company), referrals in (
             self.sudo().grouped(lambda r: (r.user_id, r.company_id)).items()
         ):
-            referrals.referee_id._route_referees(user, company, source)
+            referrals.referee_id._route_referees(
+                user, company, source, untracked=created
+            )
 
     # ------------------------------------------------------------------
     # Fraud review
