@@ -1299,6 +1299,11 @@ class ReferralReferral(models.Model):
                 ).get("display_invoice_template_pdf_report_id", False)
             )
         entities = Partner.create(entity_vals) if entity_vals else Partner
+        if person_vals and "property_product_pricelist" in Partner._fields:
+            # Each contact person takes its company's pricelist (a commercial
+            # field): computed for all the companies at once, not once per
+            # person.
+            entities.mapped("property_product_pricelist")
         if person_vals:
             Partner.create(
                 [
