@@ -1290,6 +1290,8 @@ class ReferralReferral(models.Model):
                     )
                 )
         Partner = self.env["res.partner"]
+        if not entity_vals:
+            return Partner
         if "display_invoice_template_pdf_report_id" in Partner._fields:
             # A default that costs a query per contact (Accounting's choice
             # of invoice layout shown), the same for all: computed once.
@@ -1298,7 +1300,7 @@ class ReferralReferral(models.Model):
                     ["display_invoice_template_pdf_report_id"]
                 ).get("display_invoice_template_pdf_report_id", False)
             )
-        entities = Partner.create(entity_vals) if entity_vals else Partner
+        entities = Partner.create(entity_vals)
         if person_vals and "property_product_pricelist" in Partner._fields:
             # Each contact person takes its company's pricelist (a commercial
             # field): computed for all the companies at once, not once per
