@@ -3,6 +3,8 @@
 sponsoring, its wallet balance, its lifecycle stage per company (moved by
 ``partner.lifecycle.engine``), its first contact and its follow-ups."""
 
+from collections import defaultdict
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
@@ -10,7 +12,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 from odoo.tools import SQL, create_index, format_date
 
-from .local_day import company_today
+from .local_day import company_today, company_tz_sql
 from .referral.action_flow import action_flow, in_action_flow
 from .referral.referral_code import (
     CODE_MAX_LENGTH,
@@ -621,18 +623,38 @@ class ResPartner(models.Model):
         return normalized
 
     @api.model
-    def _find_by_referral_code(self, codes):
+    def _find_by_referral_code(self, codes, with_contacts=None):
         """Return ``{normalised code: commercial partner}`` for the given
-        codes, as typed (``normalize_referral_code``)."""
+        codes, as typed (``normalize_referral_code``). ``with_contacts``:
+        active contacts read in the same query (the customers of the orders
+        whose codes these are, the author of the messages to come)."""
         codes = {normalize_referral_code(code) for code in codes} - {""}
         if not codes:
             return {}
+        domain = [("referral_code", "in", list(codes))]
+        if with_contacts:
+            domain = ["|", ("id", "in", with_contacts.ids), *domain]
+        # With what the referral created from the code reads of its sponsor
+        # and referee (archived or not, company, salesperson, own sponsor):
+        # no second read.
         partners = self.search_fetch(
-            [("referral_code", "in", list(codes))],
-            ["referral_code", "commercial_partner_id"],
+            domain,
+            [
+                "referral_code",
+                "commercial_partner_id",
+                "active",
+                "company_id",
+                "user_id",
+                "sponsor_id",
+                # The sender of a message (email_formatted).
+                "name",
+                "email",
+            ],
         )
         return {
-            partner.referral_code: partner.commercial_partner_id for partner in partners
+            partner.referral_code: partner.commercial_partner_id
+            for partner in partners
+            if partner.referral_code in codes
         }
 
     def _fill_missing_referral_codes(self):
@@ -657,6 +679,98 @@ class ResPartner(models.Model):
     # Sponsoring and customers
     # ------------------------------------------------------------------
 
+    def _route_referees(self, user, company, source, untracked=None):
+        """Route these referees as a new referral does, in one statement:
+        ``user`` (if any) becomes the salesperson of those of them and of
+        their active contact persons that have none; in ``company``, the
+        referees with no first contact get today and ``source``, those with
+        a first contact but no channel get ``source``. The ORM's write
+        would read every tracked field of each contact, its contact persons
+        and its users' rights, in several queries. What it does for a new
+        salesperson is kept: the change tracked in the chatter (posted at
+        commit, as Odoo's tracking does), the salesperson following the
+        contacts, the fields depending on these ones recomputed. The
+        ``untracked`` contacts and their contact persons (created with the
+        referral: born with their salesperson) get no tracked change."""
+        if not self:
+            return
+        partners = self.sudo()
+        fnames = ["user_id", "first_contact_date", "first_contact_source_id"]
+        partners.flush_model([*fnames, "parent_id", "active"])
+        key = str(company.id)
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH today AS (
+                    -- Today in the company, as company_today() tells it.
+                    SELECT (%(now)s::timestamp AT TIME ZONE 'UTC'
+                            AT TIME ZONE z.tz)::date::text AS day
+                      FROM (%(zones)s) z
+                     WHERE z.company_id = %(company)s
+                ), target AS (
+                    SELECT p.id,
+                           p.user_id IS NULL AND %(user)s IS NOT NULL AS routed,
+                           p.id = ANY(%(ids)s)
+                               AND p.first_contact_date->>%(key)s IS NULL AS dated,
+                           p.id = ANY(%(ids)s) AND (
+                               p.first_contact_date->>%(key)s IS NULL
+                               OR p.first_contact_source_id->>%(key)s IS NULL
+                           ) AS channelled
+                      FROM res_partner p
+                     WHERE p.id = ANY(%(ids)s)
+                        OR (p.parent_id = ANY(%(ids)s) AND p.active)
+                )
+                UPDATE res_partner p
+                   SET user_id = CASE WHEN t.routed THEN %(user)s ELSE p.user_id END,
+                       first_contact_date = CASE WHEN t.dated
+                           THEN COALESCE(p.first_contact_date, '{}'::jsonb)
+                                || jsonb_build_object(%(key)s, today.day)
+                           ELSE p.first_contact_date END,
+                       first_contact_source_id = CASE WHEN t.channelled
+                           THEN COALESCE(p.first_contact_source_id, '{}'::jsonb)
+                                || jsonb_build_object(%(key)s, %(source)s::int)
+                           ELSE p.first_contact_source_id END,
+                       write_uid = %(uid)s,
+                       write_date = (now() AT TIME ZONE 'UTC')
+                  FROM target t, today
+                 WHERE p.id = t.id AND (t.routed OR t.dated OR t.channelled)
+             RETURNING p.id, t.routed
+                """,
+                user=user.id or None,
+                ids=self.ids,
+                key=key,
+                now=fields.Datetime.now(),
+                zones=company_tz_sql(),
+                company=company.id,
+                source=source.id,
+                uid=self.env.uid,
+            )
+        )
+        if not rows:
+            return
+        written = partners.browse(sorted(row[0] for row in rows))
+        routed = partners.browse(sorted(row[0] for row in rows if row[1]))
+        written.invalidate_recordset([*fnames, "write_uid", "write_date"])
+        if untracked:
+            new = untracked | untracked.child_ids
+            tracked = routed - new.with_env(routed.env)
+        else:
+            tracked = routed
+        if tracked and "user_id" in tracked._track_get_fields():
+            # Their salesperson was empty: the tracking's initial value, as
+            # mail.thread's write records it.
+            self.env.cr.precommit.add(tracked._track_finalize)
+            initial = self.env.cr.precommit.data.setdefault(
+                f"mail.tracking.{tracked._name}", {}
+            )
+            for partner_id in tracked.ids:
+                values = initial.setdefault(partner_id, {})
+                if values is not None:
+                    values.setdefault("user_id", self.env["res.users"])
+        written.modified(fnames)
+        if routed:
+            routed._message_auto_subscribe({"user_id": user.id})
+
     def _get_company_customers(self, company, exclude_orders=None):
         """The commercial entities of these contacts that are customers of
         ``company``: a confirmed sales order of ``company`` for the entity
@@ -665,28 +779,71 @@ class ResPartner(models.Model):
         ``exclude_orders`` do not count. One query for all; the only reader
         of "is this company already a customer" (sponsoring, referees,
         welcome discount, portal)."""
+        customers, held = self._read_company_customers(company, exclude_orders)
+        return customers
+
+    def _read_company_customers(self, company, exclude_orders=None):
+        """``(customers, held)``: the commercial entities of these contacts
+        that are customers of ``company`` without ``exclude_orders``
+        (``_get_company_customers``), and ``{entity: ids of the confirmed
+        orders among exclude_orders}``, for callers that count some of them
+        (one read for several exclusions). The orders whose state, customer
+        or company is not written yet (an order being confirmed) are read
+        from the cache: no flush of the orders."""
         entities = self.commercial_partner_id
         if not entities:
-            return entities
-        self.env["sale.order"].flush_model(["partner_id", "company_id", "state"])
+            return entities, {}
+        Order = self.env["sale.order"]
+        pending = Order.browse(
+            {
+                order_id
+                for fname in ("partner_id", "company_id", "state")
+                for order_id in self.env.cache.get_dirty_records(
+                    Order, Order._fields[fname]
+                )._ids
+            }
+        )
         self.env["res.partner"].flush_model(["commercial_partner_id"])
+        excluded = list(exclude_orders.ids if exclude_orders else [])
         rows = self.env.execute_query(
             SQL(
                 """
-                SELECT DISTINCT p.commercial_partner_id
+                SELECT p.commercial_partner_id,
+                       bool_or(so.id != ALL(%(excluded)s)),
+                       array_agg(so.id) FILTER (WHERE so.id = ANY(%(excluded)s))
                   FROM sale_order so
                   JOIN res_partner p ON p.id = so.partner_id
-                 WHERE p.commercial_partner_id = ANY(%s)
-                   AND so.company_id = %s
+                 WHERE p.commercial_partner_id = ANY(%(entities)s)
+                   AND so.company_id = %(company)s
                    AND so.state = 'sale'
-                   AND so.id != ALL(%s)
+                   AND so.id != ALL(%(pending)s)
+                 GROUP BY p.commercial_partner_id
                 """,
-                entities.ids,
-                company.id,
-                list(exclude_orders.ids if exclude_orders else []),
+                excluded=excluded,
+                entities=entities.ids,
+                company=company.id,
+                pending=list(pending._ids),
             )
         )
-        return entities.browse([row[0] for row in rows])
+        customer_ids = {entity_id for entity_id, other, _held in rows if other}
+        held = defaultdict(set)
+        for entity_id, _other, held_ids in rows:
+            held[entity_id].update(held_ids or ())
+        for order in pending:
+            entity = order.partner_id.commercial_partner_id
+            if (
+                entity in entities
+                and order.company_id == company
+                and order.state == "sale"
+            ):
+                if order.id in excluded:
+                    held[entity.id].add(order.id)
+                else:
+                    customer_ids.add(entity.id)
+        return (
+            entities.browse(sorted(customer_ids)),
+            {entities.browse(k): v for k, v in held.items() if v},
+        )
 
     def _get_referral_sponsor_refusals(self, company):
         """``{commercial entity: reason}`` for those of these contacts that

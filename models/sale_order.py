@@ -70,12 +70,14 @@ class SaleOrder(models.Model):
         help="Referral code of the customer who referred this one. On "
         "confirmation the order is linked to that customer's referral.",
     )
+    # Its company is checked by _check_referral_company: Odoo's check of a
+    # check_company field would check every such field of the order (two
+    # reads) each time a confirmation links it.
     referral_id = fields.Many2one(
         "referral.referral",
         readonly=True,
         copy=False,
         index="btree_not_null",
-        check_company=True,
     )
     referral_code_sponsor_id = fields.Many2one(
         "res.partner",
@@ -136,6 +138,22 @@ class SaleOrder(models.Model):
                         sponsor=sponsor.display_name,
                         code=order.referral_code,
                         program=program.display_name,
+                    )
+                )
+
+    @api.constrains("referral_id", "company_id")
+    def _check_referral_company(self):
+        for order in self:
+            # sudo: the referral belongs to the sponsor's salesperson.
+            referral = order.sudo().referral_id
+            if referral and referral.company_id != order.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "%(order)s belongs to %(company)s: it cannot be linked "
+                        "to the referral %(referral)s of another company.",
+                        order=order.display_name,
+                        company=order.company_id.display_name,
+                        referral=referral.display_name,
                     )
                 )
 
@@ -526,28 +544,35 @@ class SaleOrder(models.Model):
             # A plain order: no code typed, and its customer has no active
             # referral: nothing more to read.
             return
+        # The sponsors of the codes typed, read with the customers and the
+        # user's contact (the author of the referrals' creation message).
+        sponsors = self.env["res.partner"]._find_by_referral_code(
+            coded.mapped("referral_code"),
+            with_contacts=self.partner_id | self.env.user.partner_id,
+        )
         referees = self.partner_id.commercial_partner_id
         # The referral of a customer belongs to the sponsor's salesperson,
-        # who may not be the one confirming the order.
+        # who may not be the one confirming the order. Read through the
+        # referees: the sponsor they get, recomputed after a creation, reads
+        # the same referrals.
         Referral = self.env["referral.referral"].sudo()
-        referrals = Referral.search(
-            [
-                ("referee_id", "in", referees.ids),
-                ("company_id", "in", self.company_id.ids),
-                ("state", "in", ACTIVE_STATES),
-            ]
+        referrals = referees.sudo().referee_referral_ids.filtered(
+            lambda r: r.company_id in self.company_id and r.state in ACTIVE_STATES
         )
         if not referrals and not coded:
             return
         known = {(r.referee_id, r.company_id) for r in referrals}
-        vals_list = coded._prepare_code_referral_values(known)
+        vals_list = coded._prepare_code_referral_values(known, sponsors)
         # Born won from their first order: no second write to win them (the
         # one flow that creates a referral in another state than New). The
         # user confirming the order does not follow them: they belong to the
         # sponsor's salesperson.
+        # The active referrals of these referees were searched just above:
+        # not searched again by the creation.
+        checked = {(r.id, c.id) for r in referees for c in self.company_id}
         created = (
             Referral.with_context(mail_create_nosubscribe=True)
-            ._flow_create(vals_list)
+            ._flow_create(vals_list, active_checked=checked)
             .with_env(Referral.env)
             if vals_list
             else Referral
@@ -615,13 +640,11 @@ class SaleOrder(models.Model):
             [("first_order_id", "in", self.ids)]
         )
 
-    def _prepare_code_referral_values(self, known):
+    def _prepare_code_referral_values(self, known, sponsors):
         """Values of the referrals to create for the codes typed on these
         orders, skipping customers already referred (``known`` holds
-        ``(referee, company)`` pairs)."""
-        sponsors = self.env["res.partner"]._find_by_referral_code(
-            self.mapped("referral_code")
-        )
+        ``(referee, company)`` pairs); ``sponsors``: ``{code: sponsor}``
+        (``res.partner._find_by_referral_code``)."""
         vals_list = []
         Program = self.env["referral.program"].sudo()
         for order in self:

@@ -423,10 +423,37 @@ class TestReferralImport(ReferralCommon):
             [self.hazel.id, False, self.lumber_buyer.id, False, self.hazel.id],
         )
 
+    def test_referees_of_a_file_by_name_and_vat_found_in_one_query(self):
+        """The referees named by company and Tax ID in a file are looked up
+        at once (after the emails), each found as a lookup of its row alone
+        finds it: case and spaces of the Tax ID ignored, a name that is not
+        the company's found nowhere."""
+        acme = self._create_customer("Acme Industries", vat="BE0477472701")
+        beta = self._create_customer("Beta 100% Wood", vat="FR23334175221")
+        vals_list = [
+            {
+                "referee_company_name": "ACME industries",
+                "referee_vat": "be 0477 472 701",
+            },
+            {"referee_company_name": "Acme", "referee_vat": "BE0477472701"},
+            {"referee_company_name": "beta 100% wood", "referee_vat": "FR23334175221"},
+            {"referee_company_name": "Acme Industries", "referee_vat": "BE0000000000"},
+            {"referee_company_name": "Acme Industries", "referee_vat": "BE0477472701"},
+        ]
+        expected = [self.Referral._find_referee(vals) for vals in vals_list]
+        self.env.invalidate_all()
+        with self.assertQueryCount(1):
+            found = self.Referral._find_referees(vals_list)
+        self.assertEqual(found, expected)
+        self.assertEqual(
+            [partner.id for partner in found],
+            [acme.id, False, beta.id, False, acme.id],
+        )
+
     def test_references_of_a_file_drawn_in_one_query(self):
-        """A file's references: the sequence found once, its numbers drawn
+        """A file's references: the sequence found and its numbers drawn
         in one query, in order, and the next reference follows them."""
-        with self.assertQueryCount(2):
+        with self.assertQueryCount(1):
             names = self.Referral._next_references(self.env.company, 4)
         following = self.env["ir.sequence"].next_by_code("referral.referral")
         self.assertEqual(len(set(names + [following])), 5)

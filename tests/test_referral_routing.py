@@ -32,6 +32,69 @@ class TestReferralRouting(ReferralCommon):
         self.assertEqual(referral.source, "backend")
         self.assertEqual(referral.program_id, self.program)
 
+    def test_routing_tracked_and_followed(self):
+        """An existing company routed by a referral, with its contact
+        person: the new salesperson shows in their chatter as a tracked
+        change and follows the company; a contact person with its own
+        salesperson keeps it; the referral is the company's channel."""
+        prospect = self._create_customer("Untracked Prospect")
+        person = self.env["res.partner"].create(
+            {"name": "Pat Untracked", "parent_id": prospect.id}
+        )
+        managed = self.env["res.partner"].create(
+            {
+                "name": "Max Managed",
+                "parent_id": prospect.id,
+                "user_id": self.salesman_2.id,
+            }
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self._refer(referee_id=prospect.id)
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self.assertEqual((prospect | person).user_id, self.salesman)
+        self.assertEqual(managed.user_id, self.salesman_2)
+        for partner in prospect | person:
+            tracked = partner.message_ids.tracking_value_ids.filtered(
+                lambda t: t.field_id.name == "user_id"
+            )
+            self.assertEqual(len(tracked), 1, partner.name)
+            self.assertFalse(tracked.old_value_integer)
+            self.assertEqual(tracked.new_value_integer, self.salesman.id)
+        self.assertFalse(
+            managed.message_ids.tracking_value_ids.filtered(
+                lambda t: t.field_id.name == "user_id"
+            )
+        )
+        self.assertIn(self.salesman.partner_id, prospect.message_partner_ids)
+        self.assertEqual(
+            prospect.first_contact_source_id,
+            self.env.ref("sale_referral_lifecycle.utm_source_referral"),
+        )
+
+    def test_new_referee_born_with_salesperson(self):
+        """A company created from a referral's raw details, with its
+        contact person: both have the sponsor's salesperson, who follows
+        the company, without a tracked change (they were created with it)."""
+        referral = self._refer(
+            referee_company_name="Fresh Routed Ltd",
+            referee_contact_name="Fay Fresh",
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        company = referral.referee_id
+        self.assertEqual(company.child_ids.name, "Fay Fresh")
+        for partner in company | company.child_ids:
+            self.assertEqual(partner.user_id, self.salesman)
+            self.assertFalse(
+                partner.message_ids.tracking_value_ids.filtered(
+                    lambda t: t.field_id.name == "user_id"
+                ),
+                partner.name,
+            )
+        self.assertIn(self.salesman.partner_id, company.message_partner_ids)
+
     def test_referee_keeps_its_own_salesperson(self):
         prospect = self._create_customer("Managed Prospect", user_id=self.salesman_2.id)
         referral = self._refer(referee_id=prospect.id)

@@ -1479,6 +1479,9 @@ class PartnerFollowupEngine(models.AbstractModel):
         the cron for the other rules."""
         self.env.flush_all()
         Rule = self.env["partner.followup.rule"]
+        # The activities of each referral, found once (an imported file
+        # brings hundreds).
+        referral_activities = activities.grouped("res_id")
         for company in referrals.company_id:
             rules = Rule.search(
                 [
@@ -1518,11 +1521,41 @@ class PartnerFollowupEngine(models.AbstractModel):
                     )
                     for referral in done
                 ]
-            for decision, log_id in engine._write_decisions(decisions, days):
-                activities.filtered(
-                    lambda a, d=decision: a.res_id == d.due.res_id
-                ).followup_log_id = log_id
+            links = [
+                (activity.id, log_id)
+                for decision, log_id in engine._write_decisions(decisions, days)
+                for activity in referral_activities.get(
+                    decision.due.res_id, activities.browse()
+                )
+            ]
+            self._link_activities_to_logs(links)
             engine._schedule_cron(others, company, days.today)
+
+    @api.model
+    def _link_activities_to_logs(self, links):
+        """Set the log of each activity of ``links`` (``(activity id, log
+        id)`` pairs, one log per activity) in one statement, where a write
+        per log would cost a call each."""
+        if not links:
+            return
+        Activity = self.env["mail.activity"]
+        Activity.flush_model(["followup_log_id"])
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE mail_activity a
+                   SET followup_log_id = v.log_id
+                  FROM unnest(%s::int[], %s::int[]) AS v(id, log_id)
+                 WHERE a.id = v.id
+                """,
+                [activity_id for activity_id, _log in links],
+                [log_id for _activity, log_id in links],
+            )
+        )
+        linked = Activity.browse([activity_id for activity_id, _log in links])
+        linked.invalidate_recordset(["followup_log_id"])
+        self.env["partner.followup.log"].invalidate_model(["activity_ids"])
+        linked.modified(["followup_log_id"])
 
     # ------------------------------------------------------------------
     # Stop conditions

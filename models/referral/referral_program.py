@@ -560,16 +560,28 @@ class ReferralProgram(models.Model):
 
     @api.model
     def _get_company_program(self, company):
-        """Return the program new referrals of ``company`` follow."""
-        return self.search([("company_id", "=", company.id)], limit=1)
+        """Return the program new referrals of ``company`` follow, with the
+        settings the checks of a new referral read (no second query)."""
+        return self.search_fetch(
+            [("company_id", "=", company.id)],
+            [
+                "company_id",
+                "sponsor_policy",
+                "allow_customer_referee",
+                "reward_trigger",
+            ],
+            limit=1,
+        )
 
     def _is_sponsor_eligible(self, partner):
         """Return whether the commercial entity ``partner`` may sponsor."""
         return bool(self._filter_eligible_sponsors(partner))
 
-    def _filter_eligible_sponsors(self, partners):
+    def _filter_eligible_sponsors(self, partners, customers=None):
         """The commercial entities ``partners`` that may sponsor in this
-        program, whatever their archiving (one query for all)."""
+        program, whatever their archiving (one query for all). ``customers``:
+        ``res.partner._read_company_customers`` of the program's company
+        over them, when the caller read it already."""
         self.ensure_one()
         if self.sponsor_policy == "any":
             return partners
@@ -579,6 +591,10 @@ class ReferralProgram(models.Model):
                 lambda p: p.with_company(self.company_id).lifecycle_stage_id
                 in self.sponsor_stage_ids
             )
+        if customers is not None:
+            # Any confirmed order counts for a sponsor, excluded or not.
+            customers, held = customers
+            return partners & (customers | partners.browse([p.id for p in held]))
         return partners._get_company_customers(self.company_id)
 
     def _get_sponsor_refusals(self, partners):

@@ -5,8 +5,10 @@ creation steps in their order, the actions, then one section per concern
 (rules, referee matching and routing, fraud review, import, activity plan,
 rewards, emails, portal)."""
 
+import contextvars
+import re
 from collections import defaultdict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -14,13 +16,50 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, email_normalize, format_amount, plaintext2html
 
-from ..local_day import company_day, company_today
+from ..local_day import company_day
 from ..wallet.referral_wallet_transaction import APPROVER_GROUP
 from ..working_days import WorkingDays
 from . import fraud_signals
 from .action_flow import action_flow, in_action_flow
 from .referral_code import normalize_referral_code
 from .text_input import has_control_characters, single_line
+
+# Within a creation: the (referee id, company id) pairs its caller found
+# without an active referral a moment before (no second search), and the
+# customers read once for the checks of sponsors and referees. Context
+# variables of the Python call stack: an RPC call cannot set them.
+_ACTIVE_CHECKED = contextvars.ContextVar(
+    "sale_referral_lifecycle_active_checked", default=frozenset()
+)
+_CUSTOMERS_READ = contextvars.ContextVar(
+    "sale_referral_lifecycle_customers_read", default=None
+)
+
+
+@contextmanager
+def _context_value(variable, value):
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+def _ilike_regex(pattern):
+    """A compiled regular expression matching what ``ILIKE pattern`` does
+    (without ``ESCAPE``: ``\\`` escapes the next character)."""
+    parts, chars = [], iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
 
 # A referee has at most one referral in these states per company (a
 # referral held for review counts: it blocks a
@@ -417,19 +456,25 @@ class ReferralReferral(models.Model):
         # hooks inside the order confirmation.
         resolving = any(not vals.get("referee_id") for vals in vals_list)
         with self.env.cr.savepoint() if resolving else nullcontext():
-            self._resolve_referees(vals_list)
+            created = self._resolve_referees(vals_list)
+            checked = _ACTIVE_CHECKED.get()
             self._check_single_active_referral(
                 [
-                    (
-                        vals.get("referee_id"),
-                        vals.get("company_id") or self.env.company.id,
-                    )
+                    pair
                     for vals in vals_list
                     if vals.get("state", "new") in ACTIVE_STATES
+                    and (
+                        pair := (
+                            vals.get("referee_id"),
+                            vals.get("company_id") or self.env.company.id,
+                        )
+                    )
+                    not in checked
                 ]
             )
-            referrals = super().create(vals_list)
-        referrals._assign_referee_salesperson()
+            with _context_value(_CUSTOMERS_READ, {}):
+                referrals = super().create(vals_list)
+        referrals._assign_referee_salesperson(created)
         flagged = referrals._flag_suspicious()
         # The salesperson recording a referral may not be the one it is
         # routed to: schedule the plan's activities whatever their own rights.
@@ -440,11 +485,14 @@ class ReferralReferral(models.Model):
         return referrals
 
     @api.model
-    def _flow_create(self, vals_list):
+    def _flow_create(self, vals_list, active_checked=()):
         """Create referrals whose values may carry ``ACTION_FIELDS``: for
         the flows that decide them (a referral born won from its first
-        order, the consent recorded by the portal), after their own checks."""
-        with action_flow():
+        order, the consent recorded by the portal), after their own checks.
+        ``active_checked``: the (referee id, company id) pairs the caller
+        has just searched without an active referral (not searched again;
+        the exclusion constraint still holds against concurrent ones)."""
+        with action_flow(), _context_value(_ACTIVE_CHECKED, frozenset(active_checked)):
             return self.create(vals_list)
 
     def _flow_write(self, vals):
@@ -566,39 +614,61 @@ class ReferralReferral(models.Model):
     @api.model
     def _next_references(self, company, count):
         """``count`` references drawn from the sequence
-        ``next_by_code("referral.referral")`` draws from in ``company``: the
-        sequence found once, its numbers drawn in one query when it is a
-        plain PostgreSQL sequence (an imported file); ``[False] * count``
-        without a sequence."""
+        ``next_by_code("referral.referral")`` draws from in ``company``, in
+        one query: the sequence found with its numbers drawn when it is a
+        plain PostgreSQL sequence (no date ranges), formatted by the
+        sequence itself; ``[False] * count`` without a sequence."""
         Sequence = self.env["ir.sequence"].with_company(company)
         Sequence.browse().check_access("read")
-        sequence = Sequence.search_fetch(
-            [
-                ("code", "=", "referral.referral"),
-                ("company_id", "in", [company.id, False]),
-            ],
-            [
-                "implementation",
-                "use_date_range",
-                "prefix",
-                "suffix",
-                "padding",
-            ],
-            order="company_id",
-            limit=1,
-        )
-        if not sequence:
-            return [False] * count
-        if sequence.implementation != "standard" or sequence.use_date_range:
-            return [sequence._next() for _index in range(count)]
         rows = self.env.execute_query(
             SQL(
-                "SELECT nextval(%s) FROM generate_series(1, %s)",
-                f"ir_sequence_{sequence.id:03d}",
-                count,
+                """
+                WITH seq AS (
+                    SELECT id, implementation, use_date_range, prefix, suffix,
+                           padding
+                      FROM ir_sequence
+                     WHERE code = 'referral.referral' AND active
+                       AND (company_id = %(company)s OR company_id IS NULL)
+                     ORDER BY company_id NULLS LAST, id
+                     LIMIT 1
+                )
+                SELECT seq.*,
+                       CASE WHEN implementation = 'standard'
+                                 AND NOT COALESCE(use_date_range, FALSE)
+                            THEN ARRAY(
+                                SELECT nextval(
+                                    ('ir_sequence_'
+                                     || CASE WHEN seq.id < 1000
+                                             THEN lpad(seq.id::text, 3, '0')
+                                             ELSE seq.id::text END)::regclass
+                                ) AS number
+                                  FROM generate_series(1, %(count)s)
+                                 ORDER BY number)
+                       END
+                  FROM seq
+                """,
+                company=company.id,
+                count=count,
             )
         )
-        return [sequence.get_next_char(number) for number in sorted(r[0] for r in rows)]
+        if not rows:
+            return [False] * count
+        seq_id, implementation, use_date_range, prefix, suffix, padding, numbers = rows[
+            0
+        ]
+        sequence = Sequence.browse(seq_id)
+        if numbers is None:
+            return [sequence._next() for _index in range(count)]
+        # What get_next_char() reads of the sequence, as read above.
+        for fname, value in (
+            ("implementation", implementation),
+            ("use_date_range", use_date_range),
+            ("prefix", prefix),
+            ("suffix", suffix),
+            ("padding", padding),
+        ):
+            sequence._cache[fname] = value
+        return [sequence.get_next_char(number) for number in numbers]
 
     @api.model
     def _check_company_programs(self, vals_list):
@@ -929,7 +999,10 @@ class ReferralReferral(models.Model):
         # One query per program for all the referrals (an imported file).
         eligible = {
             program: program._filter_eligible_sponsors(
-                referrals.sponsor_id.commercial_partner_id
+                referrals.sponsor_id.commercial_partner_id,
+                customers=self._read_parties_customers(program.company_id)
+                if program.sponsor_policy == "customer"
+                else None,
             )
             for program, referrals in self.grouped("program_id").items()
         }
@@ -958,12 +1031,23 @@ class ReferralReferral(models.Model):
         referrals = self.filtered(lambda r: not r.program_id.allow_customer_referee)
         # Its first order, which won it, does not make it a customer. One
         # query per company and first order (an imported file: one).
-        customers = {
-            key: group.referee_id._get_company_customers(key[0], exclude_orders=key[1])
-            for key, group in referrals.grouped(
-                lambda r: (r.company_id, r.first_order_id)
-            ).items()
-        }
+        customers = {}
+        for key, group in referrals.grouped(
+            lambda r: (r.company_id, r.first_order_id)
+        ).items():
+            read = self._read_parties_customers(key[0])
+            if read is None:
+                customers[key] = group.referee_id._get_company_customers(
+                    key[0], exclude_orders=key[1]
+                )
+            else:
+                customers[key] = read[0] | group.referee_id.browse(
+                    [
+                        entity.id
+                        for entity, held in read[1].items()
+                        if held - set(key[1].ids)
+                    ]
+                )
         for referral in referrals:
             key = (referral.company_id, referral.first_order_id)
             if referral.referee_id.commercial_partner_id in customers[key]:
@@ -975,6 +1059,20 @@ class ReferralReferral(models.Model):
                         program=referral.program_id.display_name,
                     )
                 )
+
+    def _read_parties_customers(self, company):
+        """Within a creation: the customers of ``company`` among the
+        sponsors and referees of these referrals, their first orders set
+        apart (``res.partner._read_company_customers``), read once for the
+        checks of both; ``None`` outside a creation."""
+        read = _CUSTOMERS_READ.get()
+        if read is None:
+            return None
+        key = (company.id, tuple(self.ids))
+        if key not in read:
+            parties = self.sponsor_id | self.referee_id
+            read[key] = parties._read_company_customers(company, self.first_order_id)
+        return read[key]
 
     def _check_closed_fields_unchanged(self, vals):
         """Won and rewarded referrals change sponsor, referee, program, first
@@ -1043,7 +1141,7 @@ class ReferralReferral(models.Model):
         an existing contact when one matches, else a new one. The new ones
         are created in one batch; two values with the same details get the
         same new contact (and the single active referral check refuses the
-        second)."""
+        second). Return the contacts created (commercial entities)."""
         to_create = {}
         unresolved = [vals for vals in vals_list if not vals.get("referee_id")]
         for vals, referee in zip(
@@ -1057,6 +1155,7 @@ class ReferralReferral(models.Model):
         for group, referee in zip(to_create.values(), referees, strict=True):
             for vals in group:
                 vals["referee_id"] = referee.id
+        return referees
 
     @api.model
     def _get_referee_key(self, vals):
@@ -1096,27 +1195,53 @@ class ReferralReferral(models.Model):
                 ["email_normalized"],
             ):
                 by_email.setdefault(partner.email_normalized, partner)
-        return [
-            by_email.get(email) or self._find_referee_company(vals)
+        keys = [
+            None if by_email.get(email) else self._get_referee_company_key(vals)
             for vals, email in zip(vals_list, emails, strict=True)
+        ]
+        by_company = self._find_referee_companies({key for key in keys if key})
+        return [
+            by_email.get(email) or by_company.get(key, Partner)
+            for email, key in zip(emails, keys, strict=True)
         ]
 
     @api.model
-    def _find_referee_company(self, vals):
-        """The company of the raw details with the same name and tax ID."""
-        Partner = self.env["res.partner"]
+    def _get_referee_company_key(self, vals):
+        """``(company name, tax ID)`` of raw details naming both, as
+        ``_find_referee_companies`` matches them; ``None`` otherwise."""
         company_name = (vals.get("referee_company_name") or "").strip()
         vat = (vals.get("referee_vat") or "").replace(" ", "").upper()
-        if company_name and vat:
-            return Partner.search(
-                [
-                    ("is_company", "=", True),
-                    ("name", "=ilike", company_name),
-                    ("vat", "=ilike", vat),
-                ],
-                limit=1,
-            )
-        return Partner
+        return (company_name, vat) if company_name and vat else None
+
+    @api.model
+    def _find_referee_companies(self, keys):
+        """``{(company name, tax ID): company}``: for each key, the first
+        company in the default order whose name and tax ID match it as
+        ``=ilike`` does (case ignored, ``%`` and ``_`` wildcards), all keys
+        looked up in one query."""
+        Partner = self.env["res.partner"]
+        if not keys:
+            return {}
+        domain = expression.OR(
+            [
+                [("name", "=ilike", name), ("vat", "=ilike", vat)]
+                for name, vat in sorted(keys)
+            ]
+        )
+        candidates = Partner.search_fetch(
+            expression.AND([[("is_company", "=", True)], domain]), ["name", "vat"]
+        )
+        patterns = {key: tuple(map(_ilike_regex, key)) for key in keys}
+        found = {}
+        for partner in candidates:
+            for key, (name, vat) in patterns.items():
+                if (
+                    key not in found
+                    and name.fullmatch(partner.name or "")
+                    and vat.fullmatch(partner.vat or "")
+                ):
+                    found[key] = partner
+        return found
 
     @api.model
     def _create_referee(self, vals):
@@ -1165,7 +1290,22 @@ class ReferralReferral(models.Model):
                     )
                 )
         Partner = self.env["res.partner"]
-        entities = Partner.create(entity_vals) if entity_vals else Partner
+        if not entity_vals:
+            return Partner
+        if "display_invoice_template_pdf_report_id" in Partner._fields:
+            # A default that costs a query per contact (Accounting's choice
+            # of invoice layout shown), the same for all: computed once.
+            Partner = Partner.with_context(
+                default_display_invoice_template_pdf_report_id=Partner.default_get(
+                    ["display_invoice_template_pdf_report_id"]
+                ).get("display_invoice_template_pdf_report_id", False)
+            )
+        entities = Partner.create(entity_vals)
+        if person_vals and "property_product_pricelist" in Partner._fields:
+            # Each contact person takes its company's pricelist (a commercial
+            # field): computed for all the companies at once, not once per
+            # person.
+            entities.mapped("property_product_pricelist")
         if person_vals:
             Partner.create(
                 [
@@ -1173,7 +1313,7 @@ class ReferralReferral(models.Model):
                     for index, values in person_vals
                 ]
             )
-        return entities
+        return entities.with_env(self.env)
 
     @api.model
     def _prepare_referee_partner_values(self, vals):
@@ -1199,39 +1339,28 @@ class ReferralReferral(models.Model):
         )
         return company_day(company, vals["date_referral"])
 
-    def _assign_referee_salesperson(self):
+    def _assign_referee_salesperson(self, created=None):
         """Route the referees (and their contact persons) to the sponsor's
         salesperson, when they have none, and record the referral as their
         first contact when it is. Done as superuser: routing is part of
-        recording a referral, whoever records it."""
-        for user, referrals in self.filtered("user_id").grouped("user_id").items():
-            referees = referrals.sudo().referee_id
-            (referees | referees.child_ids).filtered(lambda p: not p.user_id).write(
-                {"user_id": user.id}
-            )
+        recording a referral, whoever records it. ``created``: the referees
+        this creation made (their salesperson is not tracked as a change:
+        they are born with it)."""
         # The id is cached: no query to find the source (as env.ref does).
         source = self.env["utm.source"].browse(
             self.env["ir.model.data"]._xmlid_to_res_id(
                 "sale_referral_lifecycle.utm_source_referral"
             )
         )
-        # The first contact is per company: the referral's.
-        for company, referrals in self.sudo().grouped("company_id").items():
-            referees = referrals.referee_id.with_company(company)
-            first_contacts = referees.filtered(lambda p: not p.first_contact_date)
-            if first_contacts:
-                first_contacts.write(
-                    {
-                        "first_contact_date": company_today(company),
-                        "first_contact_source_id": source.id,
-                    }
-                )
-            # A quotation sent before the referral (a code typed on it) dated
-            # the first contact without knowing its channel: the referral is
-            # it.
-            (referees - first_contacts).filtered(
-                lambda p: not p.first_contact_source_id
-            ).write({"first_contact_source_id": source.id})
+        # The first contact is per company: the referral's. A quotation sent
+        # before the referral (a code typed on it) dated the first contact
+        # without knowing its channel: the referral is it.
+        for (user, company), referrals in (
+            self.sudo().grouped(lambda r: (r.user_id, r.company_id)).items()
+        ):
+            referrals.referee_id._route_referees(
+                user, company, source, untracked=created
+            )
 
     # ------------------------------------------------------------------
     # Fraud review
