@@ -37,7 +37,7 @@ class ReferralWalletAdjustWizard(models.TransientModel):
     )
     wallet_id = fields.Many2one("referral.wallet", required=True, readonly=True)
     company_id = fields.Many2one(related="wallet_id.company_id")
-    accounting_enabled = fields.Boolean(compute="_compute_account_id")
+    accounting_enabled = fields.Boolean(compute="_compute_accounting_enabled")
     account_id = fields.Many2one(
         "account.account",
         string="Counterpart Account",
@@ -66,12 +66,20 @@ class ReferralWalletAdjustWizard(models.TransientModel):
             )
 
     @api.depends("wallet_id")
+    def _compute_accounting_enabled(self):
+        for wizard in self:
+            wizard.accounting_enabled = bool(
+                self.env["referral.program"]._get_books_program(
+                    wizard.wallet_id.company_id
+                )
+            )
+
+    @api.depends("wallet_id")
     def _compute_account_id(self):
         for wizard in self:
             program = self.env["referral.program"]._get_books_program(
                 wizard.wallet_id.company_id
             )
-            wizard.accounting_enabled = bool(program)
             if not wizard.account_id or not program:
                 wizard.account_id = program.reward_expense_account_id
 
