@@ -57,7 +57,9 @@ class ReferralCreditApplyWizard(models.TransientModel):
         string="Sponsor: Most per Renewal",
         currency_field="company_currency_id",
     )
-    company_currency_id = fields.Many2one(related="wallet_id.currency_id")
+    company_currency_id = fields.Many2one(
+        related="wallet_id.currency_id", string="Wallet Currency"
+    )
     amount = fields.Monetary(
         compute="_compute_amount",
         store=True,
