@@ -25,7 +25,9 @@ WRITTEN_TABLES = (
     "partner_followup_rule",
     "partner_followup_step",
     "res_company",
+    "res_users",
     "crm_team_member",
+    "resource_calendar",
     "resource_calendar_leaves",
     "resource_calendar_attendance",
 )
@@ -290,4 +292,58 @@ class TestFollowupIncremental(FollowupCommon):
             self.assertEqual(len(calls), count)
             with freeze_time("2026-12-08 09:00:00"):
                 self.assertFalse(run_pass())
+            self.assertGreater(len(calls), count)
+
+    def test_a_salesperson_moved_marks_the_contacts_changed(self):
+        """A shared contact is followed up in its salesperson's company:
+        moving the salesperson to another company changes its follow-ups,
+        seen by the next pass."""
+        self._stamp(datetime(2026, 11, 29, 9), everything=True)
+        rules = self.env["partner.followup.rule"].search([])
+        message = self.env["mail.message"].search([], order="id desc", limit=1)
+        contact = self.population[0]
+        self.assertEqual(contact.user_id, self.salesman)
+
+        def changed():
+            self.env.flush_all()
+            return self.Engine._changed_partner_ids(
+                rules, datetime(2026, 11, 30, 9), message.id, (0, MAX_ID)
+            )
+
+        self.assertNotIn(contact.id, changed())
+        self.salesman.write(
+            {
+                "company_ids": [(4, self.other_company.id)],
+                "company_id": self.other_company.id,
+            }
+        )
+        self.assertIn(contact.id, changed())
+
+    def test_a_calendar_written_is_detected_in_full(self):
+        """The working days come from the company's calendar: a pass after
+        it was written detects every contact again, in one call."""
+        Engine = type(self.Engine)
+        self._stamp(datetime(2026, 11, 29, 9), everything=True)
+        calls = []
+        changed = Engine._changed_partner_ids
+
+        def spy(engine, *args):
+            calls.append(args)
+            return changed(engine, *args)
+
+        with patch.object(Engine, "_changed_partner_ids", spy):
+            with freeze_time("2026-11-30 09:00:00"):
+                self.Engine._cron_run_followups(batch_size=10000)
+            with freeze_time("2026-12-01 09:00:00"):
+                self.Engine._cron_run_followups(batch_size=10000)
+            self.assertTrue(calls)
+            count = len(calls)
+            self.env.company.resource_calendar_id.write({"name": "Moved hours"})
+            with freeze_time("2026-12-02 09:00:00"):
+                self.Engine._cron_run_followups(batch_size=10000)
+            self.assertEqual(len(calls), count)
+            with freeze_time("2026-12-03 09:00:00"):
+                # The calendar's change, the past of the last pass.
+                self._stamp(datetime(2026, 12, 1, 9))
+                self.Engine._cron_run_followups(batch_size=10000)
             self.assertGreater(len(calls), count)

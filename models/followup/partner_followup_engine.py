@@ -578,12 +578,18 @@ class PartnerFollowupEngine(models.AbstractModel):
                 """
                 SELECT EXISTS (SELECT 1 FROM res_company
                                 WHERE id = %(company)s AND write_date > %(since)s)
+                    OR EXISTS (SELECT 1 FROM res_partner
+                                WHERE id = %(company_partner)s
+                                  AND write_date > %(since)s)
+                    OR EXISTS (SELECT 1 FROM resource_calendar
+                                WHERE write_date > %(since)s)
                     OR EXISTS (SELECT 1 FROM resource_calendar_leaves
                                 WHERE write_date > %(since)s)
                     OR EXISTS (SELECT 1 FROM resource_calendar_attendance
                                 WHERE write_date > %(since)s)
                 """,
                 company=company.id,
+                company_partner=company.partner_id.id,
                 since=since,
             )
         )
@@ -609,7 +615,10 @@ class PartnerFollowupEngine(models.AbstractModel):
         orders, invoices and referrals written, messages that count as a sign
         of life created (after the message ``message_id``), log rows released
         or re-armed and campaigns launched, signals recorded, the members of
-        the teams of ``rules`` written. Each part on an index."""
+        the teams of ``rules`` written, the contacts of a salesperson written
+        (moved to another company: a shared contact follows its
+        salesperson's). Each part on an index, the salespeople's gated on
+        one of them written."""
         first_steps = [
             rule._get_steps()[:1].id
             for rule in self.env["partner.followup.rule"]
@@ -635,6 +644,12 @@ class PartnerFollowupEngine(models.AbstractModel):
                     UNION
                     SELECT partner_id FROM partner_followup_signal
                      WHERE date > %(since)s
+                    UNION
+                    SELECT p.id FROM res_partner p
+                     WHERE EXISTS (SELECT 1 FROM res_users
+                                    WHERE write_date > %(since)s)
+                       AND p.user_id IN (SELECT id FROM res_users
+                                          WHERE write_date > %(since)s)
                     UNION
                     SELECT p.id FROM res_partner p
                      WHERE %(teams)s AND p.user_id IN (
