@@ -1231,14 +1231,18 @@ class ReferralReferral(models.Model):
         candidates = Partner.search_fetch(
             expression.AND([[("is_company", "=", True)], domain]), ["name", "vat"]
         )
-        patterns = {key: tuple(map(_ilike_regex, key)) for key in keys}
+        # Accents ignored as the search did, when the database ignores them.
+        unaccent = self.env.registry.unaccent_python
+        patterns = {
+            key: tuple(_ilike_regex(unaccent(part)) for part in key) for key in keys
+        }
         found = {}
         for partner in candidates:
             for key, (name, vat) in patterns.items():
                 if (
                     key not in found
-                    and name.fullmatch(partner.name or "")
-                    and vat.fullmatch(partner.vat or "")
+                    and name.fullmatch(unaccent(partner.name or ""))
+                    and vat.fullmatch(unaccent(partner.vat or ""))
                 ):
                     found[key] = partner
         return found
