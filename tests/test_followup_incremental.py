@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
@@ -100,6 +101,21 @@ class TestFollowupIncremental(FollowupCommon):
                 {"moment": moment, "now": now},
             )
         self.env.invalidate_all()
+
+    @contextmanager
+    def _changed_reads(self):
+        """The calls of ``_changed_partner_ids`` (the changed contacts read:
+        an incremental detection) made within, as a list."""
+        Engine = type(self.Engine)
+        calls = []
+        changed = Engine._changed_partner_ids
+
+        def spy(engine, *args):
+            calls.append(args)
+            return changed(engine, *args)
+
+        with patch.object(Engine, "_changed_partner_ids", spy):
+            yield calls
 
     def _key(self, due):
         return (
@@ -221,18 +237,10 @@ class TestFollowupIncremental(FollowupCommon):
 
     def test_cron_reads_what_changed_after_a_complete_pass(self):
         Param = self.env["ir.config_parameter"].sudo()
-        Engine = type(self.Engine)
         late = self.population[3]
         late.subscription_end_date = date(2026, 12, 10)
         self._stamp(datetime(2026, 11, 29, 9), everything=True)
-        calls = []
-        changed = Engine._changed_partner_ids
-
-        def spy(engine, *args):
-            calls.append(args)
-            return changed(engine, *args)
-
-        with patch.object(Engine, "_changed_partner_ids", spy):
+        with self._changed_reads() as calls:
             with freeze_time("2026-11-30 09:00:00"):
                 # The first pass, in batches: every contact.
                 self.Engine._cron_run_followups(batch_size=2)
@@ -261,14 +269,7 @@ class TestFollowupIncremental(FollowupCommon):
         by the full pass a week after the last one; the passes between read
         what changed."""
         Param = self.env["ir.config_parameter"].sudo()
-        Engine = type(self.Engine)
         self._stamp(datetime(2026, 11, 29, 9), everything=True)
-        calls = []
-        changed = Engine._changed_partner_ids
-
-        def spy(engine, *args):
-            calls.append(args)
-            return changed(engine, *args)
 
         def run_pass():
             self.Engine._cron_run_followups(batch_size=2)
@@ -277,7 +278,7 @@ class TestFollowupIncremental(FollowupCommon):
                 self.Engine._cron_run_followups(batch_size=2)
             return batched
 
-        with patch.object(Engine, "_changed_partner_ids", spy):
+        with self._changed_reads() as calls:
             with freeze_time("2026-11-30 09:00:00"):
                 self.assertTrue(run_pass())
             self.assertFalse(calls)
@@ -322,16 +323,8 @@ class TestFollowupIncremental(FollowupCommon):
     def test_a_calendar_written_is_detected_in_full(self):
         """The working days come from the company's calendar: a pass after
         it was written detects every contact again, in one call."""
-        Engine = type(self.Engine)
         self._stamp(datetime(2026, 11, 29, 9), everything=True)
-        calls = []
-        changed = Engine._changed_partner_ids
-
-        def spy(engine, *args):
-            calls.append(args)
-            return changed(engine, *args)
-
-        with patch.object(Engine, "_changed_partner_ids", spy):
+        with self._changed_reads() as calls:
             with freeze_time("2026-11-30 09:00:00"):
                 self.Engine._cron_run_followups(batch_size=10000)
             with freeze_time("2026-12-01 09:00:00"):
