@@ -10,7 +10,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import SQL, create_index, format_date
+from odoo.tools import SQL, format_date
 
 from .local_day import company_today, company_tz_sql
 from .referral.action_flow import action_flow, in_action_flow
@@ -102,7 +102,9 @@ class ResPartner(models.Model):
     # fields: no search reads it (it holds nearly every row, a scan is
     # faster) and the full placement paid an entry in each per contact. The
     # sparse ones (lock, channel, subscription end, referrals, renewals,
-    # lapse start) keep theirs: searches for them read a few rows through it.
+    # lapse start) keep theirs: searches for them read a few rows through it,
+    # the nightly job's lookups of the subscriptions ending and of the
+    # contacts waiting to move down (``... IS NOT NULL``) too.
     lifecycle_stage_id = fields.Many2one(
         "partner.lifecycle.stage",
         company_dependent=True,
@@ -274,25 +276,6 @@ class ResPartner(models.Model):
             "This referral code is already used by another contact.",
         ),
     ]
-
-    def init(self):
-        # The nightly lifecycle job finds the subscriptions ending with it.
-        create_index(
-            self.env.cr,
-            "res_partner_subscription_end_date_index",
-            "res_partner",
-            ["subscription_end_date"],
-            where="subscription_end_date IS NOT NULL",
-        )
-        # And the contacts waiting to move down (a handful).
-        create_index(
-            self.env.cr,
-            "res_partner_lifecycle_down_since_index",
-            "res_partner",
-            ["id"],
-            where="lifecycle_down_since IS NOT NULL",
-        )
-        return super().init()
 
     def _init_column(self, column_name):
         if column_name == "lifecycle_window_figures":

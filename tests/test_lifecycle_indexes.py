@@ -26,6 +26,15 @@ UNINDEXED = (
     "lifecycle_paid_on_time_rate",
     "lifecycle_window_figures",
 )
+# The addon's former duplicates of Odoo's default indexes.
+FORMER_INDEXES = (
+    (
+        "res_partner_subscription_end_date_index",
+        "subscription_end_date",
+        "subscription_end_date",
+    ),
+    ("res_partner_lifecycle_down_since_index", "lifecycle_down_since", "id"),
+)
 # The sparse ones, searched through Odoo's default index.
 INDEXED = (
     "lifecycle_stage_locked",
@@ -58,6 +67,10 @@ class TestLifecycleIndexes(TransactionCase):
     def test_dense_values_have_no_index_sparse_ones_keep_it(self):
         self.assertEqual(self._existing(UNINDEXED), set())
         self.assertEqual(self._existing(INDEXED), set(INDEXED))
+        # Odoo's default indexes serve the nightly job's lookups: no
+        # duplicate of them.
+        for name, _column, _key in FORMER_INDEXES:
+            self.assertFalse(sql.index_exists(self.env.cr, name), name)
         # The ORM's searches of a sparse value go through its index (the
         # condition ``column IS NOT NULL`` Odoo adds for it), not those of
         # the others.
@@ -78,14 +91,21 @@ class TestLifecycleIndexes(TransactionCase):
                 [f'("{column}" IS NOT NULL)'],
                 where=f'"{column}" IS NOT NULL',
             )
+        for name, column, key in FORMER_INDEXES:
+            sql.create_index(
+                cr, name, "res_partner", [key], where=f"{column} IS NOT NULL"
+            )
         spec = importlib.util.spec_from_file_location("index_migration", MIGRATION)
         migration = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(migration)
         self.assertEqual(
             set(migration.drop_unused_lifecycle_indexes(self.env)),
-            {self._index_name(column) for column in UNINDEXED},
+            {self._index_name(column) for column in UNINDEXED}
+            | {name for name, _column, _key in FORMER_INDEXES},
         )
         self.assertEqual(self._existing(UNINDEXED), set())
+        for name, _column, _key in FORMER_INDEXES:
+            self.assertFalse(sql.index_exists(cr, name), name)
         self.assertEqual(self._existing(INDEXED), set(INDEXED))
         # Run again (or on a fresh install): nothing left to drop.
         self.assertEqual(migration.drop_unused_lifecycle_indexes(self.env), [])

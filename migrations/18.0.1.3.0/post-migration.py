@@ -3,7 +3,8 @@
 contact (``index=False`` on their fields) lose Odoo's default
 ``(column IS NOT NULL)`` index of company-dependent fields. Odoo creates
 the indexes of new fields but never drops one a field no longer asks for:
-they are dropped here."""
+they are dropped here, with the addon's own indexes of the subscription end
+and the lapse start, which Odoo's default ones of these fields duplicated."""
 
 from odoo import SUPERUSER_ID, api
 from odoo.tools import sql
@@ -12,16 +13,23 @@ from odoo.addons.sale_referral_lifecycle.models.lifecycle.partner_lifecycle_engi
     LIFECYCLE_COLUMNS,
 )
 
+# The addon's former indexes, duplicates of Odoo's default ones.
+FORMER_INDEXES = (
+    "res_partner_subscription_end_date_index",
+    "res_partner_lifecycle_down_since_index",
+)
+
 
 def drop_unused_lifecycle_indexes(env):
     """Drop the default indexes of the lifecycle columns whose field has
-    none: returns the names of those that existed."""
+    none, and ``FORMER_INDEXES``: returns the names of those that
+    existed."""
     Partner = env["res.partner"]
     names = [
         sql.make_index_name(Partner._table, column)
         for column in LIFECYCLE_COLUMNS
         if not Partner._fields[column].index
-    ]
+    ] + list(FORMER_INDEXES)
     dropped = [name for name in names if sql.index_exists(env.cr, name)]
     for name in dropped:
         sql.drop_index(env.cr, name, Partner._table)
