@@ -10,7 +10,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import SQL, create_index, format_date
+from odoo.tools import SQL, format_date
 
 from .local_day import company_today, company_tz_sql
 from .referral.action_flow import action_flow, in_action_flow
@@ -96,9 +96,19 @@ class ResPartner(models.Model):
     # keyed by company id, read, searched and grouped in the current
     # company): a contact shared by several companies has a stage and
     # aggregates in each, from that company's orders only.
+    # ``index=False``: the values the engine writes for nearly every contact
+    # it places (stage, counts, customers' dates and figures) go without
+    # Odoo's default ``(column IS NOT NULL)`` index of company-dependent
+    # fields: no search reads it (it holds nearly every row, a scan is
+    # faster) and the full placement paid an entry in each per contact. The
+    # sparse ones (lock, channel, subscription end, referrals, renewals,
+    # lapse start) keep theirs: searches for them read a few rows through it,
+    # the nightly job's lookups of the subscriptions ending and of the
+    # contacts waiting to move down (``... IS NOT NULL``) too.
     lifecycle_stage_id = fields.Many2one(
         "partner.lifecycle.stage",
         company_dependent=True,
+        index=False,
         tracking=True,
         copy=False,
         ondelete="restrict",
@@ -115,11 +125,12 @@ class ResPartner(models.Model):
         "this company until it is unlocked.",
     )
     lifecycle_stage_date = fields.Datetime(
-        string="In Stage Since", company_dependent=True, copy=False
+        string="In Stage Since", company_dependent=True, index=False, copy=False
     )
     lifecycle_quotation_count = fields.Integer(
         string="Quotations Received",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         help="Quotations of this company sent to the contact.",
@@ -127,18 +138,24 @@ class ResPartner(models.Model):
     lifecycle_order_count = fields.Integer(
         string="Confirmed Orders",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         help="Confirmed orders of this company.",
     )
     lifecycle_last_order_date = fields.Datetime(
-        string="Last Order", company_dependent=True, readonly=True, copy=False
+        string="Last Order",
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        copy=False,
     )
     lifecycle_history_ids = fields.One2many(
         "partner.lifecycle.history", "partner_id", string="Stage History"
     )
     first_contact_date = fields.Date(
         company_dependent=True,
+        index=False,
         copy=False,
         help="Set when the contact is created in this company, else from its "
         "first quotation (or referral) here.",
@@ -152,6 +169,7 @@ class ResPartner(models.Model):
     lifecycle_converted = fields.Integer(
         string="Conversion Rate (%)",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         aggregator="avg",
@@ -161,6 +179,7 @@ class ResPartner(models.Model):
     lifecycle_days_to_client = fields.Integer(
         string="Days to Client",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         aggregator="avg",
@@ -176,6 +195,7 @@ class ResPartner(models.Model):
     lifecycle_first_order_date = fields.Date(
         string="Customer Since",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         help="Day of the first confirmed order of this company.",
@@ -206,6 +226,7 @@ class ResPartner(models.Model):
     lifecycle_paid_on_time_rate = fields.Integer(
         string="Invoices Paid on Time (%)",
         company_dependent=True,
+        index=False,
         readonly=True,
         copy=False,
         help="Share of the invoices of this company paid by their due date, "
@@ -214,7 +235,7 @@ class ResPartner(models.Model):
     # Orders and revenue in the stages' time windows, as JSON text: read by
     # the Why this stage section.
     lifecycle_window_figures = fields.Char(
-        company_dependent=True, readonly=True, copy=False
+        company_dependent=True, index=False, readonly=True, copy=False
     )
     lifecycle_down_since = fields.Datetime(
         string="Criteria Lapsed Since",
@@ -255,25 +276,6 @@ class ResPartner(models.Model):
             "This referral code is already used by another contact.",
         ),
     ]
-
-    def init(self):
-        # The nightly lifecycle job finds the subscriptions ending with it.
-        create_index(
-            self.env.cr,
-            "res_partner_subscription_end_date_index",
-            "res_partner",
-            ["subscription_end_date"],
-            where="subscription_end_date IS NOT NULL",
-        )
-        # And the contacts waiting to move down (a handful).
-        create_index(
-            self.env.cr,
-            "res_partner_lifecycle_down_since_index",
-            "res_partner",
-            ["id"],
-            where="lifecycle_down_since IS NOT NULL",
-        )
-        return super().init()
 
     def _init_column(self, column_name):
         if column_name == "lifecycle_window_figures":

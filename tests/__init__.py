@@ -48,6 +48,7 @@ from . import test_lifecycle_explained
 from . import test_lifecycle_cron
 from . import test_lifecycle_first_contact
 from . import test_lifecycle_import
+from . import test_lifecycle_indexes
 from . import test_lifecycle_queue
 from . import test_lifecycle_queue_concurrency
 from . import test_lifecycle_recompute

@@ -132,6 +132,10 @@ class PartnerLifecycleEngine(models.AbstractModel):
         in_domain = self._match_domains(stages, stats)
         ranks = {stage.id: rank for rank, stage in enumerate(stages)}
         changes, moves, channels = [], [], {}
+        # The columns some change alters: the others are left out of the
+        # UPDATE (a first placement leaves several empty, a nightly pass
+        # changes a few).
+        changed_columns = set()
         for partner_stats in stats.values():
             current = partner_stats["current"]
             stage_id = current["lifecycle_stage_id"]
@@ -142,6 +146,11 @@ class PartnerLifecycleEngine(models.AbstractModel):
             values = self._prepare_values(partner_stats, stage_id, now)
             key = (partner_stats["id"], partner_stats["company_id"])
             if values != current:
+                changed_columns.update(
+                    column
+                    for column in LIFECYCLE_COLUMNS
+                    if values[column] != current[column]
+                )
                 changes.append(
                     dict(
                         values,
@@ -163,7 +172,11 @@ class PartnerLifecycleEngine(models.AbstractModel):
                         source_id=source_id,
                     )
                 )
-        self._write_stats(changes, channels)
+        self._write_stats(
+            changes,
+            channels,
+            [column for column in LIFECYCLE_COLUMNS if column in changed_columns],
+        )
         self._move(moves, now, {stage.id: stage.name for stage in stages})
 
     @api.model
@@ -600,17 +613,19 @@ class PartnerLifecycleEngine(models.AbstractModel):
         return end
 
     @api.model
-    def _write_stats(self, changes, channels):
+    def _write_stats(self, changes, channels, columns=LIFECYCLE_COLUMNS):
         """Store the new ``LIFECYCLE_COLUMNS`` values (dicts with the
         partner's ``id``, the ``company_id`` they are for and whether the
         stage ``moved``) in one UPDATE: each contact whose stage or
         aggregates changed in some company is written once, every company's
         values merged into its jsonb columns (``company_dependent``), empty
-        values removed as the ORM does. The columns are not tracked but the
-        stage, logged by ``_move``. ``channels``: ``{(partner id, company
-        id): first contact source}`` when it changed, copied to the history
-        rows of that company."""
-        if not changes:
+        values removed as the ORM does. Only ``columns`` are written: a
+        column no change alters is left out (its merge would rewrite the
+        same jsonb). The columns are not tracked but the stage, logged by
+        ``_move``. ``channels``: ``{(partner id, company id): first contact
+        source}`` when it changed, copied to the history rows of that
+        company."""
+        if not changes or not columns:
             return
         values = SQL(", ").join(
             SQL("%s::%s[]", [row[column] for row in changes], SQL(sql_type))
@@ -618,7 +633,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 ("id", "int"),
                 ("company_id", "int"),
                 ("moved", "bool"),
-                *LIFECYCLE_COLUMN_TYPES.items(),
+                *((column, LIFECYCLE_COLUMN_TYPES[column]) for column in columns),
             )
         )
         self.env.execute_query(
@@ -643,7 +658,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                         "'{}'::jsonb)",
                         column=SQL.identifier(column),
                     )
-                    for column in LIFECYCLE_COLUMNS
+                    for column in columns
                 ),
                 objects=SQL(", ").join(
                     SQL(
@@ -651,17 +666,15 @@ class PartnerLifecycleEngine(models.AbstractModel):
                         SQL.identifier(column),
                         SQL.identifier(column),
                     )
-                    for column in LIFECYCLE_COLUMNS
+                    for column in columns
                 ),
                 uid=self.env.uid,
                 now=self.env.cr.now(),
                 values=values,
-                columns=SQL(", ").join(map(SQL.identifier, LIFECYCLE_COLUMNS)),
+                columns=SQL(", ").join(map(SQL.identifier, columns)),
             )
         )
-        self.env["res.partner"].invalidate_model(
-            [*LIFECYCLE_COLUMNS, "write_uid", "write_date"]
-        )
+        self.env["res.partner"].invalidate_model([*columns, "write_uid", "write_date"])
         if not channels:
             return
         self.env.execute_query(
