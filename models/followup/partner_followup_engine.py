@@ -24,6 +24,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index, format_date
 from odoo.tools.safe_eval import safe_eval
 
+from ..chatter_notes import log_notes
 from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import WRITE_MARGIN, company_value_sql
 from ..working_days import WorkingDays
@@ -1976,7 +1977,8 @@ class PartnerFollowupEngine(models.AbstractModel):
         composer._action_send_mail()
 
     def _log_in_chatter(self, notes, records):
-        """Say on the contact (and on the document) which rule did what."""
+        """Say on the contact (and on the document) which rule did what: one
+        note per record, as ``_message_log_batch`` logs it."""
         bodies = defaultdict(dict)
         for due, lines in notes.items():
             body = Markup("%s<ul>%s</ul>") % (
@@ -1991,5 +1993,12 @@ class PartnerFollowupEngine(models.AbstractModel):
             for model, res_id in targets:
                 previous = bodies[model].get(res_id)
                 bodies[model][res_id] = previous + body if previous else body
-        for model, model_bodies in bodies.items():
-            self.env[model].browse(list(model_bodies))._message_log_batch(model_bodies)
+        # The notes _message_log_batch would log, in one statement.
+        log_notes(
+            self.env,
+            [
+                (model, res_id, body)
+                for model, model_bodies in bodies.items()
+                for res_id, body in model_bodies.items()
+            ],
+        )
