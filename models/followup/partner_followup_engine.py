@@ -27,6 +27,7 @@ from odoo.tools.safe_eval import safe_eval
 from ..chatter_notes import log_notes
 from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import WRITE_MARGIN, company_value_sql
+from ..mail_render_mixin import COMPILE_QWEB_ONCE
 from ..working_days import WorkingDays
 
 FOLLOWUP_CRON = "sale_referral_lifecycle.ir_cron_partner_followup"
@@ -1802,6 +1803,7 @@ class PartnerFollowupEngine(models.AbstractModel):
         activity_vals, notes = [], defaultdict(list)
         mails = defaultdict(list)
         responsibles = {}  # log id: (user, reason)
+        first_teams = {}
         Users = self.env["res.users"]
         for decision, log_id in fired:
             due = decision.due
@@ -1810,7 +1812,7 @@ class PartnerFollowupEngine(models.AbstractModel):
 
             def resolve(template, due=due, record=record, partner=partner, log=log_id):
                 user, reason = self._resolve_responsible(
-                    template, record, partner, due.rule
+                    template, record, partner, due.rule, first_teams
                 )
                 responsibles.setdefault(log, (user, reason))
                 return user
@@ -1889,7 +1891,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             ["responsible_id", "responsible_reason"]
         )
 
-    def _resolve_responsible(self, template, record, partner, rule):
+    def _resolve_responsible(self, template, record, partner, rule, first_teams=None):
         """(user, reason) of an activity of ``template`` on ``record`` for the
         commercial entity ``partner``, in the one resolution order of the
         follow-ups: the plan's own responsible (a fixed user, the sponsor's
@@ -1898,8 +1900,11 @@ class PartnerFollowupEngine(models.AbstractModel):
         the sales team leader (the document's team, the contact's, its
         salesperson's, the company's first). Archived users, portal users,
         users without access to the company and OdooBot are skipped at each
-        level. Nobody: (empty, 'none')."""
+        level. Nobody: (empty, 'none'). ``first_teams``: a dict the caller
+        keeps over a run, the company's first team by company id (searched
+        once, not for every activity)."""
         company = self.env.company
+        first_teams = {} if first_teams is None else first_teams
 
         def usable(user):
             user = user.sudo()
@@ -1929,7 +1934,11 @@ class PartnerFollowupEngine(models.AbstractModel):
             if "team_id" in partner._fields:
                 teams |= partner.team_id
             teams |= partner.user_id.sudo().sale_team_id
-            teams |= teams.search([("company_id", "in", (False, company.id))], limit=1)
+            if company.id not in first_teams:
+                first_teams[company.id] = teams.search(
+                    [("company_id", "in", (False, company.id))], limit=1
+                )
+            teams |= first_teams[company.id]
             return teams.user_id
 
         levels = (
@@ -1959,10 +1968,11 @@ class PartnerFollowupEngine(models.AbstractModel):
 
     def _send_template(self, template, res_ids):
         """One mass-mail composer per template: rendered and queued in
-        batch, each email in its recipient's language."""
+        batch, each email in its recipient's language (the template's body
+        compiled once per language and batch of the composer)."""
         composer = (
             self.env["mail.compose.message"]
-            .with_context(active_test=False)
+            .with_context(active_test=False, **{COMPILE_QWEB_ONCE: True})
             .create(
                 {
                     "composition_mode": "mass_mail",
