@@ -1805,6 +1805,14 @@ class PartnerFollowupEngine(models.AbstractModel):
         responsibles = {}  # log id: (user, reason)
         first_teams = {}
         Users = self.env["res.users"]
+        # The activities of a run fall on a few days: each formatted once.
+        days_shown = {}
+
+        def shown(day):
+            if day not in days_shown:
+                days_shown[day] = format_date(self.env, day)
+            return days_shown[day]
+
         for decision, log_id in fired:
             due = decision.due
             record = records[due.res_model, due.res_id]
@@ -1833,7 +1841,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                         .browse(vals["activity_type_id"])
                         .name,
                         user=Users.browse(vals["user_id"]).name,
-                        date=format_date(self.env, vals["date_deadline"]),
+                        date=shown(vals["date_deadline"]),
                     )
                 )
             if plan and responsibles.get(log_id, (None, None))[1] == "none":
