@@ -562,12 +562,14 @@ class TestFollowupPreviewAndCycles(FollowupCommon):
         )
         self.assertEqual(
             sorted((log.partner_id.name, log.company_id.name) for log in logs),
-            [
-                ("Both Ltd", "Other Co"),
-                ("Both Ltd", self.company.name),
-                ("Nowhere Ltd", self.company.name),
-                ("There Ltd", "Other Co"),
-            ],
+            sorted(
+                [
+                    ("Both Ltd", "Other Co"),
+                    ("Both Ltd", self.company.name),
+                    ("Nowhere Ltd", self.company.name),
+                    ("There Ltd", "Other Co"),
+                ]
+            ),
         )
         for log in logs:
             expected = olga if log.company_id == self.other_company else self.salesman_2
