@@ -89,16 +89,6 @@ class PartnerFollowupEngine(models.AbstractModel):
             "partner_followup_log",
             ["write_date"],
         )
-        # The quotations sent whose chase counts from a window of dates: read
-        # on these, not on every quotation sent, by each batch of the cron.
-        for column in ("quotation_sent_date", "quotation_last_sent_date"):
-            create_index(
-                self.env.cr,
-                f"sale_order_sent_{column}_moment_index",
-                "sale_order",
-                [f"COALESCE({column}, date_order)"],
-                where="state = 'sent'",
-            )
         return super().init()
 
     @api.model
