@@ -51,6 +51,9 @@ DueStep = namedtuple(
     "rule step res_model res_id occurrence partner_id due_date log_id since",
     defaults=(None,),
 )
+# What arbitration reads of a due step's rule and step: their priority
+# order, whether the step sends an email, whether it fires whatever the gap.
+StepTraits = namedtuple("StepTraits", "order email bypass")
 # What the engine decided for a due step.
 Decision = namedtuple("Decision", "due outcome reason scheduled_date")
 # What one detection query covers: commercial entities ``low`` to ``high``,
@@ -256,13 +259,23 @@ class PartnerFollowupEngine(models.AbstractModel):
         partners.fetch(["active", "followup_blocked"])
         stopped = self._check_stop_conditions(due)
         recent = self._read_recent_followups(partners, days)
+        # Read once per contact and per step, not once per due step.
+        flags = {p.id: (p.active, p.followup_blocked) for p in partners}
+        traits = {}
+        for d in due:
+            if (d.rule, d.step) not in traits:
+                traits[d.rule, d.step] = StepTraits(
+                    (d.rule.sequence, d.rule.id, d.step.sequence, d.step.id),
+                    bool(d.step.mail_template_id),
+                    d.rule.kind == "event" and d.rule.bypass_gap,
+                )
         decisions = []
         per_partner = defaultdict(list)
         for step in due:
-            partner = Partner.browse(step.partner_id)
+            active, blocked = flags[step.partner_id]
             reason = (
-                (not partner.active and self.env._("contact archived"))
-                or (partner.followup_blocked and self.env._("contact blocked"))
+                (not active and self.env._("contact archived"))
+                or (blocked and self.env._("contact blocked"))
                 or stopped.get(step)
             )
             if reason:
@@ -272,31 +285,33 @@ class PartnerFollowupEngine(models.AbstractModel):
         gap = self.env.company.followup_min_gap_days
         for partner_id, steps in per_partner.items():
             decisions += self._arbitrate_contact(
-                steps, recent.get(partner_id, {}), gap, days
+                steps, recent.get(partner_id, {}), gap, days, traits
             )
         return decisions
 
-    def _arbitrate_contact(self, steps, recent, gap, days):
+    def _arbitrate_contact(self, steps, recent, gap, days, traits=None):
+        """``traits``: {(rule, step): StepTraits} of the due steps, if known
+        (else read from the steps)."""
         today = days.today
-        steps = sorted(
-            steps,
-            key=lambda d: (
-                d.rule.sequence,
-                d.rule.id,
-                d.step.sequence,
-                d.step.id,
-                d.due_date,
-                d.res_id,
-            ),
-        )
+
+        def trait(d):
+            if traits is not None:
+                return traits[d.rule, d.step]
+            return StepTraits(
+                (d.rule.sequence, d.rule.id, d.step.sequence, d.step.id),
+                bool(d.step.mail_template_id),
+                d.rule.kind == "event" and d.rule.bypass_gap,
+            )
+
+        steps = sorted(steps, key=lambda d: (*trait(d).order, d.due_date, d.res_id))
         email_today = recent.get("email_today", False)
         last = recent.get("last")  # (date, label) of the last gap-counting one
         allowed_from = days.shift(last[0], gap) if last and gap else today
         fired = None  # the step that fires today, and counts for the gap
         decisions = []
         for step in steps:
-            has_email = bool(step.step.mail_template_id)
-            bypass = step.rule.kind == "event" and step.rule.bypass_gap
+            has_email = trait(step).email
+            bypass = trait(step).bypass
             if has_email and email_today:
                 decisions.append(
                     Decision(
@@ -2001,13 +2016,17 @@ class PartnerFollowupEngine(models.AbstractModel):
         """Say on the contact (and on the document) which rule did what: one
         note per record, as ``_message_log_batch`` logs it."""
         bodies = defaultdict(dict)
+        # One title per step, not per note.
+        titles = {}
         for due, lines in notes.items():
-            body = Markup("%s<ul>%s</ul>") % (
-                self.env._(
+            if (due.rule, due.step) not in titles:
+                titles[due.rule, due.step] = self.env._(
                     "Follow-up rule %(rule)s, step %(step)s:",
                     rule=due.rule.name,
                     step=due.step.name,
-                ),
+                )
+            body = Markup("%s<ul>%s</ul>") % (
+                titles[due.rule, due.step],
                 Markup().join(Markup("<li>%s</li>") % line for line in lines),
             )
             targets = {(due.res_model, due.res_id), ("res.partner", due.partner_id)}
