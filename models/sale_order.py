@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL, float_compare, format_amount
+from odoo.tools import SQL, create_index, float_compare, format_amount
 
 from .local_day import company_day
 from .referral.referral_code import normalize_referral_code
@@ -98,6 +98,21 @@ class SaleOrder(models.Model):
     referral_welcome_discount_available = fields.Boolean(
         compute="_compute_referral_welcome_discount_available"
     )
+
+    def init(self):
+        # The quotations sent whose follow-ups count from a window of dates
+        # (their chase moment, ``_quote_sent_moment_sql`` of the follow-up
+        # engine): each batch of the cron reads those, not every quotation
+        # sent.
+        for column in ("quotation_sent_date", "quotation_last_sent_date"):
+            create_index(
+                self.env.cr,
+                f"sale_order_sent_{column}_moment_index",
+                "sale_order",
+                [f"COALESCE({column}, date_order)"],
+                where="state = 'sent'",
+            )
+        return super().init()
 
     @api.constrains("referral_code", "partner_id")
     def _check_referral_code(self):

@@ -55,7 +55,9 @@ from . import test_lifecycle_recompute
 from . import test_lifecycle_reports
 from . import test_lifecycle_stages
 from . import test_lifecycle_tracking
+from . import test_followup_chatter_notes
 from . import test_followup_concurrency
+from . import test_followup_emails
 from . import test_followup_engine
 from . import test_followup_incremental
 from . import test_followup_occurrences

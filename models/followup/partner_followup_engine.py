@@ -24,8 +24,10 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index, format_date
 from odoo.tools.safe_eval import safe_eval
 
+from ..chatter_notes import log_notes
 from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import WRITE_MARGIN, company_value_sql
+from ..mail_render_mixin import COMPILE_QWEB_ONCE
 from ..working_days import WorkingDays
 
 FOLLOWUP_CRON = "sale_referral_lifecycle.ir_cron_partner_followup"
@@ -49,6 +51,9 @@ DueStep = namedtuple(
     "rule step res_model res_id occurrence partner_id due_date log_id since",
     defaults=(None,),
 )
+# What arbitration reads of a due step's rule and step: their priority
+# order, whether the step sends an email, whether it fires whatever the gap.
+StepTraits = namedtuple("StepTraits", "order email bypass")
 # What the engine decided for a due step.
 Decision = namedtuple("Decision", "due outcome reason scheduled_date")
 # What one detection query covers: commercial entities ``low`` to ``high``,
@@ -254,13 +259,23 @@ class PartnerFollowupEngine(models.AbstractModel):
         partners.fetch(["active", "followup_blocked"])
         stopped = self._check_stop_conditions(due)
         recent = self._read_recent_followups(partners, days)
+        # Read once per contact and per step, not once per due step.
+        flags = {p.id: (p.active, p.followup_blocked) for p in partners}
+        traits = {}
+        for d in due:
+            if (d.rule, d.step) not in traits:
+                traits[d.rule, d.step] = StepTraits(
+                    (d.rule.sequence, d.rule.id, d.step.sequence, d.step.id),
+                    bool(d.step.mail_template_id),
+                    d.rule.kind == "event" and d.rule.bypass_gap,
+                )
         decisions = []
         per_partner = defaultdict(list)
         for step in due:
-            partner = Partner.browse(step.partner_id)
+            active, blocked = flags[step.partner_id]
             reason = (
-                (not partner.active and self.env._("contact archived"))
-                or (partner.followup_blocked and self.env._("contact blocked"))
+                (not active and self.env._("contact archived"))
+                or (blocked and self.env._("contact blocked"))
                 or stopped.get(step)
             )
             if reason:
@@ -270,31 +285,33 @@ class PartnerFollowupEngine(models.AbstractModel):
         gap = self.env.company.followup_min_gap_days
         for partner_id, steps in per_partner.items():
             decisions += self._arbitrate_contact(
-                steps, recent.get(partner_id, {}), gap, days
+                steps, recent.get(partner_id, {}), gap, days, traits
             )
         return decisions
 
-    def _arbitrate_contact(self, steps, recent, gap, days):
+    def _arbitrate_contact(self, steps, recent, gap, days, traits=None):
+        """``traits``: {(rule, step): StepTraits} of the due steps, if known
+        (else read from the steps)."""
         today = days.today
-        steps = sorted(
-            steps,
-            key=lambda d: (
-                d.rule.sequence,
-                d.rule.id,
-                d.step.sequence,
-                d.step.id,
-                d.due_date,
-                d.res_id,
-            ),
-        )
+
+        def trait(d):
+            if traits is not None:
+                return traits[d.rule, d.step]
+            return StepTraits(
+                (d.rule.sequence, d.rule.id, d.step.sequence, d.step.id),
+                bool(d.step.mail_template_id),
+                d.rule.kind == "event" and d.rule.bypass_gap,
+            )
+
+        steps = sorted(steps, key=lambda d: (*trait(d).order, d.due_date, d.res_id))
         email_today = recent.get("email_today", False)
         last = recent.get("last")  # (date, label) of the last gap-counting one
         allowed_from = days.shift(last[0], gap) if last and gap else today
         fired = None  # the step that fires today, and counts for the gap
         decisions = []
         for step in steps:
-            has_email = bool(step.step.mail_template_id)
-            bypass = step.rule.kind == "event" and step.rule.bypass_gap
+            has_email = trait(step).email
+            bypass = trait(step).bypass
             if has_email and email_today:
                 decisions.append(
                     Decision(
@@ -978,10 +995,13 @@ class PartnerFollowupEngine(models.AbstractModel):
                       JOIN res_partner wp ON wp.id = wo.partner_id
                      WHERE wo.state = 'sale' AND wo.company_id = %(company)s
                        AND wo.date_order >= %(start)s
-                       AND wo.date_order < %(stop)s)
+                       AND wo.date_order < %(stop)s
+                       -- The batch's (on the index), not every customer's.
+                       AND %(within)s)
             """,
             company=self.env.company.id,
             batch=self._batch_sql(scope, SQL("cp.commercial_partner_id")),
+            within=self._batch_sql(scope, SQL("wp.commercial_partner_id")),
             start=scope.start,
             stop=scope.stop,
         )
@@ -1801,7 +1821,16 @@ class PartnerFollowupEngine(models.AbstractModel):
         activity_vals, notes = [], defaultdict(list)
         mails = defaultdict(list)
         responsibles = {}  # log id: (user, reason)
+        first_teams = {}
         Users = self.env["res.users"]
+        # The activities of a run fall on a few days: each formatted once.
+        days_shown = {}
+
+        def shown(day):
+            if day not in days_shown:
+                days_shown[day] = format_date(self.env, day)
+            return days_shown[day]
+
         for decision, log_id in fired:
             due = decision.due
             record = records[due.res_model, due.res_id]
@@ -1809,7 +1838,7 @@ class PartnerFollowupEngine(models.AbstractModel):
 
             def resolve(template, due=due, record=record, partner=partner, log=log_id):
                 user, reason = self._resolve_responsible(
-                    template, record, partner, due.rule
+                    template, record, partner, due.rule, first_teams
                 )
                 responsibles.setdefault(log, (user, reason))
                 return user
@@ -1830,7 +1859,7 @@ class PartnerFollowupEngine(models.AbstractModel):
                         .browse(vals["activity_type_id"])
                         .name,
                         user=Users.browse(vals["user_id"]).name,
-                        date=format_date(self.env, vals["date_deadline"]),
+                        date=shown(vals["date_deadline"]),
                     )
                 )
             if plan and responsibles.get(log_id, (None, None))[1] == "none":
@@ -1888,7 +1917,7 @@ class PartnerFollowupEngine(models.AbstractModel):
             ["responsible_id", "responsible_reason"]
         )
 
-    def _resolve_responsible(self, template, record, partner, rule):
+    def _resolve_responsible(self, template, record, partner, rule, first_teams=None):
         """(user, reason) of an activity of ``template`` on ``record`` for the
         commercial entity ``partner``, in the one resolution order of the
         follow-ups: the plan's own responsible (a fixed user, the sponsor's
@@ -1897,8 +1926,11 @@ class PartnerFollowupEngine(models.AbstractModel):
         the sales team leader (the document's team, the contact's, its
         salesperson's, the company's first). Archived users, portal users,
         users without access to the company and OdooBot are skipped at each
-        level. Nobody: (empty, 'none')."""
+        level. Nobody: (empty, 'none'). ``first_teams``: a dict the caller
+        keeps over a run, the company's first team by company id (searched
+        once, not for every activity)."""
         company = self.env.company
+        first_teams = {} if first_teams is None else first_teams
 
         def usable(user):
             user = user.sudo()
@@ -1928,7 +1960,11 @@ class PartnerFollowupEngine(models.AbstractModel):
             if "team_id" in partner._fields:
                 teams |= partner.team_id
             teams |= partner.user_id.sudo().sale_team_id
-            teams |= teams.search([("company_id", "in", (False, company.id))], limit=1)
+            if company.id not in first_teams:
+                first_teams[company.id] = teams.search(
+                    [("company_id", "in", (False, company.id))], limit=1
+                )
+            teams |= first_teams[company.id]
             return teams.user_id
 
         levels = (
@@ -1958,10 +1994,11 @@ class PartnerFollowupEngine(models.AbstractModel):
 
     def _send_template(self, template, res_ids):
         """One mass-mail composer per template: rendered and queued in
-        batch, each email in its recipient's language."""
+        batch, each email in its recipient's language (the template's body
+        compiled once per language and batch of the composer)."""
         composer = (
             self.env["mail.compose.message"]
-            .with_context(active_test=False)
+            .with_context(active_test=False, **{COMPILE_QWEB_ONCE: True})
             .create(
                 {
                     "composition_mode": "mass_mail",
@@ -1976,20 +2013,32 @@ class PartnerFollowupEngine(models.AbstractModel):
         composer._action_send_mail()
 
     def _log_in_chatter(self, notes, records):
-        """Say on the contact (and on the document) which rule did what."""
+        """Say on the contact (and on the document) which rule did what: one
+        note per record, as ``_message_log_batch`` logs it."""
         bodies = defaultdict(dict)
+        # One title per step, not per note.
+        titles = {}
         for due, lines in notes.items():
-            body = Markup("%s<ul>%s</ul>") % (
-                self.env._(
+            if (due.rule, due.step) not in titles:
+                titles[due.rule, due.step] = self.env._(
                     "Follow-up rule %(rule)s, step %(step)s:",
                     rule=due.rule.name,
                     step=due.step.name,
-                ),
+                )
+            body = Markup("%s<ul>%s</ul>") % (
+                titles[due.rule, due.step],
                 Markup().join(Markup("<li>%s</li>") % line for line in lines),
             )
             targets = {(due.res_model, due.res_id), ("res.partner", due.partner_id)}
             for model, res_id in targets:
                 previous = bodies[model].get(res_id)
                 bodies[model][res_id] = previous + body if previous else body
-        for model, model_bodies in bodies.items():
-            self.env[model].browse(list(model_bodies))._message_log_batch(model_bodies)
+        # The notes _message_log_batch would log, in one statement.
+        log_notes(
+            self.env,
+            [
+                (model, res_id, body)
+                for model, model_bodies in bodies.items()
+                for res_id, body in model_bodies.items()
+            ],
+        )

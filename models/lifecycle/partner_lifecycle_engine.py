@@ -14,8 +14,8 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.tools import SQL, create_index
-from odoo.tools.mail import generate_tracking_message_id
 
+from ..chatter_notes import insert_notes_sql, invalidate_threads, note_body
 from ..cron_batches import defer_on_conflict
 from ..local_day import company_tz_sql
 from ..referral.referral_referral import ACCEPTED_STATES
@@ -891,9 +891,6 @@ class PartnerLifecycleEngine(models.AbstractModel):
             **stage_names,
             **{stage.id: stage.display_name for stage in Stage.browse(missing)},
         }
-        author_id, email_from = self.env["res.partner"]._message_compute_author(
-            raise_on_email=False
-        )
         uid = self.env.uid
         write_date = self.env.cr.now()
         self.env.execute_query(
@@ -906,19 +903,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                                   %(to_names)s::varchar[])
                            AS m(partner_id, from_stage_id, to_stage_id,
                                 from_name, to_name)
-                ), message AS (
-                    INSERT INTO mail_message (
-                        model, res_id, message_type, subtype_id, is_internal,
-                        body, author_id, email_from, reply_to, message_id,
-                        email_add_signature, date,
-                        create_uid, create_date, write_uid, write_date)
-                    SELECT %(model)s, move.partner_id, 'notification',
-                           %(subtype)s, true, '', %(author)s, %(email_from)s,
-                           %(reply_to)s, %(message_id)s, false, %(now)s,
-                           %(uid)s, %(write_date)s, %(uid)s, %(write_date)s
-                      FROM move
-                    RETURNING id, res_id
-                )
+                ), message AS (%(insert_notes)s)
                 INSERT INTO mail_tracking_value (
                     mail_message_id, field_id, old_value_integer,
                     new_value_integer, old_value_char, new_value_char,
@@ -934,16 +919,14 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 to_ids=[m.to_stage_id for m in moves],
                 from_names=[stage_names[m.from_stage_id] for m in moves],
                 to_names=[stage_names[m.to_stage_id] for m in moves],
-                model="res.partner",
-                subtype=self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
-                author=author_id,
-                email_from=email_from,
-                # As mail.thread's batch log: given, not looked up per message.
-                reply_to=self.env["mail.thread"]._notify_get_reply_to(
-                    default=email_from
-                )[False],
-                message_id=generate_tracking_message_id("message-notify"),
-                now=now,
+                insert_notes=insert_notes_sql(
+                    self.env,
+                    SQL("move"),
+                    "res.partner",
+                    SQL("move.partner_id"),
+                    note_body(self.env, ""),
+                    date=now,
+                ),
                 uid=uid,
                 write_date=write_date,
                 field=self.env["ir.model.fields"]
@@ -951,11 +934,7 @@ class PartnerLifecycleEngine(models.AbstractModel):
                 .id,
             )
         )
-        self.env["res.partner"].browse(
-            [m.partner_id for m in moves]
-        ).invalidate_recordset(
-            ["message_ids", "message_needaction", "message_needaction_counter"]
-        )
+        invalidate_threads(self.env, "res.partner", [m.partner_id for m in moves])
 
     # ------------------------------------------------------------------
     # Nightly pass: what changed since the last run
