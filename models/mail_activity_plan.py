@@ -30,7 +30,7 @@ class MailActivityPlan(models.Model):
         ``resolve(template)``, the responsible for every template (no
         activity for a template it gives nobody to)."""
         self.ensure_one()
-        model_id = self.env["ir.model"]._get_id(record._name)
+        model_id = None
         fallback_user = None
         vals_list = []
         for template in self.template_ids:
@@ -48,6 +48,8 @@ class MailActivityPlan(models.Model):
                         "res.users"
                     ]
                 responsible = fallback_user
+            if model_id is None:
+                model_id = self.env["ir.model"]._get_id(record._name)
             vals_list.append(
                 dict(
                     template._prepare_scheduled_activity_values(

@@ -4,6 +4,7 @@ from datetime import date
 from unittest.mock import patch
 
 from odoo.tests import tagged
+from odoo.tools import safe_eval
 
 from odoo.addons.base.models.ir_qweb import IrQWeb
 
@@ -121,13 +122,29 @@ class TestFollowupEmails(FollowupCommon):
             compile_calls.append(template)
             return compile_qweb(qweb, template)
 
-        with patch.object(IrQWeb, "_compile", autospec=True, side_effect=spy):
+        checked = []
+        test_expr = safe_eval.test_expr
+
+        def spy_expr(expr, *args, **kwargs):
+            checked.append(expr)
+            return test_expr(expr, *args, **kwargs)
+
+        with (
+            patch.object(IrQWeb, "_compile", autospec=True, side_effect=spy),
+            patch.object(safe_eval, "test_expr", side_effect=spy_expr),
+        ):
             by_engine = self._send(composer_way=False)
             compiled_by_engine = len(compile_calls)
+            checked_by_engine = len(checked)
             by_composer = self._send(composer_way=True)
         # One body per language (two), against one per recipient.
         self.assertEqual(compiled_by_engine, 2)
         self.assertEqual(len(compile_calls) - compiled_by_engine, 5)
+        # The inline fields' expressions: each checked and compiled once per
+        # rendering (the first recipient's through Odoo's own loop), not once
+        # per recipient.
+        self.assertEqual(checked_by_engine, 22)
+        self.assertEqual(len(checked) - checked_by_engine, 40)
         self.assertEqual(by_engine, by_composer)
         # What the emails say, in each recipient's language.
         english, french = self.partners[0], self.partners[1]
