@@ -12,6 +12,7 @@ from . import base_import_import
 from . import mail_activity
 from . import mail_activity_plan
 from . import mail_activity_plan_template
+from . import mail_compose_message
 from . import mail_render_mixin
 from . import mail_tracking_value
 from . import product_template

@@ -27,6 +27,7 @@ from odoo.tools.safe_eval import safe_eval
 from ..chatter_notes import log_notes
 from ..cron_batches import defer_on_conflict
 from ..lifecycle.partner_lifecycle_engine import WRITE_MARGIN, company_value_sql
+from ..mail_compose_message import COMPOSER_BATCH_SIZE
 from ..mail_render_mixin import COMPILE_QWEB_ONCE
 from ..working_days import WorkingDays
 
@@ -69,6 +70,8 @@ DetectionScope = namedtuple(
     defaults=(None, None),
 )
 OPEN_REFERRAL_STATES = ("new", "in_progress")
+# Emails rendered and created together by the mass-mail composer.
+EMAIL_BATCH_SIZE = 500
 # Log rows written by one call from which the log's statistics are refreshed.
 LOG_ANALYZE_ROWS = 1000
 
@@ -1998,7 +2001,10 @@ class PartnerFollowupEngine(models.AbstractModel):
         compiled once per language and batch of the composer)."""
         composer = (
             self.env["mail.compose.message"]
-            .with_context(active_test=False, **{COMPILE_QWEB_ONCE: True})
+            .with_context(
+                active_test=False,
+                **{COMPILE_QWEB_ONCE: True, COMPOSER_BATCH_SIZE: EMAIL_BATCH_SIZE},
+            )
             .create(
                 {
                     "composition_mode": "mass_mail",
