@@ -8,6 +8,7 @@ from odoo.tools import safe_eval
 
 from odoo.addons.base.models.ir_qweb import IrQWeb
 
+from ..models.followup import partner_followup_engine as engine_module
 from .followup_common import FollowupCommon
 
 # What differs between two sendings of one email by construction.
@@ -155,3 +156,26 @@ class TestFollowupEmails(FollowupCommon):
         self.assertIn("11/01/2027", by_engine[french.id][0]["body_html"])
         self.assertIn("<b>sales</b> &amp; co", by_engine[french.id][0]["body_html"])
         self.assertNotIn("Sally", by_engine[self.partners[2].id][0]["body_html"])
+
+    def test_engine_batches_are_the_composer_emails(self):
+        """The engine's composer batches (``composer_batch_size``): emails
+        split over several batches are those of one batch of Odoo's
+        composer."""
+        Composer = self.registry["mail.compose.message"]
+        prepare = Composer._prepare_mail_values
+        batches = []
+
+        def spy(composer, res_ids):
+            batches.append(list(res_ids))
+            return prepare(composer, res_ids)
+
+        with patch.object(
+            Composer, "_prepare_mail_values", autospec=True, side_effect=spy
+        ):
+            with patch.object(engine_module, "EMAIL_BATCH_SIZE", 2):
+                by_engine = self._send(composer_way=False)
+            engine_batches = len(batches)
+            by_composer = self._send(composer_way=True)
+        self.assertEqual(engine_batches, 3)
+        self.assertEqual(len(batches) - engine_batches, 1)
+        self.assertEqual(by_engine, by_composer)
