@@ -16,7 +16,13 @@ one order line each), then times, in this process:
 - a night later: the same loop with the clock moved 24 hours on (orders
   leaving the stages' windows and subscriptions ending over one day);
 - with ``--tracking-pass``: every contact put back in the first stage, then
-  the same loop (nearly every contact moves, with a chatter message each).
+  the same loop (nearly every contact moves, with a chatter message each);
+- the storage's floor, after the full recompute, each statement rolled
+  back: one raw UPDATE rewriting every commercial entity's row of
+  ``res_partner`` (what any placement that stores the stage on the contact
+  costs at least: PostgreSQL writes a new version of each row, and an entry
+  in each of the table's indexes), and one raw INSERT of a history row per
+  commercial entity (what recording every first stage costs).
 
 It prints seconds, contacts per second, SQL queries, moves and where the
 time goes inside the engine; it asserts nothing about times. The database is
@@ -138,6 +144,45 @@ SELECT p.commercial_partner_id, count(*), max(so.date_order),
 def raw_aggregate(env):
     env.cr.execute(RAW_AGGREGATE_SQL)
     return len(env.cr.fetchall())
+
+
+# The storage's floor (rolled back): a new version of every commercial
+# entity's row, no value changed (PostgreSQL writes it all the same), and a
+# history row each.
+RAW_REWRITE_SQL = """
+UPDATE res_partner SET lifecycle_stage_id = lifecycle_stage_id
+ WHERE id = commercial_partner_id
+"""
+RAW_HISTORY_SQL = """
+INSERT INTO partner_lifecycle_history (
+    partner_id, from_stage_id, to_stage_id, date, automatic, user_id,
+    first_contact_source_id, company_id)
+SELECT p.id, NULL, (p.lifecycle_stage_id->>c.id::text)::int, now(), true, 1,
+       (p.first_contact_source_id->>c.id::text)::int, c.id
+  FROM res_partner p
+  JOIN res_company c ON c.id = (SELECT min(id) FROM res_company)
+ WHERE p.id = p.commercial_partner_id
+   AND p.lifecycle_stage_id ? c.id::text
+"""
+
+
+def raw_statement(sql):
+    def call(env):
+        env.cr.execute(sql)
+        return env.cr.rowcount
+
+    return call
+
+
+def storage_floor(registry):
+    """The best of 3 (rolled back) of the rewrite and the history insert."""
+    floor = {}
+    for key, sql in (("rewrite", RAW_REWRITE_SQL), ("history", RAW_HISTORY_SQL)):
+        runs = benchlib.timed_runs(registry, raw_statement(sql))
+        floor[key] = min(run.seconds for run in runs)
+        floor[f"{key}_rows"] = runs[0].result
+        floor[f"{key}_runs"] = [run.seconds for run in runs]
+    return floor
 
 
 @contextlib.contextmanager
@@ -283,6 +328,25 @@ def benchmark(args):
     for name, count in stage_distribution(registry):
         say(f"    {name:20s} {count:10,d}")
 
+    floor = storage_floor(registry)
+    say(
+        "",
+        "The storage's floor (raw statements, each rolled back, best of 3):",
+        benchlib.figure(
+            "rewrite every row",
+            f"{floor['rewrite']:10.3f} s  ({floor['rewrite_rows']:,} rows of "
+            "res_partner; "
+            + ", ".join(f"{seconds:.3f}" for seconds in floor["rewrite_runs"])
+            + ")",
+        ),
+        benchlib.figure(
+            "a history row each",
+            f"{floor['history']:10.3f} s  ({floor['history_rows']:,} rows; "
+            + ", ".join(f"{seconds:.3f}" for seconds in floor["history_runs"])
+            + ")",
+        ),
+    )
+
     reset_cursor(registry)
     steady = run_pass(
         registry,
@@ -313,6 +377,10 @@ def benchmark(args):
         f"{full['queries']:,} queries",
         f"  raw SQL aggregate    {raw:10.3f} s",
         f"  ratio full / raw     {full['seconds'] / raw:10.1f} x",
+        f"  storage floor        {floor['rewrite'] + floor['history']:10.2f} s   "
+        f"rewrite {floor['rewrite']:.2f} s + history {floor['history']:.2f} s: "
+        f"{(floor['rewrite'] + floor['history']) / raw:.1f}x the raw aggregate "
+        "before reading anything",
         f"  steady-state pass    {steady['seconds']:10.3f} s   "
         f"{steady['contacts']:10,d} contacts     "
         f"{steady['queries']:,} queries",
