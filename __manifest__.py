@@ -4,7 +4,7 @@
     "name": "Sales Referrals and Customer Lifecycle",
     "summary": "Referral links between customers, routed to the sponsor's "
     "salesperson, with follow-up activities",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.4.0",
     "category": "Sales/Sales",
     "website": "https://github.com/sale-referral-lifecycle/sale_referral_lifecycle",
     "author": "sale_referral_lifecycle contributors",

@@ -4,7 +4,9 @@ quotation was sent, stopped by any answer of the customer's side, assigned
 to the right person, previewed as the cron does them, and back when the
 situation they were about comes back."""
 
+import importlib.util
 from datetime import date, datetime
+from pathlib import Path
 
 from freezegun import freeze_time
 
@@ -234,6 +236,40 @@ class TestFollowupOccurrences(FollowupCommon):
         log = self._logs(self.chase)
         self.assertEqual(log.responsible_id, self.salesman_2)
         self.assertEqual(log.responsible_reason, "document")
+        # Who got the activity reads why, with "own documents" only; another
+        # salesperson of the same kind does not.
+        self.assertEqual(
+            self.Log.with_user(self.salesman_2).search(
+                [("rule_id", "=", self.chase.id)]
+            ),
+            log,
+        )
+        self.assertFalse(
+            self.Log.with_user(self.salesman).search([("rule_id", "=", self.chase.id)])
+        )
+
+    def test_upgrade_shows_who_got_the_activity_their_log_rows(self):
+        spec = importlib.util.spec_from_file_location(
+            "log_rule_migration",
+            Path(__file__).resolve().parent.parent
+            / "migrations"
+            / "18.0.1.4.0"
+            / "post-migration.py",
+        )
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        rule = self.env.ref(
+            "sale_referral_lifecycle.partner_followup_log_personal_rule"
+        )
+        # A new install has the domain the upgrade gives.
+        self.assertEqual(rule.domain_force, migration.NEW_DOMAIN)
+        rule.domain_force = migration.OLD_DOMAIN
+        migration.migrate(self.env.cr, "18.0.1.3.0")
+        self.assertEqual(rule.domain_force, migration.NEW_DOMAIN)
+        # A domain an admin wrote stays.
+        rule.domain_force = "[('user_id', '=', user.id)]"
+        migration.migrate(self.env.cr, "18.0.1.3.0")
+        self.assertEqual(rule.domain_force, "[('user_id', '=', user.id)]")
 
     @freeze_time("2026-11-30 10:00:00")
     def test_archived_salesperson_skipped_for_the_fixed_responsible(self):
