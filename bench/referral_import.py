@@ -7,6 +7,9 @@ addon's dependencies), one with the addon. A CSV file is imported with the
 import dialog's calls (``base_import.import``: create, parse_preview,
 execute_import), in one transaction, as the admin:
 
+Each import is run three times, rolled back, and the best is kept (one
+run varies by half from the next):
+
 - Odoo alone: N contacts (name, email, phone), the floor: what base_import
   costs per row when the row is one plain record;
 - with the addon: the same N contacts (the addon's first contact and stage
@@ -32,6 +35,9 @@ import benchlib
 from benchlib import ADDON, ADMIN, ODOO_ALONE, say
 
 ROWS_PER_SPONSOR = 5
+# Each file imported this many times, rolled back, the best kept: a single
+# import of a few hundred rows varies by half from one run to the next.
+RUNS = 3
 # The target: a referral row within 5x of a contact row of Odoo alone.
 TARGET_RATIO = 5
 REFERRAL_HEADERS = [
@@ -131,10 +137,11 @@ def referrals_file(sponsors, rows, prefix):
     return to_csv(REFERRAL_HEADERS, lines)
 
 
-def import_file(registry, model, content, profile=0):
+def import_file(registry, model, content, profile=0, commit=True):
     """Import ``content`` into ``model`` as the dialog does, in one
-    transaction: ``(seconds, queries, rows imported, messages)``; with
-    ``profile``, print its costliest functions."""
+    transaction (committed, or rolled back): ``(seconds, queries, rows
+    imported, messages)``; with ``profile``, print its costliest
+    functions."""
     from odoo import api
 
     with registry.cursor() as cr:
@@ -167,28 +174,43 @@ def import_file(registry, model, content, profile=0):
                 fields, preview["headers"], preview["options"]
             )
             env.flush_all()
+        if not commit:
+            cr.rollback()
     if profile:
         benchlib.print_profile(profiler, profile)
     return watch.seconds, watch.queries, len(result["ids"] or []), result["messages"]
 
 
 def measure(registry, label, model, content, rows, profile=0):
-    seconds, queries, imported, messages = import_file(
-        registry, model, content, profile
-    )
-    if imported != rows:
-        raise benchlib.Abort(f"{label}: {imported} of {rows} rows imported: {messages}")
-    return label, seconds, queries
+    """The best of ``RUNS`` imports of ``content``, each rolled back (the
+    profiled one is the last): ``(label, seconds, queries, every run's
+    seconds)``."""
+    runs = []
+    for run in range(RUNS):
+        seconds, queries, imported, messages = import_file(
+            registry, model, content, profile if run == RUNS - 1 else 0, commit=False
+        )
+        if imported != rows:
+            raise benchlib.Abort(
+                f"{label}: {imported} of {rows} rows imported: {messages}"
+            )
+        runs.append(seconds)
+    return label, min(runs), queries, runs
 
 
 def report(rows, results):
     base_seconds, base_queries = results[0][1], results[0][2]
-    lines = ["", f"Import of {rows} rows through base_import (one transaction):"]
-    for label, seconds, queries in results:
+    lines = [
+        "",
+        f"Import of {rows} rows through base_import (one transaction, best of "
+        f"{RUNS}, rolled back):",
+    ]
+    for label, seconds, queries, runs in results:
         lines.append(
             f"  {label:34s} {seconds:7.2f} s  {rows / seconds:7.0f} rows/s  "
             f"{queries / rows:6.1f} queries/row  "
             f"{seconds / base_seconds:5.1f}x  {queries / base_queries:5.1f}x queries"
+            f"  (runs: {', '.join(f'{run:.2f}' for run in runs)})"
         )
     lines.append("  (ratios to the contact import of Odoo alone)")
     referral_seconds = results[-1][1]
