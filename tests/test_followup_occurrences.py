@@ -238,11 +238,14 @@ class TestFollowupOccurrences(FollowupCommon):
         self.assertEqual(log.responsible_reason, "document")
         # Who got the activity reads why, with "own documents" only; another
         # salesperson of the same kind does not.
+        own = self.Log.with_user(self.salesman_2).search(
+            [("rule_id", "=", self.chase.id)]
+        )
+        self.assertEqual(own, log)
+        # The row reads as the log's list shows it: the quotation and why.
         self.assertEqual(
-            self.Log.with_user(self.salesman_2).search(
-                [("rule_id", "=", self.chase.id)]
-            ),
-            log,
+            own.read(["document_name", "responsible_reason"])[0]["document_name"],
+            order.name,
         )
         self.assertFalse(
             self.Log.with_user(self.salesman).search([("rule_id", "=", self.chase.id)])
